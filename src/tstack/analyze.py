@@ -1,0 +1,95 @@
+"""`tstack.analyze`: counts of one model over several sequence lengths, optionally placed on a roofline device."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tstack.errors import WorkloadError
+from tstack.spec import load_device, load_model
+from tstack.workload import (
+    AnyModelSpec,
+    Convention,
+    ModelSpec,
+    Phase,
+    ResNetSpec,
+    WorkloadAnalysis,
+    analyze_workload,
+    build_workload,
+    default_phase,
+    parse_convention,
+)
+from tstack.workload.roofline import RooflineDevice, RooflineResult, roofline
+
+PAPER_SEQ_LENS = (128, 256, 512, 1024, 2048, 4096)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """One model at each requested sequence length (a CNN has one result, plus its fused variant)."""
+
+    model: AnyModelSpec
+    phase: Phase
+    convention: Convention
+    batch: int
+    bits: int
+    results: tuple[WorkloadAnalysis, ...]
+    rooflines: tuple[RooflineResult, ...] = ()
+    fused: WorkloadAnalysis | None = None
+    device: RooflineDevice | None = None
+
+
+def _parse_phase(phase: str | Phase | None, spec: AnyModelSpec) -> Phase:
+    if phase is None:
+        return default_phase(spec)
+    if isinstance(phase, Phase):
+        return phase
+    try:
+        return Phase(phase)
+    except ValueError:
+        known = ", ".join(p.value for p in Phase)
+        raise WorkloadError(f"unknown phase {phase!r}; choose one of: {known}") from None
+
+
+def analyze(
+    model: Any,
+    seq: Iterable[int] | int | None = None,
+    *,
+    phase: str | Phase | None = None,
+    batch: int = 1,
+    bits: int = 8,
+    convention: str | Convention = Convention.DEFAULT,
+    device: str | Path | RooflineDevice | None = None,
+    lm_head: bool = False,
+) -> Analysis:
+    """FLOPs, bytes and arithmetic intensity of `model` (preset name, file, HF config or spec) per sequence length.
+
+    Without `seq`, encoders and decoders use the paper's 128..4096 and ViT its fixed patch count.
+    """
+    spec = model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
+    conv = convention if isinstance(convention, Convention) else parse_convention(convention)
+    the_phase = _parse_phase(phase, spec)
+    if isinstance(seq, int):
+        seq = (seq,)
+    dev = load_device(device) if isinstance(device, (str, Path)) else device
+    if isinstance(spec, ResNetSpec):
+        unfused = build_workload(spec, phase=the_phase, batch=batch, bits=bits)
+        fused_wl = build_workload(spec, phase=the_phase, batch=batch, bits=bits, fused=True)
+        results = (analyze_workload(spec, unfused, conv),)
+        fused = analyze_workload(spec, fused_wl, conv)
+    else:
+        fixed = spec.default_seq_len()
+        seqs = tuple(seq) if seq is not None else ((fixed,) if fixed else PAPER_SEQ_LENS)
+        if not seqs:
+            raise WorkloadError("no sequence length given; pass at least one, e.g. --seq 128")
+        results = tuple(
+            analyze_workload(
+                spec, build_workload(spec, s, phase=the_phase, batch=batch, bits=bits, lm_head=lm_head), conv
+            )
+            for s in seqs
+        )
+        fused = None
+    rooflines = tuple(roofline(r, dev, bits) for r in results) if dev else ()
+    return Analysis(spec, the_phase, conv, batch, bits, results, rooflines, fused, dev)

@@ -1,0 +1,148 @@
+"""The `tstack` command line: parse, call the API, render. Errors become one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tstack.errors import TstackError
+
+app = typer.Typer(
+    name="tstack",
+    help="Full-stack optimization of Transformer inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _parse_seq(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise TstackError(f"--seq expects comma-separated integers such as 128,512,4096; got {part!r}") from None
+    return values
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+@app.command()
+def analyze(
+    models: Annotated[list[str], typer.Argument(help="Preset names, model YAML files or HF config.json paths.")],
+    seq: Annotated[str | None, typer.Option(help="Sequence lengths, comma-separated (default 128..4096).")] = None,
+    phase: Annotated[
+        str | None, typer.Option(help="encoder | generate | prefill | decode (default: encoder, or generate).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
+    bits: Annotated[int, typer.Option(help="Bits per element of every tensor (the paper: 8).")] = 8,
+    convention: Annotated[str, typer.Option(help="Counting convention: default | paper-2023.")] = "default",
+    device: Annotated[str | None, typer.Option(help="Roofline device preset or YAML (a100, h100, ...).")] = None,
+    lm_head: Annotated[bool, typer.Option("--lm-head", help="Count the LM head (the paper does not).")] = False,
+    ops: Annotated[bool, typer.Option("--ops", help="List every op in --json output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.analyze/1 JSON document.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write PNG plots (Figs. 4-6, breakdowns) to this folder.")] = None,
+) -> None:
+    """FLOPs, memory operations and arithmetic intensity per operator class (the paper's Tables 3-4, Figs. 4-6)."""
+    from tstack.analyze import analyze as run_analyze
+    from tstack.report.json_doc import analysis_document
+    from tstack.report.tables import analysis_tables
+
+    seqs = _parse_seq(seq)
+    analyses = [
+        run_analyze(m, seqs, phase=phase, batch=batch, bits=bits, convention=convention, device=device,
+                    lm_head=lm_head)
+        for m in models
+    ]
+    written = []
+    if plot is not None:
+        from tstack.report.plots import analysis_plots
+
+        written = analysis_plots(analyses, plot)
+    if as_json:
+        docs = [analysis_document(a, ops=ops) for a in analyses]
+        _emit_json(docs[0] if len(docs) == 1 else {"schema": "tstack.analyze-set/1", "analyses": docs})
+        return
+    for a in analyses:
+        kv = a.results[-1].kv_cache_bytes
+        extra = f", KV cache at l = {a.results[-1].workload.seq_len}: {kv / 2**20:.1f} MiB" if kv else ""
+        _out.print(f"[bold]{a.model.name}[/bold]: {a.results[0].params:,} parameters{extra}")
+        for table in analysis_tables(a):
+            _out.print(table)
+    for path in written:
+        _out.print(f"wrote {path}")
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.models/1 JSON document.")] = False,
+) -> None:
+    """List the model presets."""
+    from tstack.spec import load_model, preset_names, read_preset
+    from tstack.workload import ModelSpec, count_params
+
+    rows = []
+    for name in preset_names("models"):
+        spec = load_model(name)
+        raw = read_preset("models", name)
+        kind = str(spec.family) if isinstance(spec, ModelSpec) else "cnn"
+        rows.append({"name": name, "family": kind, "params": count_params(spec),
+                     "description": raw.get("description", "")})
+    if as_json:
+        _emit_json({"schema": "tstack.models/1", "models": rows})
+        return
+    table = Table(title="model presets", title_justify="left")
+    for col in ("name", "family", "parameters", "description"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for r in rows:
+        table.add_row(r["name"], r["family"], f"{r['params']:,}", r["description"])
+    _out.print(table)
+
+
+@app.command()
+def devices(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.devices/1 JSON document.")] = False,
+) -> None:
+    """List the roofline device presets."""
+    from tstack.spec import load_device, preset_names
+
+    found = [load_device(n) for n in preset_names("devices")]
+    if as_json:
+        _emit_json({"schema": "tstack.devices/1", "devices": [
+            {"name": d.name, "peak_ops_per_s": {str(b): v for b, v in d.peak_ops_per_s},
+             "mem_bandwidth_bytes_per_s": d.mem_bandwidth_bytes_per_s, "description": d.description}
+            for d in found]})
+        return
+    table = Table(title="roofline devices", title_justify="left")
+    for col in ("name", "peak TOPS by bits", "GB/s", "description"):
+        table.add_column(col)
+    for d in found:
+        peaks = ", ".join(f"{b}b: {v / 1e12:g}" for b, v in d.peak_ops_per_s)
+        table.add_row(d.name, peaks, f"{d.mem_bandwidth_bytes_per_s / 1e9:g}", d.description)
+    _out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except TstackError as exc:
+        _err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Where model and device descriptions come from: a preset name, a YAML file, or a Hugging Face config."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tstack.errors import SpecError
+from tstack.spec.hf import model_from_hf_config, model_from_hf_dict
+from tstack.spec.model_file import model_from_mapping
+from tstack.workload.model import AnyModelSpec
+
+_PRESETS = resources.files("tstack.presets")
+
+
+def _preset_dir(kind: str) -> dict[str, Any]:
+    return {
+        entry.name.rsplit(".", 1)[0]: entry
+        for entry in (_PRESETS / kind).iterdir()
+        if entry.name.endswith((".yaml", ".yml"))
+    }
+
+
+def preset_names(kind: str = "models") -> list[str]:
+    return sorted(_preset_dir(kind))
+
+
+def read_preset(kind: str, name: str) -> dict[str, Any]:
+    presets = _preset_dir(kind)
+    if name not in presets:
+        near = difflib.get_close_matches(name, presets, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(near)}?" if near else f"known: {', '.join(sorted(presets))}"
+        singular = kind.rstrip("s")
+        raise SpecError(f"unknown {singular} preset {name!r}; {hint} (`tstack {kind}` lists them)")
+    data = yaml.safe_load(presets[name].read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise SpecError(f"preset {kind}/{name} is not a mapping")
+    return data
+
+
+def _read_structured(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0]
+        raise SpecError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {first}") from None
+
+
+def load_model(source: Any) -> AnyModelSpec:
+    """A model from a preset name, a YAML file, a HF `config.json` (or its folder), or a transformers config."""
+    if hasattr(source, "to_dict") and hasattr(source, "model_type"):
+        return model_from_hf_config(source)
+    if not isinstance(source, (str, Path)):
+        raise SpecError(f"cannot load a model from a {type(source).__name__}; pass a preset name or a file path")
+    path = Path(source)
+    if path.is_dir():
+        path = path / "config.json"
+        if not path.is_file():
+            raise SpecError(f"{source} is a folder without a config.json; point at a Hugging Face model folder")
+    looks_like_file = path.suffix in (".json", ".yaml", ".yml") or path.is_file()
+    if not looks_like_file:
+        return model_from_mapping(read_preset("models", str(source)), f"preset {source}")
+    if not path.is_file():
+        raise SpecError(f"model file {path} does not exist")
+    data = _read_structured(path)
+    if path.suffix == ".json":
+        return model_from_hf_dict(data, str(path))
+    return model_from_mapping(data, str(path))
