@@ -35,8 +35,8 @@ def embedding_params(spec: ModelSpec) -> int:
         count += (p.n_patches + 1) * spec.d_model  # positions
     else:
         count = spec.vocab_size * width
-        if spec.position_embedding is PositionEmbedding.LEARNED:
-            count += (spec.max_positions + spec.position_offset) * width
+        if spec.position_embedding is PositionEmbedding.LEARNED:  # added after any projection: d_model wide
+            count += (spec.max_positions + spec.position_offset) * spec.d_model
         count += spec.type_vocab_size * width
     if spec.embedding_proj_dim:
         count += 2 * width * spec.d_model  # project_in and project_out, no bias

@@ -173,11 +173,11 @@ class _Builder:
         if spec.type_vocab_size:
             self.elementwise("embed.add_types", OpKind.ADD, OpClass.OTHER, tokens, width, n_inputs=2,
                              repeat=steps)
-        if spec.position_embedding is PositionEmbedding.LEARNED:
-            self.elementwise("embed.add_positions", OpKind.ADD, OpClass.OTHER, tokens, width, n_inputs=2,
-                             repeat=steps)
         if spec.embedding_proj_dim:
             self.linear("project_in", OpClass.OTHER, tokens, width, spec.d_model, bias=False, repeat=steps)
+        if spec.position_embedding is PositionEmbedding.LEARNED:
+            self.elementwise("embed.add_positions", OpKind.ADD, OpClass.OTHER, tokens, spec.d_model,
+                             n_inputs=2, repeat=steps)
         if spec.embedding_norm:
             self.norm("embed.norm", tokens, steps)
 
