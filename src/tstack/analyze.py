@@ -77,7 +77,7 @@ def analyze(
     if isinstance(spec, ResNetSpec):
         unfused = build_workload(spec, phase=the_phase, batch=batch, bits=bits)
         fused_wl = build_workload(spec, phase=the_phase, batch=batch, bits=bits, fused=True)
-        results = (analyze_workload(spec, unfused, conv),)
+        results: tuple[WorkloadAnalysis, ...] = (analyze_workload(spec, unfused, conv),)
         fused = analyze_workload(spec, fused_wl, conv)
     else:
         fixed = spec.default_seq_len()

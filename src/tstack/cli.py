@@ -46,7 +46,8 @@ def analyze(
     models: Annotated[list[str], typer.Argument(help="Preset names, model YAML files or HF config.json paths.")],
     seq: Annotated[str | None, typer.Option(help="Sequence lengths, comma-separated (default 128..4096).")] = None,
     phase: Annotated[
-        str | None, typer.Option(help="encoder | generate | prefill | decode (default: encoder, or generate).")
+        str | None,
+        typer.Option(help="encoder | generate | prefill | decode (default: encoder, or generate)."),
     ] = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
     bits: Annotated[int, typer.Option(help="Bits per element of every tensor (the paper: 8).")] = 8,
@@ -64,8 +65,16 @@ def analyze(
 
     seqs = _parse_seq(seq)
     analyses = [
-        run_analyze(m, seqs, phase=phase, batch=batch, bits=bits, convention=convention, device=device,
-                    lm_head=lm_head)
+        run_analyze(
+            m,
+            seqs,
+            phase=phase,
+            batch=batch,
+            bits=bits,
+            convention=convention,
+            device=device,
+            lm_head=lm_head,
+        )
         for m in models
     ]
     written = []
@@ -100,8 +109,14 @@ def models(
         spec = load_model(name)
         raw = read_preset("models", name)
         kind = str(spec.family) if isinstance(spec, ModelSpec) else "cnn"
-        rows.append({"name": name, "family": kind, "params": count_params(spec),
-                     "description": raw.get("description", "")})
+        rows.append(
+            {
+                "name": name,
+                "family": kind,
+                "params": count_params(spec),
+                "description": raw.get("description", ""),
+            }
+        )
     if as_json:
         _emit_json({"schema": "tstack.models/1", "models": rows})
         return
@@ -122,10 +137,20 @@ def devices(
 
     found = [load_device(n) for n in preset_names("devices")]
     if as_json:
-        _emit_json({"schema": "tstack.devices/1", "devices": [
-            {"name": d.name, "peak_ops_per_s": {str(b): v for b, v in d.peak_ops_per_s},
-             "mem_bandwidth_bytes_per_s": d.mem_bandwidth_bytes_per_s, "description": d.description}
-            for d in found]})
+        _emit_json(
+            {
+                "schema": "tstack.devices/1",
+                "devices": [
+                    {
+                        "name": d.name,
+                        "peak_ops_per_s": {str(b): v for b, v in d.peak_ops_per_s},
+                        "mem_bandwidth_bytes_per_s": d.mem_bandwidth_bytes_per_s,
+                        "description": d.description,
+                    }
+                    for d in found
+                ],
+            }
+        )
         return
     table = Table(title="roofline devices", title_justify="left")
     for col in ("name", "peak TOPS by bits", "GB/s", "description"):

@@ -23,25 +23,65 @@ SMALL = {"vocab_size": 1000}
 def _small_configs() -> dict[str, Any]:
     t = transformers
     return {
-        "bert": t.BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-                             **SMALL),
-        "roberta": t.RobertaConfig(hidden_size=96, num_hidden_layers=2, num_attention_heads=4,
-                                   intermediate_size=200, **SMALL),
+        "bert": t.BertConfig(
+            hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256, **SMALL
+        ),
+        "roberta": t.RobertaConfig(
+            hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=200, **SMALL
+        ),
         "distilbert": t.DistilBertConfig(dim=128, n_layers=2, n_heads=4, hidden_dim=300, **SMALL),
         "gpt2": t.GPT2Config(n_embd=128, n_layer=2, n_head=4, n_positions=256, **SMALL),
-        "opt": t.OPTConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, ffn_dim=256,
-                           max_position_embeddings=256, word_embed_proj_dim=128, **SMALL),
-        "opt-proj": t.OPTConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, ffn_dim=256,
-                                max_position_embeddings=256, word_embed_proj_dim=64, do_layer_norm_before=False,
-                                **SMALL),
-        "gpt_neox": t.GPTNeoXConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                    intermediate_size=256, rotary_pct=1.0, **SMALL),
-        "llama": t.LlamaConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
-                               intermediate_size=352, **SMALL),
-        "mistral": t.MistralConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                   num_key_value_heads=4, intermediate_size=256, **SMALL),
-        "vit": t.ViTConfig(hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=192,
-                           image_size=64, patch_size=16),
+        "opt": t.OPTConfig(
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            ffn_dim=256,
+            max_position_embeddings=256,
+            word_embed_proj_dim=128,
+            **SMALL,
+        ),
+        "opt-proj": t.OPTConfig(
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            ffn_dim=256,
+            max_position_embeddings=256,
+            word_embed_proj_dim=64,
+            do_layer_norm_before=False,
+            **SMALL,
+        ),
+        "gpt_neox": t.GPTNeoXConfig(
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=256,
+            rotary_pct=1.0,
+            **SMALL,
+        ),
+        "llama": t.LlamaConfig(
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=8,
+            num_key_value_heads=2,
+            intermediate_size=352,
+            **SMALL,
+        ),
+        "mistral": t.MistralConfig(
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            intermediate_size=256,
+            **SMALL,
+        ),
+        "vit": t.ViTConfig(
+            hidden_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=192,
+            image_size=64,
+            patch_size=16,
+        ),
     }
 
 

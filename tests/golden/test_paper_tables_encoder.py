@@ -54,9 +54,15 @@ TABLE_10 = {
 
 # (table, seq, group, column index): (what the formula gives, why the printed cell differs)
 KNOWN_PAPER_ERRORS = {
-    ("3", 128, "mha_act", 2): ("0.009", "printed 0.006 contradicts its own AI: 0.60 GFLOPs / 63.62 = 0.0094 GMOPs"),
+    ("3", 128, "mha_act", 2): (
+        "0.009",
+        "printed 0.006 contradicts its own AI: 0.60 GFLOPs / 63.62 = 0.0094 GMOPs",
+    ),
     ("3", 512, "mha_act", 3): ("22", "0.0944 of 0.4200 GMOPs is 22.5%; printed 20"),
-    ("10", 128, "ffn_proj", 0): ("14.50", "Table 3 prints 14.50 for the same op; 2*2*768*3072*128*12 = 14.496e9"),
+    ("10", 128, "ffn_proj", 0): (
+        "14.50",
+        "Table 3 prints 14.50 for the same op; 2*2*768*3072*128*12 = 14.496e9",
+    ),
 }
 
 

@@ -58,8 +58,13 @@ def test_human_table_and_plots(tmp_path: Path) -> None:
     proc = run("analyze", "bert-base", "gpt2", "--seq", "128,256,512", "--plot", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "MHA proj." in proc.stdout and "109,482,240 parameters" in proc.stdout
-    for name in ("flops.png", "mops.png", "arithmetic_intensity.png", "breakdown_bert-base.png",
-                 "breakdown_gpt2.png"):
+    for name in (
+        "flops.png",
+        "mops.png",
+        "arithmetic_intensity.png",
+        "breakdown_bert-base.png",
+        "breakdown_gpt2.png",
+    ):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
@@ -99,8 +104,11 @@ def test_bad_config_files_are_one_line(tmp_path: Path) -> None:
     unsupported.write_text('{"model_type": "t5"}')
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    for path, message in ((bad, "not divisible by 12 heads"), (unsupported.parent, "supported families"),
-                          (broken, "is not valid JSON")):
+    for path, message in (
+        (bad, "not divisible by 12 heads"),
+        (unsupported.parent, "supported families"),
+        (broken, "is not valid JSON"),
+    ):
         proc = run("analyze", str(path))
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

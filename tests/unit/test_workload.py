@@ -20,7 +20,6 @@ from tstack.workload import (
     build_workload,
     kv_cache_bytes,
 )
-from tstack.workload.roofline import roofline
 
 
 def _spec(**changes: object) -> ModelSpec:
@@ -39,9 +38,16 @@ def test_op_names_are_stable_and_ordered() -> None:
     names = [op.name for op in wl]
     assert names[:3] == ["embed.tokens", "embed.add_types", "embed.add_positions"]
     i = names.index("layer3.attn.qk")
-    assert names[i - 3 : i + 5] == ["layer3.attn.q", "layer3.attn.k", "layer3.attn.v", "layer3.attn.qk",
-                                    "layer3.attn.softmax", "layer3.attn.sv", "layer3.attn.out",
-                                    "layer3.attn.residual"]
+    assert names[i - 3 : i + 5] == [
+        "layer3.attn.q",
+        "layer3.attn.k",
+        "layer3.attn.v",
+        "layer3.attn.qk",
+        "layer3.attn.softmax",
+        "layer3.attn.sv",
+        "layer3.attn.out",
+        "layer3.attn.residual",
+    ]
     assert names[-2:] == ["pooler.dense", "pooler.tanh"]
 
 
@@ -67,8 +73,14 @@ def test_generate_equals_sum_of_decode_steps(
     seq: int, layers: int, heads: int, group: int, batch: int, convention: Convention
 ) -> None:
     """The closed-form sweep of GENERATE equals building and summing DECODE at every context length."""
-    spec = _spec(n_layers=layers, heads=(heads * group,) * layers, kv_heads=(heads,) * layers,
-                 d_ff=(96,) * layers, d_model=64, head_dim=16)
+    spec = _spec(
+        n_layers=layers,
+        heads=(heads * group,) * layers,
+        kv_heads=(heads,) * layers,
+        d_ff=(96,) * layers,
+        d_model=64,
+        head_dim=16,
+    )
     gen = analyze_workload(spec, build_workload(spec, seq, phase=Phase.GENERATE, batch=batch), convention)
     flops = mops = 0.0
     for t in range(1, seq + 1):
@@ -164,7 +176,13 @@ def test_roofline_bounds() -> None:
         (lambda: tstack.analyze("gpt2", [128], phase="encoder"), "is a decoder"),
         (lambda: tstack.analyze("gpt2", [128], phase="sideways"), "unknown phase 'sideways'"),
         (lambda: tstack.analyze("vit-base", [128]), "drop --seq or pass --seq 197"),
-        (lambda: tstack.analyze("bert-base", [], ), "no sequence length given"),
+        (
+            lambda: tstack.analyze(
+                "bert-base",
+                [],
+            ),
+            "no sequence length given",
+        ),
     ],
 )
 def test_bad_workload_requests(call: object, message: str) -> None:

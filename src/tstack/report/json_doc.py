@@ -75,9 +75,19 @@ def analysis_document(a: Analysis, *, ops: bool = False) -> dict[str, Any]:
     spec = a.model
     model: dict[str, Any] = {"name": spec.name}
     if isinstance(spec, ModelSpec):
-        model |= {"kind": "transformer", "family": str(spec.family), "layers": spec.n_layers, "d_model": spec.d_model}
+        model |= {
+            "kind": "transformer",
+            "family": str(spec.family),
+            "layers": spec.n_layers,
+            "d_model": spec.d_model,
+        }
     else:
-        model |= {"kind": "cnn", "family": "cnn", "layers": sum(spec.blocks_per_stage) * 3 + 2, "d_model": None}
+        model |= {
+            "kind": "cnn",
+            "family": "cnn",
+            "layers": sum(spec.blocks_per_stage) * 3 + 2,
+            "d_model": None,
+        }
     results = [_result(r, ops=ops) for r in a.results]
     for doc, rl in zip(results, a.rooflines, strict=False):
         doc["roofline"] = {
@@ -93,7 +103,7 @@ def analysis_document(a: Analysis, *, ops: bool = False) -> dict[str, Any]:
             "peak_ops_per_s": {str(b): v for b, v in a.device.peak_ops_per_s},
             "mem_bandwidth_bytes_per_s": a.device.mem_bandwidth_bytes_per_s,
         }
-    doc: dict[str, Any] = {
+    document: dict[str, Any] = {
         "schema": ANALYZE_SCHEMA,
         "model": model,
         "phase": str(a.phase),
@@ -105,5 +115,8 @@ def analysis_document(a: Analysis, *, ops: bool = False) -> dict[str, Any]:
         "results": results,
     }
     if a.fused is not None:
-        doc["fused"] = {"classes": _table(a.fused.by_group(), a.fused.total), "total": _totals(a.fused.total)}
-    return doc
+        document["fused"] = {
+            "classes": _table(a.fused.by_group(), a.fused.total),
+            "total": _totals(a.fused.total),
+        }
+    return document

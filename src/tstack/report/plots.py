@@ -10,10 +10,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from tstack.analyze import Analysis  # noqa: E402
-from tstack.units import to_giga  # noqa: E402
+from tstack.analyze import Analysis
+from tstack.units import to_giga
 
 _GROUP_COLORS = {
     "mha_proj": "#4c72b0",
@@ -26,7 +27,7 @@ _GROUP_COLORS = {
 }
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     """Write atomically: an interrupted run never leaves a truncated PNG behind."""
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
     os.close(fd)
@@ -91,10 +92,18 @@ def analysis_plots(analyses: Sequence[Analysis], out_dir: Path) -> list[Path]:
     series = [a for a in analyses if a.fused is None]
     if series:
         written.append(_series_plot(series, "flops", "GFLOPs", "FLOPs (Fig. 4)", out_dir / "flops.png"))
-        written.append(_series_plot(series, "mops", "GMOPs (bytes)", "Memory operations (Fig. 5)",
-                                    out_dir / "mops.png"))
-        written.append(_series_plot(series, "ai", "FLOPs / byte", "Arithmetic intensity (Fig. 6)",
-                                    out_dir / "arithmetic_intensity.png"))
+        written.append(
+            _series_plot(series, "mops", "GMOPs (bytes)", "Memory operations (Fig. 5)", out_dir / "mops.png")
+        )
+        written.append(
+            _series_plot(
+                series,
+                "ai",
+                "FLOPs / byte",
+                "Arithmetic intensity (Fig. 6)",
+                out_dir / "arithmetic_intensity.png",
+            )
+        )
     for a in analyses:
         written.append(_breakdown_plot(a, out_dir / f"breakdown_{a.model.name}.png"))
     return written

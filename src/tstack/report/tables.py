@@ -48,11 +48,20 @@ def analysis_table(r: WorkloadAnalysis, rl: RooflineResult | None, title: str) -
             split[0 if op.compute_bound else 1] += op.time_s
     whole = r.total
     for name, t in r.by_group().items():
-        row = [_GROUP_LABELS.get(name, name), _fmt_g(t.flops), _pct(t.flops, whole.flops),
-               _fmt_g(t.mops_bytes), _pct(t.mops_bytes, whole.mops_bytes), _fmt_ai(t)]
+        row = [
+            _GROUP_LABELS.get(name, name),
+            _fmt_g(t.flops),
+            _pct(t.flops, whole.flops),
+            _fmt_g(t.mops_bytes),
+            _pct(t.mops_bytes, whole.mops_bytes),
+            _fmt_ai(t),
+        ]
         if rl is not None:
             compute_s, memory_s = times.get(name, [0.0, 0.0])
-            row += [f"{seconds_to_ms(compute_s + memory_s):.3f}", "compute" if compute_s >= memory_s else "memory"]
+            row += [
+                f"{seconds_to_ms(compute_s + memory_s):.3f}",
+                "compute" if compute_s >= memory_s else "memory",
+            ]
         table.add_row(*row)
     total_row = ["Total", _fmt_g(whole.flops), "100", _fmt_g(whole.mops_bytes), "100", _fmt_ai(whole)]
     if rl is not None:

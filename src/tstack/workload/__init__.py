@@ -13,7 +13,7 @@ from tstack.workload.model import (
     PositionEmbedding,
     ResNetSpec,
 )
-from tstack.workload.ops import Op, OpClass, OpKind, Operand, Phase, Role, Sweep, Workload
+from tstack.workload.ops import Op, OpClass, Operand, OpKind, Phase, Role, Sweep, Workload
 from tstack.workload.params import count_params, kv_cache_bytes
 
 __all__ = [

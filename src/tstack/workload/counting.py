@@ -35,8 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tstack.errors import SpecError
 from tstack.workload.ops import (
@@ -48,6 +50,9 @@ from tstack.workload.ops import (
     Role,
     operand_elements,
 )
+
+# a count for one instance, or an array of counts, one per value of a swept dim
+Count = int | float | npt.NDArray[Any]
 
 
 class Convention(StrEnum):
@@ -106,28 +111,28 @@ class OpCount:
         return self.flops / self.mops_bytes if self.mops_bytes else float("inf")
 
 
-def _product(dims: dict[str, DimValue], names: tuple[str, ...]) -> DimValue:
-    result: DimValue = 1
+def _product(dims: dict[str, DimValue], names: tuple[str, ...]) -> Count:
+    result: Count = 1
     for n in names:
         result = result * dims[n]
     return result
 
 
-def _output_elements(op: Op, dims: dict[str, DimValue]) -> DimValue:
+def _output_elements(op: Op, dims: dict[str, DimValue]) -> Count:
     out = op.operand(Role.OUTPUT)
     assert out is not None, f"op {op.name} has no output"
     return operand_elements(out, dims)
 
 
-def _bytes(op: Op, dims: dict[str, DimValue], *, roles: frozenset[Role] | None = None) -> DimValue:
-    total: DimValue = 0
+def _bytes(op: Op, dims: dict[str, DimValue], *, roles: frozenset[Role] | None = None) -> Count:
+    total: Count = 0
     for operand in op.operands:
         if roles is None or operand.role in roles:
             total = total + operand_elements(operand, dims) * operand.bits / 8
     return total
 
 
-def _macs(op: Op, dims: dict[str, DimValue]) -> DimValue:
+def _macs(op: Op, dims: dict[str, DimValue]) -> Count:
     if op.kind is OpKind.MATMUL:
         return _product(dims, tuple(d for d in ("B", "G", "M", "N", "K") if d in dims))
     return _product(dims, ("N", "K", "C", "P", "Q", "R", "S"))
@@ -136,7 +141,7 @@ def _macs(op: Op, dims: dict[str, DimValue]) -> DimValue:
 _NO_BIAS = frozenset(set(Role) - {Role.BIAS})
 
 
-def _default(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[DimValue, DimValue]:
+def _default(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[Count, Count]:
     if op.kind in (OpKind.MATMUL, OpKind.CONV):
         return 2 * _macs(op, dims), _bytes(op, dims, roles=_NO_BIAS)
     moved = 0 if op.attr("fused") else _bytes(op, dims)
@@ -155,7 +160,7 @@ _PAPER_LAYER_NONLINEAR = frozenset({OpClass.NORM, OpClass.ACTIVATION, OpClass.RE
 _ENCODER_PHASES = frozenset({Phase.ENCODER, Phase.PREFILL})
 
 
-def _paper_2023(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[DimValue, DimValue]:
+def _paper_2023(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[Count, Count]:
     in_layer = op.name.startswith("layer")
     if op.op_class in (OpClass.MHA_PROJ, OpClass.FFN_PROJ):
         return 2 * _macs(op, dims), _bytes(op, dims, roles=_NO_BIAS)
@@ -172,7 +177,7 @@ def _paper_2023(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[DimVal
     return 0, 0
 
 
-def _paper_act_to_act_flops(op: Op, dims: dict[str, DimValue], phase: Phase) -> DimValue:
+def _paper_act_to_act_flops(op: Op, dims: dict[str, DimValue], phase: Phase) -> Count:
     heads = dims["B"] * dims.get("G", 1)
     m, n, k = dims["M"], dims["N"], dims["K"]
     if phase in _ENCODER_PHASES:
@@ -182,7 +187,7 @@ def _paper_act_to_act_flops(op: Op, dims: dict[str, DimValue], phase: Phase) -> 
     return heads * m * d_k * (2 * keys - 1)
 
 
-_RULES: dict[Convention, Callable[[Op, dict[str, DimValue], Phase], tuple[DimValue, DimValue]]] = {
+_RULES: dict[Convention, Callable[[Op, dict[str, DimValue], Phase], tuple[Count, Count]]] = {
     Convention.DEFAULT: _default,
     Convention.PAPER_2023: _paper_2023,
 }
@@ -202,7 +207,7 @@ def count_op(op: Op, phase: Phase, convention: Convention = Convention.DEFAULT) 
     )
 
 
-def _sum_over_sweep(value: DimValue, sweep_length: int) -> float:
+def _sum_over_sweep(value: Count, sweep_length: int) -> float:
     if np.ndim(value) == 0:
         return float(value) * sweep_length
     return float(np.sum(value))

@@ -6,7 +6,7 @@ embeddings, norms, biases and a pooler where the model has one, and an LM head o
 
 from __future__ import annotations
 
-from tstack.workload.model import AnyModelSpec, Activation, ModelSpec, Norm, PositionEmbedding, ResNetSpec
+from tstack.workload.model import Activation, AnyModelSpec, ModelSpec, Norm, PositionEmbedding, ResNetSpec
 
 
 def _norm_params(spec: ModelSpec) -> int:

@@ -8,7 +8,7 @@ applied in the conv/add epilogue (its op stays, with attr fused=1, so it costs F
 from __future__ import annotations
 
 from tstack.workload.model import ResNetSpec
-from tstack.workload.ops import Op, OpClass, OpKind, Operand, Role
+from tstack.workload.ops import Op, OpClass, Operand, OpKind, Role
 
 
 class _ResNetBuilder:
@@ -30,16 +30,33 @@ class _ResNetBuilder:
         if self.fused:
             operands.append(Operand("b", Role.BIAS, ("K",), self.wb))  # the folded BatchNorm shift
         operands.append(Operand("y", Role.OUTPUT, ("N", "K", "P", "Q"), self.ab))
-        dims = (("N", self.batch), ("K", c_out), ("C", c_in), ("P", size_out), ("Q", size_out),
-                ("R", kernel), ("S", kernel), ("H", size_in), ("W", size_in))
+        dims = (
+            ("N", self.batch),
+            ("K", c_out),
+            ("C", c_in),
+            ("P", size_out),
+            ("Q", size_out),
+            ("R", kernel),
+            ("S", kernel),
+            ("H", size_in),
+            ("W", size_in),
+        )
         self.ops.append(Op(name, OpKind.CONV, OpClass.CONV, dims, tuple(operands), attrs=(("stride", stride),)))
         if not self.fused:
             self.channelwise(f"{name}.bn", OpKind.BATCHNORM, OpClass.BATCHNORM, c_out, size_out, params=2)
         return size_out
 
     def channelwise(
-        self, name: str, kind: OpKind, op_class: OpClass, channels: int, size: int, *, n_inputs: int = 1,
-        params: int = 0, fused: bool = False,
+        self,
+        name: str,
+        kind: OpKind,
+        op_class: OpClass,
+        channels: int,
+        size: int,
+        *,
+        n_inputs: int = 1,
+        params: int = 0,
+        fused: bool = False,
     ) -> None:
         operands = [Operand(f"x{i}", Role.INPUT, ("N", "C", "P", "Q"), self.ab) for i in range(n_inputs)]
         operands += [Operand(f"p{i}", Role.WEIGHT, ("C",), self.wb) for i in range(params)]
@@ -56,14 +73,28 @@ class _ResNetBuilder:
         size = self.conv("stem.conv", s.in_channels, s.base_width, 7, 2, s.image_px)
         self.relu("stem.relu", s.base_width, size)
         pooled = (size + 2 - 3) // 2 + 1
-        self.ops.append(Op(
-            "stem.maxpool", OpKind.MAXPOOL, OpClass.OTHER,
-            (("N", self.batch), ("C", s.base_width), ("P", pooled), ("Q", pooled), ("R", 3), ("S", 3),
-             ("H", size), ("W", size)),
-            (Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
-             Operand("y", Role.OUTPUT, ("N", "C", "P", "Q"), self.ab)),
-            attrs=(("stride", 2),),
-        ))
+        self.ops.append(
+            Op(
+                "stem.maxpool",
+                OpKind.MAXPOOL,
+                OpClass.OTHER,
+                (
+                    ("N", self.batch),
+                    ("C", s.base_width),
+                    ("P", pooled),
+                    ("Q", pooled),
+                    ("R", 3),
+                    ("S", 3),
+                    ("H", size),
+                    ("W", size),
+                ),
+                (
+                    Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
+                    Operand("y", Role.OUTPUT, ("N", "C", "P", "Q"), self.ab),
+                ),
+                attrs=(("stride", 2),),
+            )
+        )
         size, c_in = pooled, s.base_width
         for stage, n_blocks in enumerate(s.blocks_per_stage):
             width = s.base_width * 2**stage
@@ -82,19 +113,41 @@ class _ResNetBuilder:
                 self.channelwise(f"{p}.residual", OpKind.ADD, OpClass.RESIDUAL, c_out, out, n_inputs=2)
                 self.relu(f"{p}.relu3", c_out, out)
                 size, c_in = out, c_out
-        self.ops.append(Op(
-            "head.avgpool", OpKind.AVGPOOL, OpClass.OTHER,
-            (("N", self.batch), ("C", c_in), ("P", 1), ("Q", 1), ("R", size), ("S", size), ("H", size),
-             ("W", size)),
-            (Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
-             Operand("y", Role.OUTPUT, ("N", "C", "P", "Q"), self.ab)),
-        ))
-        self.ops.append(Op(
-            "head.fc", OpKind.MATMUL, OpClass.OTHER,
-            (("B", 1), ("M", self.batch), ("N", s.num_classes), ("K", c_in)),
-            (Operand("x", Role.INPUT, ("M", "K"), self.ab), Operand("w", Role.WEIGHT, ("K", "N"), self.wb),
-             Operand("b", Role.BIAS, ("N",), self.wb), Operand("y", Role.OUTPUT, ("M", "N"), self.ab)),
-        ))
+        self.ops.append(
+            Op(
+                "head.avgpool",
+                OpKind.AVGPOOL,
+                OpClass.OTHER,
+                (
+                    ("N", self.batch),
+                    ("C", c_in),
+                    ("P", 1),
+                    ("Q", 1),
+                    ("R", size),
+                    ("S", size),
+                    ("H", size),
+                    ("W", size),
+                ),
+                (
+                    Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
+                    Operand("y", Role.OUTPUT, ("N", "C", "P", "Q"), self.ab),
+                ),
+            )
+        )
+        self.ops.append(
+            Op(
+                "head.fc",
+                OpKind.MATMUL,
+                OpClass.OTHER,
+                (("B", 1), ("M", self.batch), ("N", s.num_classes), ("K", c_in)),
+                (
+                    Operand("x", Role.INPUT, ("M", "K"), self.ab),
+                    Operand("w", Role.WEIGHT, ("K", "N"), self.wb),
+                    Operand("b", Role.BIAS, ("N",), self.wb),
+                    Operand("y", Role.OUTPUT, ("M", "N"), self.ab),
+                ),
+            )
+        )
         return tuple(self.ops)
 
 

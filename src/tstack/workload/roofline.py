@@ -81,7 +81,6 @@ def roofline(analysis: WorkloadAnalysis, device: RooflineDevice, bits: int = 8) 
     peak = device.peak_at(bits)
     bandwidth = device.mem_bandwidth_bytes_per_s
     ops = tuple(
-        OpTime(c.name, c.op_class, compute_s=c.flops / peak, memory_s=c.mops_bytes / bandwidth)
-        for c in analysis.ops
+        OpTime(c.name, c.op_class, compute_s=c.flops / peak, memory_s=c.mops_bytes / bandwidth) for c in analysis.ops
     )
     return RooflineResult(device, bits, ops)

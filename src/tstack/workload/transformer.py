@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tstack.errors import WorkloadError
 from tstack.workload.model import Activation, ModelSpec, Norm, NormPlacement, PositionEmbedding
-from tstack.workload.ops import Op, OpClass, OpKind, Operand, Phase, Role, Sweep
+from tstack.workload.ops import Op, OpClass, Operand, OpKind, Phase, Role, Sweep
 
 _ACTIVATION_KIND = {
     Activation.GELU: OpKind.GELU,
@@ -135,15 +135,12 @@ class _Builder:
         if spec.final_norm:
             self.norm("final_norm", tokens, steps)
         if spec.embedding_proj_dim:
-            self.linear("project_out", OpClass.OTHER, tokens, spec.d_model, spec.embed_width, bias=False,
-                        repeat=steps)
+            self.linear("project_out", OpClass.OTHER, tokens, spec.d_model, spec.embed_width, bias=False, repeat=steps)
         if spec.pooler:
-            self.linear("pooler.dense", OpClass.OTHER, self.batch, spec.d_model, spec.d_model, bias=True,
-                        repeat=steps)
+            self.linear("pooler.dense", OpClass.OTHER, self.batch, spec.d_model, spec.d_model, bias=True, repeat=steps)
             self.elementwise("pooler.tanh", OpKind.TANH, OpClass.OTHER, self.batch, spec.d_model, repeat=steps)
         if lm_head:
-            self.linear("lm_head", OpClass.OTHER, tokens, spec.embed_width, spec.vocab_size, bias=False,
-                        repeat=steps)
+            self.linear("lm_head", OpClass.OTHER, tokens, spec.embed_width, spec.vocab_size, bias=False, repeat=steps)
         return tuple(self.ops)
 
     def embeddings(self, tokens: int, steps: int, phase: Phase, seq: int) -> None:
@@ -157,8 +154,17 @@ class _Builder:
                     "embed.patches",
                     OpKind.CONV,
                     OpClass.OTHER,
-                    (("N", self.batch), ("K", spec.d_model), ("C", p.channels), ("P", grid), ("Q", grid),
-                     ("R", p.patch_px), ("S", p.patch_px), ("H", p.image_px), ("W", p.image_px)),
+                    (
+                        ("N", self.batch),
+                        ("K", spec.d_model),
+                        ("C", p.channels),
+                        ("P", grid),
+                        ("Q", grid),
+                        ("R", p.patch_px),
+                        ("S", p.patch_px),
+                        ("H", p.image_px),
+                        ("W", p.image_px),
+                    ),
                     (
                         Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
                         Operand("w", Role.WEIGHT, ("K", "C", "R", "S"), self.wb),
@@ -171,13 +177,19 @@ class _Builder:
         else:
             self.elementwise("embed.tokens", OpKind.EMBEDDING, OpClass.OTHER, tokens, width, repeat=steps)
         if spec.type_vocab_size:
-            self.elementwise("embed.add_types", OpKind.ADD, OpClass.OTHER, tokens, width, n_inputs=2,
-                             repeat=steps)
+            self.elementwise("embed.add_types", OpKind.ADD, OpClass.OTHER, tokens, width, n_inputs=2, repeat=steps)
         if spec.embedding_proj_dim:
             self.linear("project_in", OpClass.OTHER, tokens, width, spec.d_model, bias=False, repeat=steps)
         if spec.position_embedding is PositionEmbedding.LEARNED:
-            self.elementwise("embed.add_positions", OpKind.ADD, OpClass.OTHER, tokens, spec.d_model,
-                             n_inputs=2, repeat=steps)
+            self.elementwise(
+                "embed.add_positions",
+                OpKind.ADD,
+                OpClass.OTHER,
+                tokens,
+                spec.d_model,
+                n_inputs=2,
+                repeat=steps,
+            )
         if spec.embedding_norm:
             self.norm("embed.norm", tokens, steps)
 
@@ -195,8 +207,7 @@ class _Builder:
             self.elementwise(f"{p}.attn.rope", OpKind.ROPE, OpClass.OTHER, tokens, qw + kvw, repeat=steps)
         self.attention_core(p, i, phase, seq)
         self.linear(f"{p}.attn.out", OpClass.MHA_PROJ, tokens, qw, d, bias=spec.attn_bias, repeat=steps)
-        self.elementwise(f"{p}.attn.residual", OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2,
-                         repeat=steps)
+        self.elementwise(f"{p}.attn.residual", OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2, repeat=steps)
         if not pre:
             self.norm(f"{p}.attn_norm", tokens, steps)
         else:
@@ -206,11 +217,17 @@ class _Builder:
             self.linear(f"{p}.ffn.gate", OpClass.FFN_PROJ, tokens, d, dff, bias=spec.mlp_bias, repeat=steps)
         self.linear(f"{p}.ffn.up", OpClass.FFN_PROJ, tokens, d, dff, bias=spec.mlp_bias, repeat=steps)
         n_in = 2 if spec.activation is Activation.SWIGLU else 1
-        self.elementwise(f"{p}.ffn.act", _ACTIVATION_KIND[spec.activation], OpClass.ACTIVATION, tokens, dff,
-                         n_inputs=n_in, repeat=steps)
+        self.elementwise(
+            f"{p}.ffn.act",
+            _ACTIVATION_KIND[spec.activation],
+            OpClass.ACTIVATION,
+            tokens,
+            dff,
+            n_inputs=n_in,
+            repeat=steps,
+        )
         self.linear(f"{p}.ffn.down", OpClass.FFN_PROJ, tokens, dff, d, bias=spec.mlp_bias, repeat=steps)
-        self.elementwise(f"{p}.ffn.residual", OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2,
-                         repeat=steps)
+        self.elementwise(f"{p}.ffn.residual", OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2, repeat=steps)
         if not pre:
             self.norm(f"{p}.ffn_norm", tokens, steps)
 
