@@ -43,7 +43,9 @@ def _emit_json(doc: Any) -> None:
 
 @app.command()
 def analyze(
-    models: Annotated[list[str], typer.Argument(help="Preset names, model YAML files or HF config.json paths.")],
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Preset names, model YAML files or HF config.json paths [bert-base].")
+    ] = None,
     seq: Annotated[str | None, typer.Option(help="Sequence lengths, comma-separated (default 128..4096).")] = None,
     phase: Annotated[
         str | None,
@@ -75,7 +77,7 @@ def analyze(
             device=device,
             lm_head=lm_head,
         )
-        for m in models
+        for m in models or ["bert-base"]
     ]
     written = []
     if plot is not None:

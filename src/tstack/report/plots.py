@@ -27,6 +27,9 @@ _GROUP_COLORS = {
 }
 
 
+_GROUP_LABELS = {"mha_proj": "MHA proj.", "mha_act": "MHA act-to-act", "ffn_proj": "FFN proj.", "relu": "ReLU"}
+
+
 def _save(fig: Figure, path: Path) -> Path:
     """Write atomically: an interrupted run never leaves a truncated PNG behind."""
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
@@ -54,6 +57,9 @@ def _series_plot(analyses: Sequence[Analysis], metric: str, ylabel: str, title: 
             ys = [t.arithmetic_intensity for t in totals]
         ax.plot(seqs, ys, marker="o", label=f"{a.model.name} ({a.phase})")
     ax.set_xscale("log", base=2)
+    all_seqs = sorted({r.workload.seq_len for a in analyses for r in a.results})
+    ax.set_xticks(all_seqs, [str(v) for v in all_seqs])
+    ax.minorticks_off()
     if metric != "ai":
         ax.set_yscale("log")
     ax.set_xlabel("sequence length")
@@ -75,7 +81,7 @@ def _breakdown_plot(a: Analysis, path: Path) -> Path:
             for r in a.results:
                 whole = getattr(r.total, field)
                 shares.append(100 * getattr(r.by_group()[g], field) / whole if whole else 0.0)
-            ax.bar(seqs, shares, bottom=bottom, label=g, color=_GROUP_COLORS.get(g))
+            ax.bar(seqs, shares, bottom=bottom, label=_GROUP_LABELS.get(g, g), color=_GROUP_COLORS.get(g))
             bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
         ax.set_title(f"{label} by operator class")
         ax.set_xlabel("sequence length")
