@@ -3,7 +3,7 @@
 The public API: load a model, build its workload, analyze it.
 """
 
-from tstack.analyze import PAPER_SEQ_LENS, Analysis, analyze
+from tstack.api import PAPER_SEQ_LENS, Analysis, analyze
 from tstack.errors import InfeasibleError, SpecError, TstackError, UnsupportedModelError, WorkloadError
 from tstack.spec import load_device, load_model, preset_names
 from tstack.workload import (

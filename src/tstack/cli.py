@@ -61,7 +61,7 @@ def analyze(
     plot: Annotated[Path | None, typer.Option(help="Write PNG plots (Figs. 4-6, breakdowns) to this folder.")] = None,
 ) -> None:
     """FLOPs, memory operations and arithmetic intensity per operator class (the paper's Tables 3-4, Figs. 4-6)."""
-    from tstack.analyze import analyze as run_analyze
+    from tstack.api import analyze as run_analyze
     from tstack.report.json_doc import analysis_document
     from tstack.report.tables import analysis_tables
 

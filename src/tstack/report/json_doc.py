@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tstack.analyze import Analysis
+from tstack.api import Analysis
 from tstack.workload import ModelSpec, Totals, WorkloadAnalysis
 
 ANALYZE_SCHEMA = "tstack.analyze/1"

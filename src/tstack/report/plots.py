@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from tstack.analyze import Analysis
+from tstack.api import Analysis
 from tstack.units import to_giga
 
 _GROUP_COLORS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from tstack.analyze import Analysis
+from tstack.api import Analysis
 from tstack.units import seconds_to_ms, to_giga
 from tstack.workload import Totals, WorkloadAnalysis
 from tstack.workload.roofline import RooflineResult

@@ -102,7 +102,7 @@ def build_workload(
         if phase is not Phase.ENCODER:
             raise WorkloadError(f"{spec.name!r} is a CNN: it has only the encoder (single pass) phase")
         ops = resnet_ops(spec, batch=batch, weight_bits=wbits, act_bits=bits, fused=fused)
-        return Workload(spec.name, phase, batch, spec.image_px, ops)
+        return Workload(spec.name, phase, batch, spec.image_px, ops, act_bits=bits)
     fixed = spec.default_seq_len()
     if seq_len is None:
         seq_len = fixed or 128
@@ -116,7 +116,7 @@ def build_workload(
     if fused:
         raise WorkloadError("fused=True applies to CNNs (BatchNorm folding); Transformers have no BatchNorm")
     ops = transformer_ops(spec, phase, seq_len, batch=batch, weight_bits=wbits, act_bits=bits, lm_head=lm_head)
-    return Workload(spec.name, phase, batch, seq_len, ops)
+    return Workload(spec.name, phase, batch, seq_len, ops, act_bits=bits)
 
 
 def analyze_workload(
@@ -125,8 +125,7 @@ def analyze_workload(
     counts = tuple(count_op(op, workload.phase, convention) for op in workload.ops)
     cache = 0
     if isinstance(spec, ModelSpec):
-        bits = next((o.bits for op in workload.ops for o in op.operands), 8)
-        cache = kv_cache_bytes(spec, workload.seq_len, batch=workload.batch, bits=bits)
+        cache = kv_cache_bytes(spec, workload.seq_len, batch=workload.batch, bits=workload.act_bits)
     return WorkloadAnalysis(
         workload=workload,
         convention=convention,

@@ -160,6 +160,7 @@ class Workload:
     batch: int
     seq_len: int
     ops: tuple[Op, ...]
+    act_bits: int = 8
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)

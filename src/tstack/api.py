@@ -1,4 +1,4 @@
-"""`tstack.analyze`: counts of one model over several sequence lengths, optionally placed on a roofline device."""
+"""The public entry points; `analyze`: counts of a model per sequence length, optionally on a roofline device."""
 
 from __future__ import annotations
 
