@@ -1,0 +1,146 @@
+"""What an accelerator is: PE array, memory levels, special-function units, host CPU, clock.
+
+Everything is frozen and hashable (the hash keys the per-op result cache). Sizes are bytes, bandwidths bytes per
+accelerator cycle, energies picojoules; the names say so. Built from YAML by `tstack.spec.hardware`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tstack.errors import SpecError
+
+
+class Dataflow(StrEnum):
+    WEIGHT_STATIONARY = "weight_stationary"
+    OUTPUT_STATIONARY = "output_stationary"
+
+
+class Tensor(StrEnum):
+    """The three operands of a matmul / conv, as memory levels name what they hold."""
+
+    INPUTS = "inputs"
+    WEIGHTS = "weights"
+    OUTPUTS = "outputs"
+
+
+@dataclass(frozen=True, slots=True)
+class PEArray:
+    """A rows x cols systolic array; under weight-stationary, rows span the reduction and cols the outputs."""
+
+    rows: int
+    cols: int
+    dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
+    mac_energy_pj: float = 0.2
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryLevel:
+    """One level of the hierarchy. `holds` lists the tensors it keeps; `word_bits` is the width of what it stores
+    (a 32-bit accumulator stores outputs at 32 bits). With `double_buffered`, half the capacity is usable per tile
+    so the next tile's transfer overlaps this tile's compute."""
+
+    name: str
+    capacity_bytes: int
+    bandwidth_bytes_per_cycle: float
+    read_energy_pj_per_byte: float
+    write_energy_pj_per_byte: float
+    holds: frozenset[Tensor]
+    banks: int = 1
+    word_bits: int = 8
+    double_buffered: bool = False
+
+    @property
+    def usable_bytes(self) -> int:
+        return self.capacity_bytes // 2 if self.double_buffered else self.capacity_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizationUnit:
+    """Row reductions next to the accumulator (sum, sum of squares, max, sum of exponentials), one pass over an
+    accumulator row per reduction; `elements_per_cycle` accumulator elements are read per cycle."""
+
+    elements_per_cycle: int
+    passes: tuple[tuple[str, int], ...] = (("layernorm", 2), ("softmax", 2))
+
+    def passes_for(self, op: str) -> int:
+        return dict(self.passes).get(op, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationUnits:
+    """`count` units, each applying one element-wise integer function per cycle (i-GELU, i-LayerNorm apply,
+    i-Softmax apply, ReLU, residual add)."""
+
+    count: int
+    ops: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class HostCPU:
+    """The host that runs whatever the accelerator cannot, in floating point, reading and writing DRAM.
+
+    Costs are accelerator cycles per element (the host's own clock and SIMD width folded in); `source` says where
+    each constant comes from (a figure it was calibrated to, or a measurement)."""
+
+    cycles_per_element: tuple[tuple[str, float], ...]
+    dequantize_cycles_per_element: float
+    requantize_cycles_per_element: float
+    dram_bytes_per_cycle: float
+    energy_pj_per_element: float = 0.0
+    source: str = ""
+
+    def cost_per_element(self, op: str) -> float | None:
+        return dict(self.cycles_per_element).get(op)
+
+
+@dataclass(frozen=True, slots=True)
+class Hardware:
+    """An accelerator. `levels` run innermost to outermost; the last is off-chip DRAM."""
+
+    name: str
+    clock_hz: float
+    pe: PEArray
+    levels: tuple[MemoryLevel, ...]
+    host: HostCPU
+    normalization: NormalizationUnit | None = None
+    activations: ActivationUnits | None = None
+    integer_nonlinear: bool = False  # True: I-BERT integer kernels, no de/quantization around matmuls
+    description: str = ""
+    sources: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            raise SpecError(f"hardware {self.name!r}: needs at least one memory level (DRAM)")
+        names = [lv.name for lv in self.levels]
+        if len(set(names)) != len(names):
+            raise SpecError(f"hardware {self.name!r}: memory level names must be unique, got {names}")
+        for tensor in Tensor:
+            if not any(tensor in lv.holds for lv in self.levels):
+                raise SpecError(
+                    f"hardware {self.name!r}: no memory level holds {tensor.value}; add it to a level's holds"
+                )
+
+    def level(self, name: str) -> MemoryLevel:
+        for lv in self.levels:
+            if lv.name == name:
+                return lv
+        raise SpecError(
+            f"hardware {self.name!r} has no memory level {name!r}; it has {[lv.name for lv in self.levels]}"
+        )
+
+    @property
+    def dram(self) -> MemoryLevel:
+        return self.levels[-1]
+
+    def innermost_holding(self, tensor: Tensor) -> MemoryLevel:
+        return next(lv for lv in self.levels if tensor in lv.holds)
+
+    @property
+    def peak_macs_per_s(self) -> float:
+        return self.pe.macs_per_cycle * self.clock_hz
