@@ -1,0 +1,264 @@
+"""Analytical cost of matmul mappings on a weight-stationary systolic array, evaluated over arrays of mappings.
+
+Model (each choice is a `CostOptions` field, default stated there):
+
+* Compute. Weights are held in the array: for each M-tile, every (K-fold of `rows`, N-fold of `cols`) block of B
+  is loaded (`rows` cycles, hidden if `preload_hidden`: Gemmini's PEs double-buffer weights) and the tile's M rows
+  are streamed through (one row per cycle). Systolic skew adds rows + cols - 2 cycles of fill and drain per fold
+  (`FillDrain.PER_FOLD`, SCALE-Sim's array), once per tile (`PER_TILE`, a pipelined array) or never (`NONE`).
+* Traffic (loop-nest reuse). The DRAM level iterates over tiles in the mapping's order. A tile of a tensor is
+  refetched once per iteration of every loop down to the innermost loop that indexes the tensor: A[m, k] is
+  re-read for every n-tile when the n loop sits above m or k; B[k, n] for every m-tile likewise. C stays in the
+  accumulator across k when k is the innermost of the three loops; otherwise partial sums spill to DRAM at the
+  accumulator's width and are read back (`PartialSums.SPILL` forces a spill per K-fold, as SCALE-Sim does).
+* Latency. With `overlap_transfers` (double-buffered on-chip memories), a tile's transfers overlap the previous
+  tile's compute: latency = max(compute, transfer time of each memory interface) + the first tile's load; else
+  the sum. With `shared_bandwidth` the operands share one port per interface (Gemmini's DMA); else each operand
+  has its own port of that bandwidth (SCALE-Sim's USER mode).
+* An intermediate level (an L2 that holds every tensor) turns repeated DRAM reads into L2 reads when the whole
+  working set fits in it; DRAM then sees only the compulsory traffic.
+* Energy: MACs x MAC energy + bytes moved at each level x that level's per-byte read/write energy, including
+  on-chip reads of A per N-fold and B per M-tile and read-modify-writes of partial sums per K-fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tstack.hardware.types import Hardware, MemoryLevel, Tensor
+from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class FillDrain(StrEnum):
+    PER_FOLD = "per_fold"
+    PER_TILE = "per_tile"
+    NONE = "none"
+
+
+class PartialSums(StrEnum):
+    ACCUMULATE = "accumulate"  # on chip while the order allows, spilled otherwise
+    SPILL = "spill"  # written out after every K-fold (no on-chip accumulation)
+
+
+@dataclass(frozen=True, slots=True)
+class CostOptions:
+    preload_hidden: bool = True
+    fill_drain: FillDrain = FillDrain.PER_TILE
+    partial_sums: PartialSums = PartialSums.ACCUMULATE
+    overlap_transfers: bool = True
+    shared_bandwidth: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OperandBits:
+    """Bits of A, B, the written output C, and the accumulator's partial sums."""
+
+    a: int = 8
+    b: int = 8
+    out: int = 8
+    acc: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class MatmulCosts:
+    """Per-mapping arrays for all `batch` instances of the matmul; infeasible mappings have infinite latency."""
+
+    compute_cycles: FloatArray
+    latency_cycles: FloatArray
+    onchip_bytes: FloatArray  # moved between the on-chip level and its parent (DRAM or L2)
+    dram_bytes: FloatArray
+    energy_pj: FloatArray
+    feasible: npt.NDArray[np.bool_]
+    macs: int
+    peak_macs_per_cycle: int
+
+    @property
+    def utilization(self) -> FloatArray:
+        return np.asarray(self.macs / (self.latency_cycles * self.peak_macs_per_cycle), dtype=np.float64)
+
+    @property
+    def edp(self) -> FloatArray:
+        return np.asarray(self.energy_pj * self.latency_cycles, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The cost of one mapping (see `MatmulCosts` for the fields)."""
+
+    compute_cycles: float
+    latency_cycles: float
+    onchip_bytes: float
+    dram_bytes: float
+    energy_pj: float
+    utilization: float
+
+    @property
+    def edp(self) -> float:
+        return self.energy_pj * self.latency_cycles
+
+
+def _ceil_div(a: Any, b: Any) -> Any:
+    return -(-a // b)
+
+
+def _folds(bound: int, tile: IntArray, width: int) -> IntArray:
+    """Array-wide folds needed along one dim: full tiles of `tile`, then the partial last tile."""
+    full = bound // tile
+    return np.asarray(full * _ceil_div(tile, width) + _ceil_div(bound - full * tile, width), dtype=np.int64)
+
+
+def _order_positions() -> dict[str, IntArray]:
+    """pos[dim][order_code] = depth of that dim's loop (0 = outermost)."""
+    return {d: np.array([o.index(d) for o in ORDERS], dtype=np.int64) for d in ("m", "n", "k")}
+
+
+_POS = _order_positions()
+
+
+def _onchip_levels(hw: Hardware) -> tuple[MemoryLevel, MemoryLevel, MemoryLevel | None]:
+    """The level holding A/B tiles, the level holding the C tile, and an optional intermediate level (L2)."""
+    ab = hw.innermost_holding(Tensor.INPUTS)
+    c = hw.innermost_holding(Tensor.OUTPUTS)
+    outer_start = max(hw.levels.index(ab), hw.levels.index(c)) + 1
+    middle = [lv for lv in hw.levels[outer_start:-1] if all(t in lv.holds for t in Tensor)]
+    return ab, c, (middle[0] if middle else None)
+
+
+def matmul_costs(
+    shape: MatmulShape,
+    tile_m: IntArray,
+    tile_n: IntArray,
+    tile_k: IntArray,
+    order_code: IntArray,
+    hw: Hardware,
+    bits: OperandBits | None = None,
+    options: CostOptions | None = None,
+) -> MatmulCosts:
+    """Cost of every mapping given as parallel arrays (tiles in elements, order as an index into ORDERS)."""
+    bits = bits or OperandBits()
+    options = options or CostOptions()
+    tm, tn, tk = (
+        np.minimum(np.asarray(t, dtype=np.int64), b)
+        for t, b in ((tile_m, shape.m), (tile_n, shape.n), (tile_k, shape.k))
+    )
+    order = np.asarray(order_code, dtype=np.int64)
+    rows, cols = hw.pe.rows, hw.pe.cols
+    m, n, k = shape.m, shape.n, shape.k
+    trips_m, trips_n, trips_k = _ceil_div(m, tm), _ceil_div(n, tn), _ceil_div(k, tk)
+    folds_k, folds_n = _folds(k, tk, rows), _folds(n, tn, cols)  # array folds summed over the tiles
+
+    # --- compute: per M-tile, each of the folds_k * folds_n weight blocks streams the tile's rows
+    weight_loads = trips_m * folds_k * folds_n
+    stream = np.float64(m) * folds_k * folds_n
+    preload = np.zeros_like(stream) if options.preload_hidden else weight_loads * float(rows)
+    skew = rows + cols - 2
+    if options.fill_drain is FillDrain.PER_FOLD:
+        fill = weight_loads * float(skew)
+    elif options.fill_drain is FillDrain.PER_TILE:
+        fill = trips_m * trips_n * trips_k * float(skew)
+    else:
+        fill = np.zeros_like(stream)
+    compute = stream + preload + fill
+
+    # --- traffic between the on-chip level and its parent, by loop-nest reuse
+    pm, pn, pk = _POS["m"][order], _POS["n"][order], _POS["k"][order]
+    a_refetch = np.where(pn < np.maximum(pm, pk), trips_n, 1)
+    b_refetch = np.where(pm < np.maximum(pk, pn), trips_m, 1)
+    a_bytes = m * k * a_refetch * bits.a / 8
+    b_bytes = k * n * b_refetch * bits.b / 8
+    if options.partial_sums is PartialSums.SPILL:
+        spills = np.broadcast_to(folds_k, tm.shape).astype(np.float64)
+    else:
+        spills = np.where(pk < np.maximum(pm, pn), trips_k, 1).astype(np.float64)
+    # every pass but the last writes partial sums at accumulator width and later reads them back
+    c_bytes = m * n * ((spills - 1) * 2 * bits.acc / 8 + bits.out / 8)
+    onchip = a_bytes + b_bytes + c_bytes
+
+    ab_level, c_level, middle = _onchip_levels(hw)
+    compulsory = (m * k * bits.a + k * n * bits.b + m * n * bits.out) / 8
+    fits_middle = middle is not None and compulsory <= middle.usable_bytes
+    dram = np.full_like(onchip, compulsory) if fits_middle else onchip
+
+    # --- capacity
+    ab_tile = (tm * tk * bits.a + tk * tn * bits.b) / 8
+    c_tile = tm * tn * bits.acc / 8
+    if ab_level is c_level:
+        feasible = ab_tile + c_tile <= ab_level.usable_bytes
+    else:
+        feasible = (ab_tile <= ab_level.usable_bytes) & (c_tile <= c_level.usable_bytes)
+
+    # --- latency
+    bandwidth = ab_level.bandwidth_bytes_per_cycle
+    if options.shared_bandwidth:
+        onchip_cycles = onchip / bandwidth
+    else:
+        onchip_cycles = np.maximum(np.maximum(a_bytes, b_bytes), c_bytes) / bandwidth
+    transfer_cycles: list[FloatArray] = [np.asarray(onchip_cycles, dtype=np.float64)]
+    if middle is not None:
+        transfer_cycles.append(np.asarray(dram / hw.dram.bandwidth_bytes_per_cycle, dtype=np.float64))
+    latency: FloatArray
+    if options.overlap_transfers:
+        first_load = ab_tile / bandwidth
+        latency = np.maximum.reduce([compute, *transfer_cycles]) + first_load
+    else:
+        latency = compute + np.sum(transfer_cycles, axis=0)
+
+    # --- energy
+    macs = m * n * k
+    e: FloatArray = np.full(tm.shape, macs * hw.pe.mac_energy_pj)
+    e = e + (a_bytes + b_bytes) * ab_level.write_energy_pj_per_byte
+    e = e + (m * k * folds_n * bits.a / 8 + k * n * trips_m * bits.b / 8) * ab_level.read_energy_pj_per_byte
+    rmw = m * n * folds_k * bits.acc / 8
+    e = e + rmw * (c_level.read_energy_pj_per_byte + c_level.write_energy_pj_per_byte)
+    e = e + c_bytes * c_level.read_energy_pj_per_byte
+    if middle is not None:
+        e = e + onchip * (middle.read_energy_pj_per_byte + middle.write_energy_pj_per_byte) / 2
+    e = e + dram * (hw.dram.read_energy_pj_per_byte + hw.dram.write_energy_pj_per_byte) / 2
+
+    batch = shape.batch
+    return MatmulCosts(
+        compute_cycles=np.asarray(compute * batch, dtype=np.float64),
+        latency_cycles=np.where(feasible, latency * batch, np.inf),
+        onchip_bytes=np.asarray(onchip * batch, dtype=np.float64),
+        dram_bytes=np.asarray(dram * batch, dtype=np.float64),
+        energy_pj=np.asarray(e * batch, dtype=np.float64),
+        feasible=np.asarray(feasible),
+        macs=shape.macs,
+        peak_macs_per_cycle=hw.pe.macs_per_cycle,
+    )
+
+
+def evaluate(
+    shape: MatmulShape,
+    mapping: Mapping,
+    hw: Hardware,
+    bits: OperandBits | None = None,
+    options: CostOptions | None = None,
+) -> Cost:
+    """The cost of one mapping: the vectorized model on arrays of length one."""
+    arrays = matmul_costs(
+        shape,
+        np.array([mapping.tile_m]),
+        np.array([mapping.tile_n]),
+        np.array([mapping.tile_k]),
+        np.array([mapping.order_code]),
+        hw,
+        bits,
+        options,
+    )
+    return Cost(
+        compute_cycles=float(arrays.compute_cycles[0]),
+        latency_cycles=float(arrays.latency_cycles[0]),
+        onchip_bytes=float(arrays.onchip_bytes[0]),
+        dram_bytes=float(arrays.dram_bytes[0]),
+        energy_pj=float(arrays.energy_pj[0]),
+        utilization=float(arrays.utilization[0]),
+    )
