@@ -3,9 +3,10 @@
 The public API: load a model, build its workload, analyze it.
 """
 
-from tstack.api import PAPER_SEQ_LENS, Analysis, analyze
+from tstack.api import PAPER_SEQ_LENS, Analysis, analyze, simulate
 from tstack.errors import InfeasibleError, SpecError, TstackError, UnsupportedModelError, WorkloadError
 from tstack.spec import load_device, load_model, preset_names
+from tstack.spec.hardware import load_hardware
 from tstack.workload import (
     Convention,
     ModelSpec,
@@ -44,6 +45,8 @@ __all__ = [
     "build_workload",
     "count_params",
     "load_device",
+    "load_hardware",
     "load_model",
     "preset_names",
+    "simulate",
 ]

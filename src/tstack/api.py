@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tstack.errors import WorkloadError
+from tstack.hardware.types import Hardware
+from tstack.simulate import ModelResult, simulate_workload
 from tstack.spec import load_device, load_model
+from tstack.spec.hardware import load_hardware
 from tstack.workload import (
     AnyModelSpec,
     Convention,
@@ -93,3 +96,25 @@ def analyze(
         fused = None
     rooflines = tuple(roofline(r, dev, bits) for r in results) if dev else ()
     return Analysis(spec, the_phase, conv, batch, bits, results, rooflines, fused, dev)
+
+
+def simulate(
+    model: Any,
+    hardware: str | Path | Hardware,
+    seq: int | None = None,
+    *,
+    phase: str | Phase | None = None,
+    batch: int = 1,
+    fused: bool = False,
+) -> ModelResult:
+    """Latency, energy, EDP, utilization and breakdowns of `model` on a hardware design (preset, file or object).
+
+    The paper's case study is `simulate("bert-base", "gemmini-baseline", 512)` against "gemmini-ibert"."""
+    spec = model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
+    hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    the_phase = _parse_phase(phase, spec)
+    if isinstance(spec, ResNetSpec):
+        workload = build_workload(spec, phase=the_phase, batch=batch, fused=fused)
+    else:
+        workload = build_workload(spec, seq, phase=the_phase, batch=batch)
+    return simulate_workload(workload, hw)

@@ -40,7 +40,12 @@ def test_bounds_hold(problem: tuple[MatmulShape, Mapping], opts: CostOptions) ->
     compulsory = shape.batch * (shape.m * shape.k + shape.k * shape.n + shape.m * shape.n)  # 8-bit everything
     assert cost.onchip_bytes >= compulsory
     assert cost.latency_cycles >= shape.macs / (hw.pe.rows * hw.pe.cols)
-    assert cost.latency_cycles >= compulsory / hw.levels[1].bandwidth_bytes_per_cycle
+    per_port = (
+        compulsory
+        if opts.shared_bandwidth
+        else shape.batch * max(shape.m * shape.k, shape.k * shape.n, shape.m * shape.n)
+    )
+    assert cost.latency_cycles >= per_port / hw.levels[1].bandwidth_bytes_per_cycle
     assert cost.latency_cycles >= cost.compute_cycles
     assert 0 < cost.utilization <= 1
 

@@ -25,6 +25,31 @@ class Tensor(StrEnum):
     OUTPUTS = "outputs"
 
 
+class FillDrain(StrEnum):
+    PER_FOLD = "per_fold"  # each weight block pays the systolic skew (SCALE-Sim's array)
+    PER_TILE = "per_tile"  # folds of a tile pipeline; the skew is paid once per tile
+    NONE = "none"
+
+
+class PartialSums(StrEnum):
+    ACCUMULATE = "accumulate"  # on chip while the loop order allows, spilled otherwise
+    SPILL = "spill"  # written out after every K-fold (no on-chip accumulation; SCALE-Sim)
+
+
+@dataclass(frozen=True, slots=True)
+class CostOptions:
+    """The modelling choices that tools disagree on, explicit (see `tstack.mapping.cost` for their meaning).
+
+    Defaults: weights double-buffered in the PEs (preload hidden), fill/drain once per tile, on-chip accumulation,
+    transfers overlapped with compute, one shared port per memory interface."""
+
+    preload_hidden: bool = True
+    fill_drain: FillDrain = FillDrain.PER_TILE
+    partial_sums: PartialSums = PartialSums.ACCUMULATE
+    overlap_transfers: bool = True
+    shared_bandwidth: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class PEArray:
     """A rows x cols systolic array; under weight-stationary, rows span the reduction and cols the outputs."""
@@ -92,7 +117,7 @@ class HostCPU:
     dequantize_cycles_per_element: float
     requantize_cycles_per_element: float
     dram_bytes_per_cycle: float
-    energy_pj_per_element: float = 0.0
+    energy_pj_per_cycle: float = 0.0
     source: str = ""
 
     def cost_per_element(self, op: str) -> float | None:
@@ -107,10 +132,12 @@ class Hardware:
     clock_hz: float
     pe: PEArray
     levels: tuple[MemoryLevel, ...]
-    host: HostCPU
+    host: HostCPU | None = None  # None: ops the accelerator cannot run are an error
     normalization: NormalizationUnit | None = None
     activations: ActivationUnits | None = None
-    integer_nonlinear: bool = False  # True: I-BERT integer kernels, no de/quantization around matmuls
+    nonlinear_input_bits: int = 8  # width of a matmul output that feeds a non-matmul op (the paper's Fig. 11: 32)
+    cost_options: CostOptions = CostOptions()
+    fuse_nonlinear: bool = True  # apply SFU ops in the store path of the matmul before them
     description: str = ""
     sources: tuple[str, ...] = field(default=())
 

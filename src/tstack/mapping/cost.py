@@ -1,6 +1,6 @@
 """Analytical cost of matmul mappings on a weight-stationary systolic array, evaluated over arrays of mappings.
 
-Model (each choice is a `CostOptions` field, default stated there):
+Model (each choice is a `CostOptions` field of the hardware, default stated there):
 
 * Compute. Weights are held in the array: for each M-tile, every (K-fold of `rows`, N-fold of `cols`) block of B
   is loaded (`rows` cycles, hidden if `preload_hidden`: Gemmini's PEs double-buffer weights) and the tile's M rows
@@ -24,37 +24,16 @@ Model (each choice is a `CostOptions` field, default stated there):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tstack.hardware.types import Hardware, MemoryLevel, Tensor
+from tstack.hardware.types import CostOptions, FillDrain, Hardware, MemoryLevel, PartialSums, Tensor
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-class FillDrain(StrEnum):
-    PER_FOLD = "per_fold"
-    PER_TILE = "per_tile"
-    NONE = "none"
-
-
-class PartialSums(StrEnum):
-    ACCUMULATE = "accumulate"  # on chip while the order allows, spilled otherwise
-    SPILL = "spill"  # written out after every K-fold (no on-chip accumulation)
-
-
-@dataclass(frozen=True, slots=True)
-class CostOptions:
-    preload_hidden: bool = True
-    fill_drain: FillDrain = FillDrain.PER_TILE
-    partial_sums: PartialSums = PartialSums.ACCUMULATE
-    overlap_transfers: bool = True
-    shared_bandwidth: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +56,7 @@ class MatmulCosts:
     dram_bytes: FloatArray
     energy_pj: FloatArray
     feasible: npt.NDArray[np.bool_]
-    macs: int
+    macs: int | IntArray
     peak_macs_per_cycle: int
 
     @property
@@ -109,7 +88,7 @@ def _ceil_div(a: Any, b: Any) -> Any:
     return -(-a // b)
 
 
-def _folds(bound: int, tile: IntArray, width: int) -> IntArray:
+def _folds(bound: int | IntArray, tile: IntArray, width: int) -> IntArray:
     """Array-wide folds needed along one dim: full tiles of `tile`, then the partial last tile."""
     full = bound // tile
     return np.asarray(full * _ceil_div(tile, width) + _ceil_div(bound - full * tile, width), dtype=np.int64)
@@ -132,8 +111,22 @@ def _onchip_levels(hw: Hardware) -> tuple[MemoryLevel, MemoryLevel, MemoryLevel 
     return ab, c, (middle[0] if middle else None)
 
 
+@dataclass(frozen=True, slots=True)
+class MatmulShapes:
+    """Parallel arrays of matmul shapes, one per mapping (e.g. a decoder's q x K^T at every step)."""
+
+    m: IntArray
+    n: IntArray
+    k: IntArray
+    batch: int = 1
+
+    @property
+    def macs(self) -> IntArray:
+        return np.asarray(self.batch * self.m * self.n * self.k, dtype=np.int64)
+
+
 def matmul_costs(
-    shape: MatmulShape,
+    shape: MatmulShape | MatmulShapes,
     tile_m: IntArray,
     tile_n: IntArray,
     tile_k: IntArray,
@@ -142,9 +135,10 @@ def matmul_costs(
     bits: OperandBits | None = None,
     options: CostOptions | None = None,
 ) -> MatmulCosts:
-    """Cost of every mapping given as parallel arrays (tiles in elements, order as an index into ORDERS)."""
+    """Cost of every mapping given as parallel arrays (tiles in elements, order as an index into ORDERS); the
+    shape is one for all mappings or one per mapping."""
     bits = bits or OperandBits()
-    options = options or CostOptions()
+    options = options or hw.cost_options
     tm, tn, tk = (
         np.minimum(np.asarray(t, dtype=np.int64), b)
         for t, b in ((tile_m, shape.m), (tile_n, shape.n), (tile_k, shape.k))
@@ -184,8 +178,10 @@ def matmul_costs(
 
     ab_level, c_level, middle = _onchip_levels(hw)
     compulsory = (m * k * bits.a + k * n * bits.b + m * n * bits.out) / 8
-    fits_middle = middle is not None and compulsory <= middle.usable_bytes
-    dram = np.full_like(onchip, compulsory) if fits_middle else onchip
+    if middle is not None:
+        dram = np.where(compulsory <= middle.usable_bytes, compulsory, onchip).astype(np.float64)
+    else:
+        dram = onchip
 
     # --- capacity
     ab_tile = (tm * tk * bits.a + tk * tn * bits.b) / 8
@@ -213,7 +209,7 @@ def matmul_costs(
 
     # --- energy
     macs = m * n * k
-    e: FloatArray = np.full(tm.shape, macs * hw.pe.mac_energy_pj)
+    e: FloatArray = np.broadcast_to(macs * hw.pe.mac_energy_pj, tm.shape).astype(np.float64)
     e = e + (a_bytes + b_bytes) * ab_level.write_energy_pj_per_byte
     e = e + (m * k * folds_n * bits.a / 8 + k * n * trips_m * bits.b / 8) * ab_level.read_energy_pj_per_byte
     rmw = m * n * folds_k * bits.acc / 8

@@ -151,6 +151,14 @@ def operand_elements(operand: Operand, dims: Mapping[str, DimValue]) -> DimValue
     return count
 
 
+def total_elements(operand: Operand, op: Op) -> int:
+    """Elements of `operand` summed over all the op's instances (every sweep value, times repeat)."""
+    count = operand_elements(operand, op.dim_values())
+    n_sweep = op.instances // op.repeat
+    per_repeat = int(np.sum(count)) if np.ndim(count) else int(count) * n_sweep
+    return per_repeat * op.repeat
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
     """The ordered ops of one model at one (batch, sequence length, phase)."""

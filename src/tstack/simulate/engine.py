@@ -1,0 +1,225 @@
+"""End to end: latency, energy, EDP, utilization and breakdowns of a workload on a hardware design.
+
+Ops run one after another (no overlap between ops). Matmuls and convolutions (as im2col matmuls) run on the PE
+array with a mapping from the chosen mapper; other ops run fused, on the special-function units or on the host
+(`tstack.simulate.nonlinear`). Where an op crosses between the integer accelerator and a floating-point host, the
+host dequantizes the matmul output it consumes and requantizes the activation it hands back; that work is
+reported as its own category, as in the paper's Fig. 14.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+
+from tstack.errors import InfeasibleError
+from tstack.hardware.types import CostOptions, Hardware, Tensor
+from tstack.mapping.cost import MatmulShapes, OperandBits, matmul_costs
+from tstack.mapping.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
+from tstack.mapping.loopnest import Mapping, MatmulShape
+from tstack.simulate.nonlinear import dequantize_cycles, nonlinear_cost, requantize_cycles
+from tstack.workload.ops import Op, OpClass, OpKind, Role, Workload, total_elements
+
+CATEGORIES = ("matmul", "softmax", "layernorm", "gelu", "resadd", "dequant", "other")
+_CATEGORY = {
+    OpKind.MATMUL: "matmul",
+    OpKind.CONV: "matmul",
+    OpKind.SOFTMAX: "softmax",
+    OpKind.LAYERNORM: "layernorm",
+    OpKind.RMSNORM: "layernorm",
+    OpKind.BATCHNORM: "layernorm",
+    OpKind.GELU: "gelu",
+    OpKind.GELU_TANH: "gelu",
+    OpKind.RELU: "gelu",
+    OpKind.SWIGLU: "gelu",
+}
+_FUSED_ACT = {
+    OpKind.SOFTMAX: FusedActivation.SOFTMAX,
+    OpKind.LAYERNORM: FusedActivation.LAYERNORM,
+    OpKind.GELU: FusedActivation.IGELU,
+    OpKind.GELU_TANH: FusedActivation.IGELU,
+    OpKind.RELU: FusedActivation.RELU,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    name: str
+    kind: OpKind
+    op_class: OpClass
+    category: str
+    where: str  # "array", "fused", "sfu", "host"
+    latency_cycles: float
+    energy_pj: float
+    macs: int
+    dram_bytes: float
+    mapping: Mapping | None = None
+    dequant_cycles: float = 0.0  # host de/quantization charged to this op (in latency_cycles too)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    workload: Workload
+    hardware: Hardware
+    ops: tuple[OpResult, ...]
+
+    @property
+    def latency_cycles(self) -> float:
+        return sum(o.latency_cycles for o in self.ops)
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / self.hardware.clock_hz
+
+    @property
+    def energy_pj(self) -> float:
+        return sum(o.energy_pj for o in self.ops)
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product in pJ x cycles."""
+        return self.energy_pj * self.latency_cycles
+
+    @property
+    def macs(self) -> int:
+        return sum(o.macs for o in self.ops)
+
+    @property
+    def utilization(self) -> float:
+        return self.macs / (self.latency_cycles * self.hardware.pe.macs_per_cycle)
+
+    def matmul_cycles(self) -> float:
+        return sum(o.latency_cycles - o.dequant_cycles for o in self.ops if o.category == "matmul")
+
+    @property
+    def matmul_utilization(self) -> float:
+        return self.macs / (self.matmul_cycles() * self.hardware.pe.macs_per_cycle)
+
+    def by_category(self) -> MappingType[str, float]:
+        """Latency cycles per category; de/quantization split out of the matmuls it surrounds."""
+        out = dict.fromkeys(CATEGORIES, 0.0)
+        for o in self.ops:
+            out[o.category] += o.latency_cycles - o.dequant_cycles
+            out["dequant"] += o.dequant_cycles
+        return out
+
+
+def _matmul_shapes(op: Op) -> list[MatmulShape]:
+    """The op as matmul shapes: one, or one per value of a swept dim (decoder steps attending to t keys)."""
+    if op.sweep is None:
+        return [_matmul_shape(op.dim, op)]
+    return [_matmul_shape({**op.dim, op.sweep.dim: int(t)}, op) for t in op.sweep.values()]
+
+
+def _matmul_shape(d: MappingType[str, int], op: Op) -> MatmulShape:
+    if op.kind is OpKind.CONV:  # im2col: output pixels x output channels, reduced over C x R x S
+        return MatmulShape(d["N"] * d["P"] * d["Q"], d["K"], d["C"] * d["R"] * d["S"], op.repeat)
+    return MatmulShape(d["M"], d["N"], d["K"], d.get("B", 1) * d.get("G", 1) * op.repeat)
+
+
+def _gemmini_memory(hw: Hardware) -> GemminiMemory:
+    if hw.pe.rows != hw.pe.cols:
+        raise InfeasibleError(f"the gemmini mapper needs a square PE array; {hw.name!r} is {hw.pe.rows}x{hw.pe.cols}")
+    spad = hw.innermost_holding(Tensor.INPUTS)
+    acc = hw.innermost_holding(Tensor.OUTPUTS)
+    if spad is acc:
+        raise InfeasibleError(f"the gemmini mapper needs separate scratchpad and accumulator levels in {hw.name!r}")
+    return GemminiMemory.from_capacities(hw.pe.rows, spad.capacity_bytes, acc.capacity_bytes, spad.banks)
+
+
+@lru_cache(maxsize=65536)
+def _gemmini_mapping(shape: MatmulShape, hw: Hardware, act: FusedActivation) -> tuple[Mapping, bool]:
+    tiling = tiled_matmul_auto(shape.m, shape.n, shape.k, _gemmini_memory(hw), act=act)
+    return Mapping.from_gemmini(tiling, hw.pe.rows), tiling.fits
+
+
+def _matmul_results(
+    shapes: list[MatmulShape], hw: Hardware, act: FusedActivation, out_bits: int, options: CostOptions
+) -> tuple[Mapping, float, float, float]:
+    """Summed latency, energy and DRAM bytes of the shapes (one vectorized cost call), and the last mapping."""
+    mapped = [_gemmini_mapping(shape, hw, act) for shape in shapes]
+    mappings = [m for m, _ in mapped]
+    fits = all(f for _, f in mapped)
+    # a fused full-row tile that overflows the double buffer runs single-buffered
+    design = hw if fits else _single_buffered(hw)
+    opts = options if fits else replace(options, overlap_transfers=False)
+    costs = matmul_costs(
+        MatmulShapes(
+            np.array([s.m for s in shapes]),
+            np.array([s.n for s in shapes]),
+            np.array([s.k for s in shapes]),
+            shapes[0].batch,
+        ),
+        np.array([m.tile_m for m in mappings]),
+        np.array([m.tile_n for m in mappings]),
+        np.array([m.tile_k for m in mappings]),
+        np.array([m.order_code for m in mappings]),
+        design,
+        OperandBits(out=out_bits),
+        opts,
+    )
+    return (
+        mappings[-1],
+        float(costs.latency_cycles.sum()),
+        float(costs.energy_pj.sum()),
+        float(costs.dram_bytes.sum()),
+    )
+
+
+def _single_buffered(hw: Hardware) -> Hardware:
+    return replace(hw, levels=tuple(replace(lv, double_buffered=False) for lv in hw.levels))
+
+
+def simulate_workload(workload: Workload, hw: Hardware, options: CostOptions | None = None) -> ModelResult:
+    """Cost every op of `workload` on `hw` (Gemmini's tiler as the mapper for matmuls)."""
+    options = options or hw.cost_options
+    ops = workload.ops
+    placement: list[str] = []
+    nonlinear = {}
+    for i, op in enumerate(ops):
+        if op.kind in (OpKind.MATMUL, OpKind.CONV):
+            placement.append("array")
+            continue
+        follows = i > 0 and ops[i - 1].kind in (OpKind.MATMUL, OpKind.CONV)
+        cost = nonlinear_cost(op, hw, follows_matmul=follows)
+        nonlinear[i] = cost
+        placement.append(cost.where)
+
+    results: list[OpResult] = []
+    for i, op in enumerate(ops):
+        category = _CATEGORY.get(op.kind, "resadd" if op.op_class is OpClass.RESIDUAL else "other")
+        if i in nonlinear:
+            c = nonlinear[i]
+            results.append(
+                OpResult(
+                    op.name, op.kind, op.op_class, category, c.where, c.latency_cycles, c.energy_pj, 0, c.dram_bytes
+                )
+            )
+            continue
+        shapes = _matmul_shapes(op)
+        nxt = ops[i + 1] if i + 1 < len(ops) else None
+        act = FusedActivation.NONE
+        if nxt is not None and placement[i + 1] == "fused":
+            act = _FUSED_ACT.get(nxt.kind, FusedActivation.NONE)
+        feeds_nonlinear = (
+            nxt is not None and nxt.kind not in (OpKind.MATMUL, OpKind.CONV) and act is FusedActivation.NONE
+        )
+        out_bits = hw.nonlinear_input_bits if feeds_nonlinear else 8
+        mapping, latency, energy, dram = _matmul_results(shapes, hw, act, out_bits, options)
+        dq = 0.0
+        if nxt is not None and placement[i + 1] == "host":
+            out = op.operand(Role.OUTPUT)
+            assert out is not None
+            dq += dequantize_cycles(hw, total_elements(out, op))
+        if i > 0 and placement[i - 1] == "host":
+            act_in = next((o for o in op.operands if o.role is Role.INPUT and o.name in ("x", "p")), None)
+            if act_in is not None:
+                dq += requantize_cycles(hw, total_elements(act_in, op))
+        macs = sum(sh.macs for sh in shapes)
+        results.append(
+            OpResult(op.name, op.kind, op.op_class, "matmul", "array", latency + dq, energy, macs, dram, mapping, dq)
+        )
+    return ModelResult(workload, hw, tuple(results))

@@ -1,0 +1,118 @@
+"""Where a non-matmul op runs on a design, and what it costs there.
+
+Placement, in order of preference:
+1. fused into the preceding matmul's output path: an activation (GELU, ReLU) applied by the activation units as
+   rows leave the accumulator costs nothing extra, since 16 units keep pace with a 16-wide array's output; a
+   LayerNorm or Softmax fused there costs its normalization-unit passes over the accumulator rows (the units
+   implement I-BERT's integer kernels, so a design lists an op only if it runs it in integer arithmetic);
+2. the special-function units, reading and writing DRAM through the accelerator's DMA: normalization-unit passes
+   (row reductions) plus one pass of the activation units, overlapped with the transfers;
+3. the host CPU, in floating point: its per-element cost, overlapped with its DRAM traffic of 4-byte floats.
+An embedding gather is a DMA copy on any design.
+An op that fits none of these is an error naming the op and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tstack.errors import InfeasibleError
+from tstack.hardware.types import Hardware, Tensor
+from tstack.workload.ops import Op, OpKind, Role, total_elements
+
+# names the hardware files use for each op kind
+OP_NAMES: dict[OpKind, str] = {
+    OpKind.SOFTMAX: "softmax",
+    OpKind.LAYERNORM: "layernorm",
+    OpKind.RMSNORM: "rmsnorm",
+    OpKind.BATCHNORM: "batchnorm",
+    OpKind.GELU: "gelu",
+    OpKind.GELU_TANH: "gelu",
+    OpKind.RELU: "relu",
+    OpKind.SWIGLU: "swiglu",
+    OpKind.TANH: "tanh",
+    OpKind.ADD: "add",
+    OpKind.ROPE: "rope",
+    OpKind.EMBEDDING: "embedding",
+    OpKind.MAXPOOL: "maxpool",
+    OpKind.AVGPOOL: "avgpool",
+}
+_ELEMENTWISE_FUSABLE = frozenset({OpKind.GELU, OpKind.GELU_TANH, OpKind.RELU})
+_ROW_REDUCTIONS = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})
+HOST_FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class NonlinearCost:
+    where: str  # "fused", "sfu", "host" or "dma"
+    latency_cycles: float
+    energy_pj: float
+    dram_bytes: float
+
+
+def _elements(op: Op) -> int:
+    out = op.operand(Role.OUTPUT)
+    assert out is not None
+    return total_elements(out, op)
+
+
+def _io_elements(op: Op) -> int:
+    return sum(total_elements(o, op) for o in op.operands if o.role in (Role.INPUT, Role.OUTPUT))
+
+
+def _sfu_cycles(op: Op, hw: Hardware, name: str) -> float | None:
+    """Cycles on the special-function units, or None when they do not implement the op."""
+    acts = hw.activations
+    if acts is None or name not in acts.ops:
+        return None
+    n = _elements(op)
+    cycles = n / acts.count  # the apply pass
+    if op.kind in _ROW_REDUCTIONS:
+        norm = hw.normalization
+        if norm is None or norm.passes_for(name) == 0:
+            return None
+        cycles += norm.passes_for(name) * n / norm.elements_per_cycle
+    return cycles
+
+
+def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCost:
+    name = OP_NAMES.get(op.kind, op.kind.value)
+    n = _elements(op)
+    sfu = _sfu_cycles(op, hw, name)
+    follows_matmul = follows_matmul and hw.fuse_nonlinear
+    if sfu is not None and follows_matmul and op.kind in _ELEMENTWISE_FUSABLE:
+        return NonlinearCost("fused", 0.0, 0.0, 0.0)
+    if sfu is not None and follows_matmul and op.kind in _ROW_REDUCTIONS:
+        return NonlinearCost("fused", sfu - n / hw.activations.count if hw.activations else sfu, 0.0, 0.0)
+    # SFU and DMA traffic passes through the on-chip memories' port; inputs arrive at the width matmuls write
+    # for nonlinear consumers (32 bits in the paper's analytic model), outputs leave as 8-bit activations
+    port = hw.innermost_holding(Tensor.INPUTS).bandwidth_bytes_per_cycle
+    in_elements = _io_elements(op) - n
+    io_bytes = in_elements * hw.nonlinear_input_bits / 8 + n * op.operands[-1].bits / 8
+    energy = io_bytes * (hw.dram.read_energy_pj_per_byte + hw.dram.write_energy_pj_per_byte) / 2
+    if op.kind is OpKind.EMBEDDING:  # a table gather is a DMA copy: rows in, rows out, no arithmetic
+        return NonlinearCost("dma", io_bytes / port, energy, io_bytes)
+    if sfu is not None:
+        return NonlinearCost("sfu", max(sfu, io_bytes / port), energy, io_bytes)
+    host = hw.host
+    per_element = host.cost_per_element(name) if host else None
+    if host is None or per_element is None:
+        raise InfeasibleError(
+            f"op {op.name} ({name}) can run nowhere on {hw.name!r}: its special-function units do not implement "
+            f"it and {'it has no host CPU' if host is None else 'its host lists no cost for it'}; add "
+            f"{name!r} to activation_units.ops or to host.cycles_per_element"
+        )
+    float_bytes = _io_elements(op) * HOST_FLOAT_BYTES
+    cycles = max(n * per_element, float_bytes / host.dram_bytes_per_cycle)
+    energy = n * per_element * host.energy_pj_per_cycle + float_bytes * hw.dram.read_energy_pj_per_byte
+    return NonlinearCost("host", cycles, energy, float_bytes)
+
+
+def dequantize_cycles(hw: Hardware, elements: int) -> float:
+    """Host work to turn a matmul's integer output into floats for the host op that consumes it."""
+    return 0.0 if hw.host is None else elements * hw.host.dequantize_cycles_per_element
+
+
+def requantize_cycles(hw: Hardware, elements: int) -> float:
+    """Host work to quantize a host op's float output into int8 for the matmul that consumes it."""
+    return 0.0 if hw.host is None else elements * hw.host.requantize_cycles_per_element

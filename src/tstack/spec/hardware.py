@@ -1,0 +1,183 @@
+"""Hardware descriptions (YAML presets and user files) validated and converted to core `Hardware`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from tstack.errors import SpecError
+from tstack.hardware.types import (
+    ActivationUnits,
+    CostOptions,
+    Dataflow,
+    FillDrain,
+    Hardware,
+    HostCPU,
+    MemoryLevel,
+    NormalizationUnit,
+    PartialSums,
+    PEArray,
+    Tensor,
+)
+from tstack.spec.loading import read_preset
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+_POWERS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size_bytes(value: Any) -> int:
+    """256K, 256KiB, 2M, 2MB (binary multiples, as memory sizes are quoted) or a plain number of bytes."""
+    if isinstance(value, bool):
+        raise ValueError("a size must be a number of bytes or a string like 64K or 2M")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a size; write bytes or a string like 64K, 256KiB, 2M")
+    return int(float(match.group(1)) * _POWERS[match.group(2).upper()])
+
+
+SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes), Field(gt=0)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PEArrayFile(_Strict):
+    rows: Annotated[int, Field(gt=0)]
+    cols: Annotated[int, Field(gt=0)]
+    dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
+    mac_energy_pj: NonNegative
+
+
+class MemoryLevelFile(_Strict):
+    name: str
+    capacity: SizeBytes
+    bandwidth_bytes_per_cycle: Positive
+    read_energy_pj_per_byte: NonNegative
+    write_energy_pj_per_byte: NonNegative
+    holds: list[Tensor] = Field(min_length=1)
+    banks: Annotated[int, Field(gt=0)] = 1
+    word_bits: Annotated[int, Field(gt=0)] = 8
+    double_buffered: bool = False
+
+
+class NormalizationUnitFile(_Strict):
+    elements_per_cycle: Annotated[int, Field(gt=0)]
+    passes: dict[str, Annotated[int, Field(ge=0)]] = {"layernorm": 2, "softmax": 2}
+
+
+class ActivationUnitsFile(_Strict):
+    count: Annotated[int, Field(gt=0)]
+    ops: list[str] = Field(min_length=1)
+
+
+class HostFile(_Strict):
+    cycles_per_element: dict[str, NonNegative]
+    dequantize_cycles_per_element: NonNegative
+    requantize_cycles_per_element: NonNegative
+    dram_bytes_per_cycle: Positive
+    energy_pj_per_cycle: NonNegative = 0.0
+    source: str
+
+
+class CostOptionsFile(_Strict):
+    preload_hidden: bool = True
+    fill_drain: FillDrain = FillDrain.PER_TILE
+    partial_sums: PartialSums = PartialSums.ACCUMULATE
+    overlap_transfers: bool = True
+    shared_bandwidth: bool = True
+
+
+class HardwareFile(_Strict):
+    name: str
+    description: str = ""
+    sources: list[str] = []
+    clock_ghz: Positive
+    pe_array: PEArrayFile
+    memory: list[MemoryLevelFile] = Field(min_length=1)
+    normalization_unit: NormalizationUnitFile | None = None
+    activation_units: ActivationUnitsFile | None = None
+    host: HostFile | None = None
+    nonlinear_input_bits: Annotated[int, Field(gt=0)] = 8
+    cost_options: CostOptionsFile = CostOptionsFile()
+    fuse_nonlinear: bool = True
+
+
+def to_hardware(f: HardwareFile) -> Hardware:
+    levels = tuple(
+        MemoryLevel(
+            name=m.name,
+            capacity_bytes=m.capacity,
+            bandwidth_bytes_per_cycle=m.bandwidth_bytes_per_cycle,
+            read_energy_pj_per_byte=m.read_energy_pj_per_byte,
+            write_energy_pj_per_byte=m.write_energy_pj_per_byte,
+            holds=frozenset(m.holds),
+            banks=m.banks,
+            word_bits=m.word_bits,
+            double_buffered=m.double_buffered,
+        )
+        for m in f.memory
+    )
+    host = None
+    if f.host is not None:
+        host = HostCPU(
+            cycles_per_element=tuple(sorted(f.host.cycles_per_element.items())),
+            dequantize_cycles_per_element=f.host.dequantize_cycles_per_element,
+            requantize_cycles_per_element=f.host.requantize_cycles_per_element,
+            dram_bytes_per_cycle=f.host.dram_bytes_per_cycle,
+            energy_pj_per_cycle=f.host.energy_pj_per_cycle,
+            source=f.host.source,
+        )
+    norm = None
+    if f.normalization_unit is not None:
+        norm = NormalizationUnit(
+            f.normalization_unit.elements_per_cycle, tuple(sorted(f.normalization_unit.passes.items()))
+        )
+    acts = ActivationUnits(f.activation_units.count, frozenset(f.activation_units.ops)) if f.activation_units else None
+    return Hardware(
+        name=f.name,
+        clock_hz=f.clock_ghz * 1e9,
+        pe=PEArray(f.pe_array.rows, f.pe_array.cols, f.pe_array.dataflow, f.pe_array.mac_energy_pj),
+        levels=levels,
+        host=host,
+        normalization=norm,
+        activations=acts,
+        nonlinear_input_bits=f.nonlinear_input_bits,
+        cost_options=CostOptions(**f.cost_options.model_dump()),
+        fuse_nonlinear=f.fuse_nonlinear,
+        description=f.description,
+        sources=tuple(f.sources),
+    )
+
+
+def hardware_from_mapping(data: Any, origin: str) -> Hardware:
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: expected a mapping of hardware fields, got {type(data).__name__}")
+    try:
+        return to_hardware(HardwareFile.model_validate(data))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise SpecError(f"{origin}: {where}: {err['msg']}") from None
+
+
+def load_hardware(source: str | Path) -> Hardware:
+    """A hardware design from a preset name (`tstack hardware` lists them) or a YAML file."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise SpecError(f"hardware file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        return hardware_from_mapping(data, str(path))
+    return hardware_from_mapping(read_preset("hardware", str(source)), f"hardware preset {source}")
