@@ -163,6 +163,134 @@ def devices(
     _out.print(table)
 
 
+HwOption = Annotated[str, typer.Option("--hw", help="Hardware preset or YAML file (`tstack hardware` lists them).")]
+SeqOption = Annotated[int | None, typer.Option(help="Sequence length (default 128; ViT: its patch count).")]
+PhaseOption = Annotated[str | None, typer.Option(help="encoder | generate | prefill | decode.")]
+
+
+@app.command()
+def simulate(
+    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    hw: HwOption,
+    seq: SeqOption = None,
+    phase: PhaseOption = None,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
+    fused: Annotated[bool, typer.Option("--fused", help="CNNs: fold BatchNorm and fuse ReLU.")] = False,
+    ops: Annotated[bool, typer.Option("--ops", help="List every op (table, or in --json).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/1 JSON document.")] = False,
+) -> None:
+    """Latency, utilization, energy and EDP of a model on a hardware design, by category (the paper's Fig. 14)."""
+    from tstack.api import simulate as run_simulate
+    from tstack.report.simulate_doc import simulate_document, simulate_table, summary_line
+
+    result = run_simulate(model, hw, seq, phase=phase, batch=batch, fused=fused)
+    if as_json:
+        _emit_json(simulate_document(result, ops=ops))
+        return
+    _out.print(simulate_table(result))
+    _out.print(summary_line(result))
+    if ops:
+        table = Table(title="ops", title_justify="left")
+        for col in ("op", "where", "cycles", "mapping (m x n x k tiles)"):
+            table.add_column(col, justify="right" if col == "cycles" else "left")
+        for o in result.ops:
+            tiles = f"{o.mapping.tile_m} x {o.mapping.tile_n} x {o.mapping.tile_k}" if o.mapping else ""
+            table.add_row(o.name, o.where, f"{o.latency_cycles:,.0f}", tiles)
+        _out.print(table)
+
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+@app.command()
+def compare(
+    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    hw: Annotated[str, typer.Option("--hw", help="Comma-separated designs; speedups are over the first.")],
+    seq: SeqOption = None,
+    phase: PhaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.compare/1 JSON document.")] = False,
+) -> None:
+    """The case-study table: each design's latency, speedup over the first, utilization and breakdown."""
+    from tstack.api import simulate as run_simulate
+    from tstack.report.simulate_doc import compare_document, compare_table
+
+    designs = _split(hw)
+    if not designs:
+        raise TstackError("--hw needs at least one design, e.g. --hw gemmini-baseline,gemmini-ibert")
+    results = [run_simulate(model, d, seq, phase=phase) for d in designs]
+    if as_json:
+        _emit_json(compare_document(results))
+        return
+    _out.print(compare_table(results))
+
+
+@app.command()
+def sweep(
+    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    hw: HwOption,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="NAME=V1,V2,...: a memory level's capacity (64K, 2M) or pe=side.")
+    ],
+    seq: SeqOption = None,
+    phase: PhaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.sweep/1 JSON document.")] = False,
+) -> None:
+    """Simulate a grid of designs (e.g. the paper's Fig. 13: accumulator x scratchpad)."""
+    from rich.progress import track
+
+    from tstack.api import simulate as run_simulate
+    from tstack.report.simulate_doc import sweep_document, sweep_table
+    from tstack.simulate.sweep import grid, parse_axis
+    from tstack.spec.hardware import load_hardware
+
+    base = load_hardware(hw)
+    axes = [parse_axis(text, base) for text in set_]
+    points = grid(base, axes)
+    results = [
+        (values, run_simulate(model, design, seq, phase=phase))
+        for values, design in track(points, description="simulating", console=_err, disable=as_json)
+    ]
+    if as_json:
+        _emit_json(sweep_document(axes, results))
+        return
+    _out.print(sweep_table(axes, results))
+
+
+@app.command()
+def hardware(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.hardware/1 JSON document.")] = False,
+) -> None:
+    """List the hardware presets."""
+    from tstack.spec import preset_names
+    from tstack.spec.hardware import load_hardware
+
+    designs = [load_hardware(n) for n in preset_names("hardware")]
+    if as_json:
+        _emit_json(
+            {
+                "schema": "tstack.hardware/1",
+                "hardware": [
+                    {
+                        "name": d.name,
+                        "description": d.description,
+                        "pe": f"{d.pe.rows}x{d.pe.cols}",
+                        "memory": {lv.name: lv.capacity_bytes for lv in d.levels},
+                    }
+                    for d in designs
+                ],
+            }
+        )
+        return
+    table = Table(title="hardware presets", title_justify="left")
+    for col in ("name", "array", "on-chip memory", "description"):
+        table.add_column(col)
+    for d in designs:
+        mem = ", ".join(f"{lv.name} {lv.capacity_bytes // 1024}K" for lv in d.levels[:-1])
+        table.add_row(d.name, f"{d.pe.rows}x{d.pe.cols}", mem, d.description)
+    _out.print(table)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,205 @@
+"""JSON documents and rich tables of simulations.
+
+`tstack.simulate/1`: schema, model, hardware {name, clock_hz, pe {rows, cols, dataflow}, memory [{name,
+  capacity_bytes, bandwidth_bytes_per_cycle}]}, phase, seq_len, batch, latency_cycles, latency_s, energy_pj,
+  edp_pj_cycles, macs, utilization, matmul_utilization, categories {matmul|softmax|layernorm|gelu|resadd|dequant|
+  other: {cycles, share}}, ops [{name, kind, op_class, category, where, latency_cycles, energy_pj, macs,
+  dram_bytes, mapping {tile_m, tile_n, tile_k, order} or null}] (with ops=True).
+`tstack.compare/1`: schema, model, seq_len, designs [{hardware, latency_cycles, speedup, utilization,
+  matmul_utilization, matmul_share, energy_pj, edp_pj_cycles, categories}] (speedup over the first design).
+`tstack.sweep/1`: schema, model, seq_len, hardware, axes [{name, values}], points [{values, latency_cycles,
+  utilization, matmul_utilization, energy_pj}].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from tstack.simulate import ModelResult
+from tstack.simulate.sweep import Axis
+
+
+def _categories(r: ModelResult) -> dict[str, dict[str, float]]:
+    total = r.latency_cycles
+    return {c: {"cycles": v, "share": v / total if total else 0.0} for c, v in r.by_category().items()}
+
+
+def simulate_document(r: ModelResult, *, ops: bool = False) -> dict[str, Any]:
+    hw = r.hardware
+    doc: dict[str, Any] = {
+        "schema": "tstack.simulate/1",
+        "model": r.workload.model_name,
+        "hardware": {
+            "name": hw.name,
+            "clock_hz": hw.clock_hz,
+            "pe": {"rows": hw.pe.rows, "cols": hw.pe.cols, "dataflow": str(hw.pe.dataflow)},
+            "memory": [
+                {
+                    "name": lv.name,
+                    "capacity_bytes": lv.capacity_bytes,
+                    "bandwidth_bytes_per_cycle": lv.bandwidth_bytes_per_cycle,
+                }
+                for lv in hw.levels
+            ],
+        },
+        "phase": str(r.workload.phase),
+        "seq_len": r.workload.seq_len,
+        "batch": r.workload.batch,
+        "latency_cycles": r.latency_cycles,
+        "latency_s": r.latency_s,
+        "energy_pj": r.energy_pj,
+        "edp_pj_cycles": r.edp,
+        "macs": r.macs,
+        "utilization": r.utilization,
+        "matmul_utilization": r.matmul_utilization,
+        "categories": _categories(r),
+    }
+    if ops:
+        doc["ops"] = [
+            {
+                "name": o.name,
+                "kind": str(o.kind),
+                "op_class": str(o.op_class),
+                "category": o.category,
+                "where": o.where,
+                "latency_cycles": o.latency_cycles,
+                "energy_pj": o.energy_pj,
+                "macs": o.macs,
+                "dram_bytes": o.dram_bytes,
+                "mapping": None
+                if o.mapping is None
+                else {
+                    "tile_m": o.mapping.tile_m,
+                    "tile_n": o.mapping.tile_n,
+                    "tile_k": o.mapping.tile_k,
+                    "order": list(o.mapping.order),
+                },
+            }
+            for o in r.ops
+        ]
+    return doc
+
+
+def compare_document(results: Sequence[ModelResult]) -> dict[str, Any]:
+    first = results[0].latency_cycles
+    return {
+        "schema": "tstack.compare/1",
+        "model": results[0].workload.model_name,
+        "seq_len": results[0].workload.seq_len,
+        "designs": [
+            {
+                "hardware": r.hardware.name,
+                "latency_cycles": r.latency_cycles,
+                "speedup": first / r.latency_cycles,
+                "utilization": r.utilization,
+                "matmul_utilization": r.matmul_utilization,
+                "matmul_share": r.by_category()["matmul"] / r.latency_cycles,
+                "energy_pj": r.energy_pj,
+                "edp_pj_cycles": r.edp,
+                "categories": _categories(r),
+            }
+            for r in results
+        ],
+    }
+
+
+def sweep_document(axes: Sequence[Axis], points: Sequence[tuple[tuple[int, ...], ModelResult]]) -> dict[str, Any]:
+    first = points[0][1]
+    return {
+        "schema": "tstack.sweep/1",
+        "model": first.workload.model_name,
+        "seq_len": first.workload.seq_len,
+        "hardware": first.hardware.name,
+        "axes": [{"name": a.name, "values": list(a.values)} for a in axes],
+        "points": [
+            {
+                "values": list(values),
+                "latency_cycles": r.latency_cycles,
+                "utilization": r.utilization,
+                "matmul_utilization": r.matmul_utilization,
+                "energy_pj": r.energy_pj,
+            }
+            for values, r in points
+        ],
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def simulate_table(r: ModelResult) -> Table:
+    w = r.workload
+    table = Table(title=f"{w.model_name} · {w.phase} · l = {w.seq_len} on {r.hardware.name}", title_justify="left")
+    for col in ("category", "cycles", "share"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    total = r.latency_cycles
+    for c, v in r.by_category().items():
+        if v:
+            table.add_row(c, f"{v:,.0f}", _pct(v / total))
+    table.add_row("total", f"{total:,.0f}", "100%", style="bold")
+    return table
+
+
+def compare_table(results: Sequence[ModelResult]) -> Table:
+    w = results[0].workload
+    table = Table(title=f"{w.model_name} · l = {w.seq_len}: designs compared", title_justify="left")
+    for col in ("design", "Mcycles", "speedup", "util.", "matmul util.", "matmul share", "energy mJ"):
+        table.add_column(col, justify="left" if col == "design" else "right")
+    first = results[0].latency_cycles
+    for r in results:
+        total = r.latency_cycles
+        table.add_row(
+            r.hardware.name,
+            f"{total / 1e6:,.1f}",
+            f"{first / total:.2f}x",
+            _pct(r.utilization),
+            _pct(r.matmul_utilization),
+            _pct(r.by_category()["matmul"] / total),
+            f"{r.energy_pj / 1e9:,.1f}",
+        )
+    return table
+
+
+def summary_line(r: ModelResult) -> str:
+    return (
+        f"{r.latency_s * 1e3:.3f} ms at {r.hardware.clock_hz / 1e9:g} GHz · utilization {_pct(r.utilization)} "
+        f"(matmuls alone {_pct(r.matmul_utilization)}) · energy {r.energy_pj / 1e9:,.2f} mJ · "
+        f"EDP {r.edp:.3e} pJ·cycles"
+    )
+
+
+def sweep_table(axes: Sequence[Axis], points: Sequence[tuple[tuple[int, ...], ModelResult]]) -> Table:
+    def label(axis: Axis, v: int) -> str:
+        return str(v) if axis.name == "pe" else f"{v // 1024}K"
+
+    first = points[0][1]
+    if len(axes) == 2:
+        a, b = axes
+        table = Table(
+            title=f"matmul utilization of {first.workload.model_name} (rows: {a.name}, columns: {b.name})",
+            title_justify="left",
+        )
+        table.add_column(f"{a.name} \\ {b.name}")
+        for v in b.values:
+            table.add_column(label(b, v), justify="right")
+        by = {values: r for values, r in points}
+        for va in a.values:
+            table.add_row(label(a, va), *(_pct(by[(va, vb)].matmul_utilization) for vb in b.values))
+        return table
+    table = Table(title=f"sweep of {first.hardware.name}", title_justify="left")
+    for axis in axes:
+        table.add_column(axis.name)
+    for col in ("cycles", "utilization", "matmul util."):
+        table.add_column(col, justify="right")
+    for values, r in points:
+        table.add_row(
+            *(label(ax, v) for ax, v in zip(axes, values, strict=True)),
+            f"{r.latency_cycles:,.0f}",
+            _pct(r.utilization),
+            _pct(r.matmul_utilization),
+        )
+    return table

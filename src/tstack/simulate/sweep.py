@@ -1,0 +1,55 @@
+"""Design-space grids: vary memory sizes (or the array size) of a design and simulate each point (Fig. 13)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from tstack.errors import SpecError
+from tstack.hardware.types import Hardware, PEArray
+from tstack.spec.hardware import parse_size_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """One swept parameter: a memory level's capacity (by level name) or `pe` (a square array's side)."""
+
+    name: str
+    values: tuple[int, ...]
+
+
+def parse_axis(text: str, hw: Hardware) -> Axis:
+    """`scratchpad=64K,128K,256K` or `pe=8,16,32`."""
+    if "=" not in text:
+        raise SpecError(f"--set expects NAME=V1,V2,... (e.g. scratchpad=64K,128K), got {text!r}")
+    name, _, raw = text.partition("=")
+    name = name.strip()
+    levels = [lv.name for lv in hw.levels]
+    if name != "pe" and name not in levels:
+        raise SpecError(f"--set {name}: {hw.name!r} has no memory level {name!r}; choose pe or one of {levels}")
+    try:
+        values = tuple(int(v) if name == "pe" else parse_size_bytes(v) for v in raw.split(",") if v.strip())
+    except ValueError as exc:
+        raise SpecError(f"--set {name}: {exc}") from None
+    if not values or any(v <= 0 for v in values):
+        raise SpecError(f"--set {name}: give one or more positive values")
+    return Axis(name, values)
+
+
+def apply(hw: Hardware, axis: Axis, value: int) -> Hardware:
+    if axis.name == "pe":
+        return replace(hw, pe=PEArray(value, value, hw.pe.dataflow, hw.pe.mac_energy_pj), name=f"{hw.name}")
+    levels = tuple(replace(lv, capacity_bytes=value) if lv.name == axis.name else lv for lv in hw.levels)
+    return replace(hw, levels=levels)
+
+
+def grid(hw: Hardware, axes: Sequence[Axis]) -> list[tuple[tuple[int, ...], Hardware]]:
+    """Every combination of the axes' values, with the design it gives."""
+    points = []
+    for combo in itertools.product(*(a.values for a in axes)):
+        design = hw
+        for axis, value in zip(axes, combo, strict=True):
+            design = apply(design, axis, value)
+        points.append((combo, design))
+    return points
