@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import make_hardware
 
+from tests.conftest import make_hardware
 from tstack.mapping.cost import CostOptions, FillDrain, PartialSums, matmul_costs
 from tstack.mapping.loopnest import ORDERS, MatmulShape
 

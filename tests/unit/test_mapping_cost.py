@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import make_hardware
 
+from tests.conftest import make_hardware
 from tstack.mapping.cost import CostOptions, FillDrain, OperandBits, PartialSums, evaluate, matmul_costs
 from tstack.mapping.gemmini_tiler import GemminiMemory, tiled_matmul_auto
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape

@@ -151,7 +151,7 @@ def matmul_costs(
 
     # --- compute: per M-tile, each of the folds_k * folds_n weight blocks streams the tile's rows
     weight_loads = trips_m * folds_k * folds_n
-    stream = np.float64(m) * folds_k * folds_n
+    stream = np.asarray(m, dtype=np.float64) * folds_k * folds_n
     preload = np.zeros_like(stream) if options.preload_hidden else weight_loads * float(rows)
     skew = rows + cols - 2
     if options.fill_drain is FillDrain.PER_FOLD:

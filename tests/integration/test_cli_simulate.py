@@ -1,0 +1,87 @@
+"""`tstack simulate | compare | sweep | hardware` end to end, through the installed command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.test_cli import run
+
+
+def test_simulate_json() -> None:
+    proc = run("simulate", "bert-base", "--hw", "gemmini-ibert", "--seq", "128", "--ops", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "tstack.simulate/1" and doc["hardware"]["name"] == "gemmini-ibert"
+    assert sum(c["share"] for c in doc["categories"].values()) == pytest.approx(1.0)
+    assert doc["latency_s"] == pytest.approx(doc["latency_cycles"] / 1e9)
+    qk = next(o for o in doc["ops"] if o["name"] == "layer0.attn.qk")
+    assert qk["mapping"]["tile_n"] == 128 and qk["where"] == "array"
+    softmax = next(o for o in doc["ops"] if o["name"] == "layer0.attn.softmax")
+    assert softmax["where"] == "fused"
+
+
+def test_compare_reports_speedups_over_the_first_design() -> None:
+    proc = run("compare", "bert-base", "--hw", "gemmini-baseline,gemmini-ibert", "--seq", "256", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "tstack.compare/1"
+    base, ibert = doc["designs"]
+    assert base["speedup"] == 1.0 and ibert["speedup"] > 10
+
+
+def test_sweep_fig13_grid() -> None:
+    proc = run(
+        "sweep",
+        "bert-base",
+        "--hw",
+        "gemmini-baseline",
+        "--set",
+        "accumulator=64K,256K",
+        "--set",
+        "scratchpad=64K,256K",
+        "--seq",
+        "128",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "tstack.sweep/1" and len(doc["points"]) == 4
+    util = {tuple(p["values"]): p["matmul_utilization"] for p in doc["points"]}
+    assert util[(256 * 1024, 256 * 1024)] > util[(64 * 1024, 256 * 1024)]  # a larger accumulator helps
+    human = run(
+        "sweep",
+        "bert-base",
+        "--hw",
+        "gemmini-baseline",
+        "--set",
+        "accumulator=64K,256K",
+        "--set",
+        "scratchpad=64K,256K",
+        "--seq",
+        "128",
+    )
+    assert "accumulator \\ scratchpad" in human.stdout
+
+
+def test_hardware_lists_presets() -> None:
+    doc = json.loads(run("hardware", "--json").stdout)
+    assert {h["name"] for h in doc["hardware"]} >= {"paper-analytic", "gemmini-baseline", "gemmini-ibert"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "bert-base", "--hw", "gemini-baseline"], "did you mean gemmini-baseline"),
+        (["simulate", "bert-base", "--hw", "missing.yaml"], "hardware file missing.yaml does not exist"),
+        (["sweep", "bert-base", "--hw", "gemmini-baseline", "--set", "scratchpad"], "--set expects NAME=V1,V2"),
+        (["sweep", "bert-base", "--hw", "gemmini-baseline", "--set", "scratchpad=big"], "'big' is not a size"),
+        (["compare", "bert-base", "--hw", ","], "--hw needs at least one design"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], message: str) -> None:
+    proc = run(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]

@@ -1,0 +1,138 @@
+"""Hardware files: presets load, sizes parse, and bad files get one clear error naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tstack
+from tstack.errors import InfeasibleError, SpecError
+from tstack.hardware.types import Tensor
+from tstack.spec import preset_names
+from tstack.spec.hardware import load_hardware, parse_size_bytes
+
+
+def test_presets_load_with_the_papers_sizes() -> None:
+    assert set(preset_names("hardware")) >= {
+        "paper-analytic",
+        "gemmini-baseline",
+        "gemmini-rebalanced",
+        "gemmini-ibert",
+    }
+    base = load_hardware("gemmini-baseline")
+    assert base.level("scratchpad").capacity_bytes == 256 * 1024
+    assert base.level("accumulator").capacity_bytes == 64 * 1024
+    ibert = load_hardware("gemmini-ibert")
+    assert ibert.level("scratchpad").capacity_bytes == 64 * 1024 and ibert.normalization is not None
+    assert ibert.activations is not None and ibert.activations.count == 16
+    analytic = load_hardware("paper-analytic")
+    assert analytic.level("l2").capacity_bytes == 2 * 2**20 and analytic.host is None
+    assert analytic.innermost_holding(Tensor.OUTPUTS).name == "accumulator"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("64K", 65536), ("256KiB", 262144), ("2M", 2097152), (4096, 4096), ("1.5K", 1536)]
+)
+def test_sizes(text: object, size: int) -> None:
+    assert parse_size_bytes(text) == size
+
+
+def _write(tmp_path: Path, change: dict[str, object], drop: str | None = None) -> Path:
+    data = yaml.safe_load((Path(tstack.__file__).parent / "presets/hardware/gemmini-baseline.yaml").read_text())
+    data.update(change)
+    if drop:
+        del data[drop]
+    path = tmp_path / "hw.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "drop", "message"),
+    [
+        ({}, "clock_ghz", r"clock_ghz: Field required"),
+        (
+            {"pe_array": {"rows": 16, "cols": -4, "mac_energy_pj": 0.3}},
+            None,
+            r"pe_array\.cols: Input should be greater",
+        ),
+        (
+            {"pe_array": {"rows": 16, "cols": 16, "dataflow": "row_stationary", "mac_energy_pj": 0.3}},
+            None,
+            r"pe_array\.dataflow: Input should be 'weight_stationary' or 'output_stationary'",
+        ),
+        (
+            {
+                "memory": [
+                    {
+                        "name": "dram",
+                        "capacity": "lots",
+                        "bandwidth_bytes_per_cycle": 16,
+                        "read_energy_pj_per_byte": 1,
+                        "write_energy_pj_per_byte": 1,
+                        "holds": ["inputs", "weights", "outputs"],
+                    }
+                ]
+            },
+            None,
+            r"memory\.0\.capacity: Value error, 'lots' is not a size",
+        ),
+        (
+            {
+                "memory": [
+                    {
+                        "name": "dram",
+                        "capacity": "-64K",
+                        "bandwidth_bytes_per_cycle": 16,
+                        "read_energy_pj_per_byte": 1,
+                        "write_energy_pj_per_byte": 1,
+                        "holds": ["inputs"],
+                    }
+                ]
+            },
+            None,
+            r"memory\.0\.capacity",
+        ),
+        (
+            {
+                "memory": [
+                    {
+                        "name": "dram",
+                        "capacity": "1G",
+                        "bandwidth_bytes_per_cycle": 16,
+                        "read_energy_pj_per_byte": 1,
+                        "write_energy_pj_per_byte": 1,
+                        "holds": ["inputs"],
+                    }
+                ]
+            },
+            None,
+            r"no memory level holds weights",
+        ),
+    ],
+)
+def test_bad_hardware_files(tmp_path: Path, change: dict[str, object], drop: str | None, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_hardware(_write(tmp_path, change, drop))
+
+
+def test_tile_that_cannot_fit_any_buffer(tmp_path: Path) -> None:
+    data = yaml.safe_load(_write(tmp_path, {}).read_text())
+    data["memory"][0]["capacity"] = 256  # a 256-byte accumulator cannot hold one 16x16 block of partial sums
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(InfeasibleError, match="cannot hold one 16x16 block"):
+        tstack.simulate("bert-base", path, 128)
+
+
+def test_op_the_hardware_can_run_nowhere() -> None:
+    hw = load_hardware("paper-analytic")
+    import dataclasses
+
+    from tstack.hardware.types import ActivationUnits
+
+    no_softmax = dataclasses.replace(hw, activations=ActivationUnits(16, frozenset({"gelu", "add", "layernorm"})))
+    with pytest.raises(InfeasibleError, match=r"layer0\.attn\.softmax \(softmax\) can run nowhere .* no host CPU"):
+        tstack.simulate("bert-base", no_softmax, 128)
