@@ -15,8 +15,10 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
   tile's compute: latency = max(compute, transfer time of each memory interface) + the first tile's load; else
   the sum. With `shared_bandwidth` the operands share one port per interface (Gemmini's DMA); else each operand
   has its own port of that bandwidth (SCALE-Sim's USER mode).
-* An intermediate level (an L2 that holds every tensor) turns repeated DRAM reads into L2 reads when the whole
-  working set fits in it; DRAM then sees only the compulsory traffic.
+* An intermediate level (an L2 that holds every tensor) tiles the matmul once more: either it keeps all of B and
+  walks M in the fewest chunks whose rows of A and C fit beside it (B read once per chunk), or it keeps a column
+  slice of B at a time and streams A past each slice (A read once per slice), whichever moves fewer DRAM bytes,
+  and never more than without the level.
 * Energy: MACs x MAC energy + bytes moved at each level x that level's per-byte read/write energy, including
   on-chip reads of A per N-fold and B per M-tile and read-modify-writes of partial sums per K-fold.
 """
@@ -179,7 +181,18 @@ def matmul_costs(
     ab_level, c_level, middle = _onchip_levels(hw)
     compulsory = (m * k * bits.a + k * n * bits.b + m * n * bits.out) / 8
     if middle is not None:
-        dram = np.where(compulsory <= middle.usable_bytes, compulsory, onchip).astype(np.float64)
+        # the intermediate level walks M in the fewest chunks whose A and C rows fit beside all of B; B is then
+        # read from DRAM once per chunk, A and C once. If B alone does not fit, the level gives no reuse.
+        w_bytes = k * n * bits.b / 8
+        a_total, c_total = m * k * bits.a / 8, m * n * bits.out / 8
+        row_bytes = (k * bits.a + n * bits.out) / 8
+        room = middle.usable_bytes - w_bytes
+        m_chunks = np.maximum(1, _ceil_div(m * row_bytes, np.maximum(room, 1e-9)))
+        by_m = np.where(room >= row_bytes, m_chunks * w_bytes + a_total + c_total, np.inf)
+        # or keep a column slice of B and stream all of A past it, once per slice
+        n_chunks = np.maximum(1, _ceil_div(w_bytes, middle.usable_bytes))
+        by_n = w_bytes + n_chunks * a_total + c_total
+        dram = np.minimum(np.minimum(by_m, by_n), onchip).astype(np.float64)
     else:
         dram = onchip
 
