@@ -78,8 +78,9 @@ def analyze(
         seq = (seq,)
     dev = load_device(device) if isinstance(device, (str, Path)) else device
     if isinstance(spec, ResNetSpec):
-        unfused = build_workload(spec, phase=the_phase, batch=batch, bits=bits)
-        fused_wl = build_workload(spec, phase=the_phase, batch=batch, bits=bits, fused=True)
+        paper = conv is Convention.PAPER_2023  # the paper's own ResNet-50 layer list (see resnet_ops)
+        unfused = build_workload(spec, phase=the_phase, batch=batch, bits=bits, paper_layers=paper)
+        fused_wl = build_workload(spec, phase=the_phase, batch=batch, bits=bits, fused=True, paper_layers=paper)
         results: tuple[WorkloadAnalysis, ...] = (analyze_workload(spec, unfused, conv),)
         fused = analyze_workload(spec, fused_wl, conv)
     else:

@@ -9,11 +9,11 @@ reason, and checked to be what tstack's formula gives instead.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-
 import pytest
 
 import tstack
+from tests.golden.paper_digits import matches as _matches
+from tests.golden.paper_digits import rounded as _fmt
 
 # (seq, group): (GFLOPs, %FLOPs, GMOPs, %MOPs, AI) as printed; % columns of Table 10 are fractions there.
 TABLE_3 = {
@@ -64,16 +64,6 @@ KNOWN_PAPER_ERRORS = {
         "Table 3 prints 14.50 for the same op; 2*2*768*3072*128*12 = 14.496e9",
     ),
 }
-
-
-def _fmt(value: float, template: str, rounding: str = ROUND_HALF_EVEN) -> str:
-    places = len(template.split(".")[1]) if "." in template else 0
-    quantum = Decimal(1).scaleb(-places)
-    return str(Decimal(repr(value)).quantize(quantum, rounding=rounding))
-
-
-def _matches(value: float, text: str) -> bool:
-    return text in (_fmt(value, text), _fmt(value, text, ROUND_DOWN))
 
 
 def _cells(model: str, seqs: list[int], fractions: bool) -> dict[tuple[int, str], tuple[float, ...]]:

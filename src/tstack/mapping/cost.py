@@ -179,7 +179,6 @@ def matmul_costs(
     onchip = a_bytes + b_bytes + c_bytes
 
     ab_level, c_level, middle = _onchip_levels(hw)
-    compulsory = (m * k * bits.a + k * n * bits.b + m * n * bits.out) / 8
     if middle is not None:
         # the intermediate level walks M in the fewest chunks whose A and C rows fit beside all of B; B is then
         # read from DRAM once per chunk, A and C once. If B alone does not fit, the level gives no reuse.

@@ -90,6 +90,7 @@ def build_workload(
     weight_bits: int | None = None,
     lm_head: bool = False,
     fused: bool = False,
+    paper_layers: bool = False,
 ) -> Workload:
     """The op list of `spec` at one sequence length; `bits` sets every tensor's precision unless overridden."""
     if batch <= 0:
@@ -101,7 +102,7 @@ def build_workload(
     if isinstance(spec, ResNetSpec):
         if phase is not Phase.ENCODER:
             raise WorkloadError(f"{spec.name!r} is a CNN: it has only the encoder (single pass) phase")
-        ops = resnet_ops(spec, batch=batch, weight_bits=wbits, act_bits=bits, fused=fused)
+        ops = resnet_ops(spec, batch=batch, weight_bits=wbits, act_bits=bits, fused=fused, paper_layers=paper_layers)
         return Workload(spec.name, phase, batch, spec.image_px, ops, act_bits=bits)
     fixed = spec.default_seq_len()
     if seq_len is None:

@@ -27,7 +27,11 @@ Two conventions:
     the LayerNorm parameters (gamma, beta: 4 * d_model bytes per layer) are read too — without them the
     printed total AIs (e.g. 159.68 at l = 128) are off in the last digit;
   * ops outside the layers (embeddings, final norm, pooler, LM head) are not counted.
-  * decoder generation: act-to-act products at step t count d_k*(2t-1) FLOPs each.
+  * decoder generation: act-to-act products at step t count d_k*(2t-1) FLOPs each and, per head, 2 t d_k + t +
+    3 d_k bytes together (Table 11);
+  * ResNet-50 (Table 4): the paper's layer list (`resnet_ops(paper_layers=True)`); BatchNorm 4 FLOPs and 4 bytes,
+    ReLU 1 and 2, residual add 1 and 3 per element; max-pool 1 FLOP per input element; a fused ReLU keeps its
+    FLOPs and moves no bytes.
 """
 
 from __future__ import annotations
@@ -160,19 +164,41 @@ _PAPER_LAYER_NONLINEAR = frozenset({OpClass.NORM, OpClass.ACTIVATION, OpClass.RE
 _ENCODER_PHASES = frozenset({Phase.ENCODER, Phase.PREFILL})
 
 
+_PAPER_CNN_PER_ELEMENT = {  # (FLOPs, bytes) per output element, ResNet-50 Table 4
+    OpKind.BATCHNORM: (4, 4),  # subtract, divide, multiply, add; its AI is printed as 1.00
+    OpKind.RELU: (1, 2),
+    OpKind.ADD: (1, 3),
+}
+
+
 def _paper_2023(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[Count, Count]:
     in_layer = op.name.startswith("layer")
+    if op.kind in _PAPER_CNN_PER_ELEMENT and not in_layer and op.op_class is not OpClass.OTHER:
+        flops_per, bytes_per = _PAPER_CNN_PER_ELEMENT[op.kind]
+        n = _output_elements(op, dims)
+        return n * flops_per, 0 if op.attr("fused") else n * bytes_per
+    if op.kind is OpKind.MAXPOOL:  # one comparison per input element
+        return operand_elements(op.operands[0], dims), _bytes(op, dims)
+    if op.kind is OpKind.CONV or op.name == "head.fc":
+        return 2 * _macs(op, dims), _bytes(op, dims, roles=_NO_BIAS)
     if op.op_class in (OpClass.MHA_PROJ, OpClass.FFN_PROJ):
         return 2 * _macs(op, dims), _bytes(op, dims, roles=_NO_BIAS)
     if op.op_class is OpClass.MHA_ACT:
-        return _paper_act_to_act_flops(op, dims, phase), _bytes(op, dims)
+        moved: Count = _bytes(op, dims)
+        if phase not in _ENCODER_PHASES and op.name.endswith(".sv"):
+            # Table 11 counts a decode step's scores x V as V plus two d_k vectors per head (the scores are
+            # counted once, by Q x K^T): 2 t d_k + t + 3 d_k per head per step in all.
+            heads = dims["B"] * dims.get("G", 1)
+            moved = heads * (dims["K"] * dims["N"] + 2 * dims["M"] * dims["N"]) * op.operands[0].bits / 8
+        return _paper_act_to_act_flops(op, dims, phase), moved
     if op.op_class is OpClass.SOFTMAX:
         n = _output_elements(op, dims)
         return n * _PAPER_SOFTMAX_FLOPS, n * _PAPER_SOFTMAX_BYTES
     if in_layer and op.op_class in _PAPER_LAYER_NONLINEAR:
         n = _output_elements(op, dims)
         per_byte = _PAPER_OTHER_BYTES_ENCODER if phase in _ENCODER_PHASES else _PAPER_OTHER_BYTES_DECODER
-        params = _bytes(op, dims, roles=frozenset({Role.WEIGHT}))  # LayerNorm gamma and beta
+        # LayerNorm gamma and beta, read once per encoder pass (Tables 3 and 10); Table 11 leaves them out
+        params = _bytes(op, dims, roles=frozenset({Role.WEIGHT})) if phase in _ENCODER_PHASES else 0
         return n * (_PAPER_OTHER_FLOPS / _PAPER_OTHER_UNITS), n * (per_byte / _PAPER_OTHER_UNITS) + params
     return 0, 0
 

@@ -12,15 +12,20 @@ from tstack.workload.ops import Op, OpClass, Operand, OpKind, Role
 
 
 class _ResNetBuilder:
-    def __init__(self, spec: ResNetSpec, *, batch: int, weight_bits: int, act_bits: int, fused: bool) -> None:
+    def __init__(
+        self, spec: ResNetSpec, *, batch: int, weight_bits: int, act_bits: int, fused: bool, paper_layers: bool
+    ) -> None:
         self.spec = spec
+        self.paper = paper_layers
         self.batch = batch
         self.wb = weight_bits
         self.ab = act_bits
         self.fused = fused
         self.ops: list[Op] = []
 
-    def conv(self, name: str, c_in: int, c_out: int, kernel: int, stride: int, size_in: int) -> int:
+    def conv(
+        self, name: str, c_in: int, c_out: int, kernel: int, stride: int, size_in: int, *, norm: bool = True
+    ) -> int:
         pad = kernel // 2
         size_out = (size_in + 2 * pad - kernel) // stride + 1
         operands = [
@@ -42,7 +47,7 @@ class _ResNetBuilder:
             ("W", size_in),
         )
         self.ops.append(Op(name, OpKind.CONV, OpClass.CONV, dims, tuple(operands), attrs=(("stride", stride),)))
-        if not self.fused:
+        if norm and not self.fused:
             self.channelwise(f"{name}.bn", OpKind.BATCHNORM, OpClass.BATCHNORM, c_out, size_out, params=2)
         return size_out
 
@@ -70,8 +75,9 @@ class _ResNetBuilder:
 
     def build(self) -> tuple[Op, ...]:
         s = self.spec
-        size = self.conv("stem.conv", s.in_channels, s.base_width, 7, 2, s.image_px)
-        self.relu("stem.relu", s.base_width, size)
+        size = self.conv("stem.conv", s.in_channels, s.base_width, 7, 2, s.image_px, norm=not self.paper)
+        if not self.paper:
+            self.relu("stem.relu", s.base_width, size)
         pooled = (size + 2 - 3) // 2 + 1
         self.ops.append(
             Op(
@@ -96,44 +102,48 @@ class _ResNetBuilder:
             )
         )
         size, c_in = pooled, s.base_width
+        stride_in_3x3 = s.stride_in_3x3 and not self.paper
         for stage, n_blocks in enumerate(s.blocks_per_stage):
             width = s.base_width * 2**stage
             c_out = width * s.expansion
             for block in range(n_blocks):
                 stride = 2 if (block == 0 and stage > 0) else 1
                 p = f"stage{stage + 1}.block{block}"
-                s1, s2 = (1, stride) if s.stride_in_3x3 else (stride, 1)
-                mid = self.conv(f"{p}.conv1", c_in, width, 1, s1, size)
+                s1, s2 = (1, stride) if stride_in_3x3 else (stride, 1)
+                # the paper's Tables 4 and 12 count the first stage's first block as if it took 4x width inputs
+                block_in = c_out if (self.paper and stage == 0 and block == 0) else c_in
+                mid = self.conv(f"{p}.conv1", block_in, width, 1, s1, size)
                 self.relu(f"{p}.relu1", width, mid)
                 out = self.conv(f"{p}.conv2", width, width, 3, s2, mid)
                 self.relu(f"{p}.relu2", width, out)
                 self.conv(f"{p}.conv3", width, c_out, 1, 1, out)
-                if block == 0:
+                if block == 0 and not self.paper:
                     self.conv(f"{p}.downsample", c_in, c_out, 1, stride, size)
                 self.channelwise(f"{p}.residual", OpKind.ADD, OpClass.RESIDUAL, c_out, out, n_inputs=2)
                 self.relu(f"{p}.relu3", c_out, out)
                 size, c_in = out, c_out
-        self.ops.append(
-            Op(
-                "head.avgpool",
-                OpKind.AVGPOOL,
-                OpClass.OTHER,
-                (
-                    ("N", self.batch),
-                    ("C", c_in),
-                    ("P", 1),
-                    ("Q", 1),
-                    ("R", size),
-                    ("S", size),
-                    ("H", size),
-                    ("W", size),
-                ),
-                (
-                    Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
-                    Operand("y", Role.OUTPUT, ("N", "C", "P", "Q"), self.ab),
-                ),
+        if not self.paper:
+            self.ops.append(
+                Op(
+                    "head.avgpool",
+                    OpKind.AVGPOOL,
+                    OpClass.OTHER,
+                    (
+                        ("N", self.batch),
+                        ("C", c_in),
+                        ("P", 1),
+                        ("Q", 1),
+                        ("R", size),
+                        ("S", size),
+                        ("H", size),
+                        ("W", size),
+                    ),
+                    (
+                        Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
+                        Operand("y", Role.OUTPUT, ("N", "C", "P", "Q"), self.ab),
+                    ),
+                )
             )
-        )
         self.ops.append(
             Op(
                 "head.fc",
@@ -152,6 +162,17 @@ class _ResNetBuilder:
 
 
 def resnet_ops(
-    spec: ResNetSpec, *, batch: int = 1, weight_bits: int = 8, act_bits: int = 8, fused: bool = False
+    spec: ResNetSpec,
+    *,
+    batch: int = 1,
+    weight_bits: int = 8,
+    act_bits: int = 8,
+    fused: bool = False,
+    paper_layers: bool = False,
 ) -> tuple[Op, ...]:
-    return _ResNetBuilder(spec, batch=batch, weight_bits=weight_bits, act_bits=act_bits, fused=fused).build()
+    """The op list; `paper_layers` gives the layer list the paper's Tables 4 and 12 count (reverse-engineered):
+    ResNet v1 strides (on the first 1x1 of a stage), no projection-shortcut convs, no BatchNorm or ReLU after the
+    stem conv, no average pool, and the first stage's first block counted with 4x width inputs."""
+    return _ResNetBuilder(
+        spec, batch=batch, weight_bits=weight_bits, act_bits=act_bits, fused=fused, paper_layers=paper_layers
+    ).build()
