@@ -12,6 +12,7 @@ import pytest
 import tstack
 from tstack.simulate import ModelResult
 from tstack.simulate.calibration import calibrate_host
+from tstack.simulate.sweep import grid, parse_axis
 from tstack.spec.hardware import load_hardware
 
 NONLINEAR = ("softmax", "layernorm", "gelu", "resadd", "dequant")
@@ -27,32 +28,45 @@ def case_study() -> dict[str, ModelResult]:
 def test_baseline_is_starved_by_host_nonlinear_ops(case_study: dict[str, ModelResult]) -> None:
     base = case_study["gemmini-baseline"]
     cats = base.by_category()
-    assert base.utilization < 0.02  # 1.23% (paper: "far less than 1%")
-    assert sum(cats[c] for c in NONLINEAR) / base.latency_cycles >= 0.90  # 97.3% (paper: 96%)
-    assert 0.6 < base.matmul_utilization < 0.8  # 70.9% (paper: individual matmuls reach 74%)
+    assert base.utilization < 0.02  # 1.26% (paper: "far less than 1%")
+    assert sum(cats[c] for c in NONLINEAR) / base.latency_cycles >= 0.90  # 97.2% (paper: 96%)
+    assert 0.6 < base.matmul_utilization < 0.8  # 68.2% (paper: individual matmuls reach 74%)
 
 
 def test_ibert_codesign_speedup_and_matmul_share(case_study: dict[str, ModelResult]) -> None:
     base, ibert = case_study["gemmini-baseline"], case_study["gemmini-ibert"]
     speedup = base.latency_cycles / ibert.latency_cycles
-    assert 20 <= speedup <= 80  # 65.6x (paper: 39.6x)
-    assert ibert.by_category()["matmul"] / ibert.latency_cycles >= 0.75  # 96.3% (paper: 87% with GELU)
+    assert 20 <= speedup <= 80  # 69.9x (paper: 39.6x)
+    assert ibert.by_category()["matmul"] / ibert.latency_cycles >= 0.75  # 93.0% (paper: 87% with GELU)
     assert ibert.by_category()["dequant"] / ibert.latency_cycles < 0.001  # quantization disappears
 
 
 def test_rebalanced_memories_cut_matmul_latency(case_study: dict[str, ModelResult]) -> None:
-    """Measured: 16.3% (paper: 36%). The issue asks for 25-45%; tstack's tile-level model does not reach it
-    (see the note on issue 3): the paper's own Fig. 13 ratio (69% -> 91%) implies only 24%."""
+    """Measured: 28.8% (paper: 36%; its own Fig. 13 ratio, 69% -> 91%, implies 24%)."""
     base, rebalanced = case_study["gemmini-baseline"], case_study["gemmini-rebalanced"]
     cut = 1 - rebalanced.matmul_cycles() / base.matmul_cycles()
-    assert 0.10 <= cut <= 0.45
+    assert 0.25 <= cut <= 0.45
+
+
+FIG_13 = {64: (66, 71, 69), 128: (91, 91, 88), 256: (91, 91, 90)}  # accumulator kB -> % over scratchpad 64/128/256
+
+
+def test_fig13_matmul_utilization_grid_within_10_points() -> None:
+    """The DMA bandwidth of the gemmini presets is calibrated to this figure (one parameter for nine cells, see
+    gemmini-baseline.yaml); measured worst cell 5.1 points. l = 512 (the paper does not state it)."""
+    base = load_hardware("gemmini-baseline")
+    axes = [parse_axis("accumulator=64K,128K,256K", base), parse_axis("scratchpad=64K,128K,256K", base)]
+    for (acc, spad), design in grid(base, axes):
+        util = 100 * tstack.simulate("bert-base", design, 512).matmul_utilization
+        paper = FIG_13[acc // 1024][(64, 128, 256).index(spad // 1024)]
+        assert abs(util - paper) <= 10, (acc, spad, util, paper)
 
 
 def test_fig14_calibration_is_consistent_with_the_presets() -> None:
     """The host constants in the gemmini presets are what calibrate_host derives today (to 0.1 cycle)."""
     hw = load_hardware("gemmini-baseline")
     assert hw.host is not None
-    derived = calibrate_host(hw, tstack.build_workload(tstack.load_model("bert-base"), 512), 0.0175)
+    derived = calibrate_host(hw, tstack.build_workload(tstack.load_model("bert-base"), 512), 0.0186)
     stored = dict(hw.host.cycles_per_element)
     for name in ("softmax", "layernorm", "gelu", "add"):
         assert stored[name] == pytest.approx(derived[name], abs=0.06), name
