@@ -93,4 +93,4 @@ def test_resnet50_on_the_analytic_model() -> None:
     fused = tstack.simulate("resnet50", "paper-analytic", fused=True)
     nonlinear = 1 - unfused.by_category()["matmul"] / unfused.latency_cycles
     assert 0.25 <= nonlinear <= 0.45  # 37.0% (paper: 32.4%)
-    assert 1.1 <= unfused.latency_cycles / fused.latency_cycles <= 1.5  # 1.15x (paper: 1.32x)
+    assert 1.2 <= unfused.latency_cycles / fused.latency_cycles <= 1.45  # 1.33x (paper: 1.32x)

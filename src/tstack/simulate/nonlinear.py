@@ -79,6 +79,8 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
     name = OP_NAMES.get(op.kind, op.kind.value)
     n = _elements(op)
     sfu = _sfu_cycles(op, hw, name)
+    if sfu is not None and op.attr("fused"):  # the workload already fused it into its producer (ResNet's ReLU)
+        return NonlinearCost("fused", 0.0, 0.0, 0.0)
     follows_matmul = follows_matmul and hw.fuse_nonlinear
     if sfu is not None and follows_matmul and op.kind in _ELEMENTWISE_FUSABLE:
         return NonlinearCost("fused", 0.0, 0.0, 0.0)
