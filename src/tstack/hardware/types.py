@@ -31,6 +31,11 @@ class FillDrain(StrEnum):
     NONE = "none"
 
 
+class L2Tiling(StrEnum):
+    MIN_TRAFFIC = "min_traffic"  # chunk M (re-read B) or slice N (re-read A), whichever moves fewer bytes
+    SQUARE = "square"  # square tiles of side sqrt(capacity / (A and B bytes per element)), the paper's Fig. 11
+
+
 class PartialSums(StrEnum):
     ACCUMULATE = "accumulate"  # on chip while the loop order allows, spilled otherwise
     SPILL = "spill"  # written out after every K-fold (no on-chip accumulation; SCALE-Sim)
@@ -41,13 +46,17 @@ class CostOptions:
     """The modelling choices that tools disagree on, explicit (see `tstack.mapping.cost` for their meaning).
 
     Defaults: weights double-buffered in the PEs (preload hidden), fill/drain once per tile, on-chip accumulation,
-    transfers overlapped with compute, one shared port per memory interface."""
+    transfers overlapped with compute, one shared port per memory interface, an intermediate level tiled for the
+    least DRAM traffic, and biases as per-column vectors (`bias_matrix`: a full M x N bias read once, as Gemmini's
+    non-repeating D matrix)."""
 
     preload_hidden: bool = True
     fill_drain: FillDrain = FillDrain.PER_TILE
     partial_sums: PartialSums = PartialSums.ACCUMULATE
     overlap_transfers: bool = True
     shared_bandwidth: bool = True
+    l2_tiling: L2Tiling = L2Tiling.MIN_TRAFFIC
+    bias_matrix: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,23 +15,27 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
   tile's compute: latency = max(compute, transfer time of each memory interface) + the first tile's load; else
   the sum. With `shared_bandwidth` the operands share one port per interface (Gemmini's DMA); else each operand
   has its own port of that bandwidth (SCALE-Sim's USER mode).
-* An intermediate level (an L2 that holds every tensor) tiles the matmul once more: either it keeps all of B and
-  walks M in the fewest chunks whose rows of A and C fit beside it (B read once per chunk), or it keeps a column
-  slice of B at a time and streams A past each slice (A read once per slice), whichever moves fewer DRAM bytes,
-  and never more than without the level.
+* An intermediate level (an L2 that holds every tensor) tiles the matmul once more (`l2_tiling`): by default either
+  it keeps all of B and walks M in the fewest chunks whose rows of A and C fit beside it (B read once per chunk),
+  or it keeps a column slice of B at a time and streams A past each slice (A read once per slice), whichever moves
+  fewer DRAM bytes; `square` uses square tiles of side sqrt(capacity / bytes of an A and a B element), B read once
+  per M-tile and A once per N-tile, as the paper's analytic model does. Never more than without the level.
+* `bias_matrix`: the bias is read as a full M x N matrix (Gemmini's D operand when not repeated), else ignored as
+  a d_out vector.
 * Energy: MACs x MAC energy + bytes moved at each level x that level's per-byte read/write energy, including
   on-chip reads of A per N-fold and B per M-tile and read-modify-writes of partial sums per K-fold.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tstack.hardware.types import CostOptions, FillDrain, Hardware, MemoryLevel, PartialSums, Tensor
+from tstack.hardware.types import CostOptions, FillDrain, Hardware, L2Tiling, MemoryLevel, PartialSums, Tensor
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 
 FloatArray = npt.NDArray[np.float64]
@@ -46,6 +50,7 @@ class OperandBits:
     b: int = 8
     out: int = 8
     acc: int = 32
+    bias: int = 0  # bits per element of a full M x N bias matrix read into the accumulator (0: no such read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,22 +181,29 @@ def matmul_costs(
         spills = np.where(pk < np.maximum(pm, pn), trips_k, 1).astype(np.float64)
     # every pass but the last writes partial sums at accumulator width and later reads them back
     c_bytes = m * n * ((spills - 1) * 2 * bits.acc / 8 + bits.out / 8)
-    onchip = a_bytes + b_bytes + c_bytes
 
     ab_level, c_level, middle = _onchip_levels(hw)
+    bias_bytes = m * n * bits.bias / 8
+    c_bytes = c_bytes + bias_bytes
+    onchip = a_bytes + b_bytes + c_bytes
     if middle is not None:
-        # the intermediate level walks M in the fewest chunks whose A and C rows fit beside all of B; B is then
-        # read from DRAM once per chunk, A and C once. If B alone does not fit, the level gives no reuse.
         w_bytes = k * n * bits.b / 8
-        a_total, c_total = m * k * bits.a / 8, m * n * bits.out / 8
-        row_bytes = (k * bits.a + n * bits.out) / 8
-        room = middle.usable_bytes - w_bytes
-        m_chunks = np.maximum(1, _ceil_div(m * row_bytes, np.maximum(room, 1e-9)))
-        by_m = np.where(room >= row_bytes, m_chunks * w_bytes + a_total + c_total, np.inf)
-        # or keep a column slice of B and stream all of A past it, once per slice
-        n_chunks = np.maximum(1, _ceil_div(w_bytes, middle.usable_bytes))
-        by_n = w_bytes + n_chunks * a_total + c_total
-        dram = np.minimum(np.minimum(by_m, by_n), onchip).astype(np.float64)
+        a_total, c_total = m * k * bits.a / 8, m * n * bits.out / 8 + bias_bytes
+        if options.l2_tiling is L2Tiling.SQUARE:
+            # square tiles of A and B filling the level: B re-read per M-tile, A per N-tile, C and bias once
+            side = math.isqrt(int(middle.usable_bytes * 8 / (bits.a + bits.b)))
+            by_square = _ceil_div(m, side) * w_bytes + _ceil_div(n, side) * a_total + c_total
+            dram = np.minimum(np.broadcast_to(by_square, onchip.shape), onchip).astype(np.float64)
+        else:
+            # keep all of B and walk M in the fewest chunks whose A and C rows fit beside it (B re-read per
+            # chunk), or keep a column slice of B and stream A past it (A re-read per slice): the cheaper
+            row_bytes = (k * bits.a + n * bits.out + n * bits.bias) / 8
+            room = middle.usable_bytes - w_bytes
+            m_chunks = np.maximum(1, _ceil_div(m * row_bytes, np.maximum(room, 1e-9)))
+            by_m = np.where(room >= row_bytes, m_chunks * w_bytes + a_total + c_total, np.inf)
+            n_chunks = np.maximum(1, _ceil_div(w_bytes, middle.usable_bytes))
+            by_n = w_bytes + n_chunks * a_total + c_total
+            dram = np.minimum(np.minimum(by_m, by_n), onchip).astype(np.float64)
     else:
         dram = onchip
 

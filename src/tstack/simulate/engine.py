@@ -137,7 +137,7 @@ def _gemmini_mapping(shape: MatmulShape, hw: Hardware, act: FusedActivation) -> 
 
 
 def _matmul_results(
-    shapes: list[MatmulShape], hw: Hardware, act: FusedActivation, out_bits: int, options: CostOptions
+    shapes: list[MatmulShape], hw: Hardware, act: FusedActivation, out_bits: int, options: CostOptions, has_bias: bool
 ) -> tuple[Mapping, float, float, float]:
     """Summed latency, energy and DRAM bytes of the shapes (one vectorized cost call), and the last mapping."""
     mapped = [_gemmini_mapping(shape, hw, act) for shape in shapes]
@@ -158,7 +158,7 @@ def _matmul_results(
         np.array([m.tile_k for m in mappings]),
         np.array([m.order_code for m in mappings]),
         design,
-        OperandBits(out=out_bits),
+        OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0),
         opts,
     )
     return (
@@ -208,7 +208,8 @@ def simulate_workload(workload: Workload, hw: Hardware, options: CostOptions | N
             nxt is not None and nxt.kind not in (OpKind.MATMUL, OpKind.CONV) and act is FusedActivation.NONE
         )
         out_bits = hw.nonlinear_input_bits if feeds_nonlinear else 8
-        mapping, latency, energy, dram = _matmul_results(shapes, hw, act, out_bits, options)
+        has_bias = op.operand(Role.BIAS) is not None
+        mapping, latency, energy, dram = _matmul_results(shapes, hw, act, out_bits, options, has_bias)
         dq = 0.0
         if nxt is not None and placement[i + 1] == "host":
             out = op.operand(Role.OUTPUT)

@@ -17,6 +17,7 @@ from tstack.hardware.types import (
     FillDrain,
     Hardware,
     HostCPU,
+    L2Tiling,
     MemoryLevel,
     NormalizationUnit,
     PartialSums,
@@ -94,6 +95,8 @@ class CostOptionsFile(_Strict):
     partial_sums: PartialSums = PartialSums.ACCUMULATE
     overlap_transfers: bool = True
     shared_bandwidth: bool = True
+    l2_tiling: L2Tiling = L2Tiling.MIN_TRAFFIC
+    bias_matrix: bool = False
 
 
 class HardwareFile(_Strict):
