@@ -178,12 +178,19 @@ def simulate(
     fused: Annotated[bool, typer.Option("--fused", help="CNNs: fold BatchNorm and fuse ReLU.")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="List every op (table, or in --json).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/1 JSON document.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write the latency breakdown as a PNG to this folder.")] = None,
 ) -> None:
     """Latency, utilization, energy and EDP of a model on a hardware design, by category (the paper's Fig. 14)."""
     from tstack.api import simulate as run_simulate
     from tstack.report.simulate_doc import simulate_document, simulate_table, summary_line
 
     result = run_simulate(model, hw, seq, phase=phase, batch=batch, fused=fused)
+    if plot is not None:
+        from tstack.report.simulate_plots import breakdown_plot
+
+        written = breakdown_plot([result], plot / f"breakdown_{result.workload.model_name}_{result.hardware.name}.png")
+        if not as_json:
+            _out.print(f"wrote {written}")
     if as_json:
         _emit_json(simulate_document(result, ops=ops))
         return
@@ -210,6 +217,7 @@ def compare(
     seq: SeqOption = None,
     phase: PhaseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.compare/1 JSON document.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write the breakdown per design as a PNG to this folder.")] = None,
 ) -> None:
     """The case-study table: each design's latency, speedup over the first, utilization and breakdown."""
     from tstack.api import simulate as run_simulate
@@ -219,6 +227,12 @@ def compare(
     if not designs:
         raise TstackError("--hw needs at least one design, e.g. --hw gemmini-baseline,gemmini-ibert")
     results = [run_simulate(model, d, seq, phase=phase) for d in designs]
+    if plot is not None:
+        from tstack.report.simulate_plots import breakdown_plot
+
+        written = breakdown_plot(results, plot / f"compare_{results[0].workload.model_name}.png")
+        if not as_json:
+            _out.print(f"wrote {written}")
     if as_json:
         _emit_json(compare_document(results))
         return
@@ -235,6 +249,7 @@ def sweep(
     seq: SeqOption = None,
     phase: PhaseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.sweep/1 JSON document.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Two axes: write a heat map PNG to this folder.")] = None,
 ) -> None:
     """Simulate a grid of designs (e.g. the paper's Fig. 13: accumulator x scratchpad)."""
     from rich.progress import track
@@ -251,6 +266,14 @@ def sweep(
         (values, run_simulate(model, design, seq, phase=phase))
         for values, design in track(points, description="simulating", console=_err, disable=as_json)
     ]
+    if plot is not None:
+        if len(axes) != 2:
+            raise TstackError("--plot draws a heat map of two --set axes; give exactly two")
+        from tstack.report.simulate_plots import sweep_heatmap
+
+        written = sweep_heatmap(axes, results, plot / f"sweep_{base.name}.png")
+        if not as_json:
+            _err.print(f"wrote {written}")
     if as_json:
         _emit_json(sweep_document(axes, results))
         return

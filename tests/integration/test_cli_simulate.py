@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,28 @@ def test_bad_input_is_one_line(args: list[str], message: str) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_plots(tmp_path: Path) -> None:
+    assert (
+        run("compare", "bert-base", "--hw", "gemmini-baseline,gemmini-ibert", "--plot", str(tmp_path)).returncode == 0
+    )
+    assert run("simulate", "gpt2", "--hw", "paper-analytic", "--seq", "32", "--plot", str(tmp_path)).returncode == 0
+    proc = run(
+        "sweep",
+        "bert-base",
+        "--hw",
+        "gemmini-baseline",
+        "--set",
+        "accumulator=64K,256K",
+        "--set",
+        "scratchpad=64K,256K",
+        "--plot",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ("compare_bert-base.png", "breakdown_gpt2_paper-analytic.png", "sweep_gemmini-baseline.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    one_axis = run("sweep", "bert-base", "--hw", "gemmini-baseline", "--set", "pe=8,16", "--plot", str(tmp_path))
+    assert one_axis.returncode == 2 and "heat map of two --set axes" in one_axis.stderr

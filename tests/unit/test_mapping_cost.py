@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_hardware
+from tstack.hardware.types import L2Tiling
 from tstack.mapping.cost import CostOptions, FillDrain, OperandBits, PartialSums, evaluate, matmul_costs
 from tstack.mapping.gemmini_tiler import GemminiMemory, tiled_matmul_auto
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
@@ -50,13 +51,24 @@ def test_bounds_hold(problem: tuple[MatmulShape, Mapping], opts: CostOptions) ->
     assert 0 < cost.utilization <= 1
 
 
-@settings(max_examples=100, deadline=None)
-@given(problem=problems(), small=st.integers(2**10, 2**20), extra=st.integers(0, 2**22))
-def test_larger_l2_never_increases_dram_traffic(problem: tuple[MatmulShape, Mapping], small: int, extra: int) -> None:
+@settings(max_examples=150, deadline=None)
+@given(
+    problem=problems(),
+    small=st.integers(2**10, 2**20),
+    extra=st.integers(0, 2**22),
+    tiling=st.sampled_from(list(L2Tiling)),
+    bias=st.sampled_from([0, 8]),
+)
+def test_larger_l2_never_increases_dram_traffic(
+    problem: tuple[MatmulShape, Mapping], small: int, extra: int, tiling: L2Tiling, bias: int
+) -> None:
     shape, mapping = problem
-    less = evaluate(shape, mapping, make_hardware(l2_bytes=small))
-    more = evaluate(shape, mapping, make_hardware(l2_bytes=small + extra))
+    opts = CostOptions(l2_tiling=tiling)
+    bits = OperandBits(bias=bias)
+    less = evaluate(shape, mapping, make_hardware(l2_bytes=small), bits, opts)
+    more = evaluate(shape, mapping, make_hardware(l2_bytes=small + extra), bits, opts)
     assert more.dram_bytes <= less.dram_bytes
+    assert less.dram_bytes <= less.onchip_bytes
 
 
 def test_vectorized_equals_scalar() -> None:

@@ -30,8 +30,9 @@ _GROUP_COLORS = {
 _GROUP_LABELS = {"mha_proj": "MHA proj.", "mha_act": "MHA act-to-act", "ffn_proj": "FFN proj.", "relu": "ReLU"}
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     """Write atomically: an interrupted run never leaves a truncated PNG behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
     os.close(fd)
     try:
@@ -67,7 +68,7 @@ def _series_plot(analyses: Sequence[Analysis], metric: str, ylabel: str, title: 
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _breakdown_plot(a: Analysis, path: Path) -> Path:
@@ -88,7 +89,7 @@ def _breakdown_plot(a: Analysis, path: Path) -> Path:
     axes[0].set_ylabel("% of total")
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(f"{a.model.name} · {a.phase} · {a.convention}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def analysis_plots(analyses: Sequence[Analysis], out_dir: Path) -> list[Path]:
