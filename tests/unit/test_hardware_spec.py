@@ -136,3 +136,11 @@ def test_op_the_hardware_can_run_nowhere() -> None:
     no_softmax = dataclasses.replace(hw, activations=ActivationUnits(16, frozenset({"gelu", "add", "layernorm"})))
     with pytest.raises(InfeasibleError, match=r"layer0\.attn\.softmax \(softmax\) can run nowhere .* no host CPU"):
         tstack.simulate("bert-base", no_softmax, 128)
+
+
+def test_output_stationary_is_refused_until_modelled(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, {"pe_array": {"rows": 16, "cols": 16, "dataflow": "output_stationary", "mac_energy_pj": 0.3}}
+    )
+    with pytest.raises(InfeasibleError, match="implements weight-stationary arrays; output_stationary is not modelled"):
+        tstack.simulate("bert-base", path, 64)

@@ -49,6 +49,8 @@ def test_bounds_hold(problem: tuple[MatmulShape, Mapping], opts: CostOptions) ->
     assert cost.latency_cycles >= per_port / hw.levels[1].bandwidth_bytes_per_cycle
     assert cost.latency_cycles >= cost.compute_cycles
     assert 0 < cost.utilization <= 1
+    bigger = evaluate(shape, mapping, make_hardware(scratchpad_bytes=2**31, accumulator_bytes=2**31), options=opts)
+    assert bigger.onchip_bytes == cost.onchip_bytes  # buffers bound feasibility, never the tiling's traffic
 
 
 @settings(max_examples=150, deadline=None)

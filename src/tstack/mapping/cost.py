@@ -35,7 +35,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tstack.hardware.types import CostOptions, FillDrain, Hardware, L2Tiling, MemoryLevel, PartialSums, Tensor
+from tstack.errors import InfeasibleError
+from tstack.hardware.types import (
+    CostOptions,
+    Dataflow,
+    FillDrain,
+    Hardware,
+    L2Tiling,
+    MemoryLevel,
+    PartialSums,
+    Tensor,
+)
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 
 FloatArray = npt.NDArray[np.float64]
@@ -144,6 +154,11 @@ def matmul_costs(
 ) -> MatmulCosts:
     """Cost of every mapping given as parallel arrays (tiles in elements, order as an index into ORDERS); the
     shape is one for all mappings or one per mapping."""
+    if hw.pe.dataflow is not Dataflow.WEIGHT_STATIONARY:
+        raise InfeasibleError(
+            f"{hw.name!r}: the cost model implements weight-stationary arrays; {hw.pe.dataflow.value} is not "
+            f"modelled yet, so set pe_array.dataflow: weight_stationary"
+        )
     bits = bits or OperandBits()
     options = options or hw.cost_options
     tm, tn, tk = (
