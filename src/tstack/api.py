@@ -9,13 +9,17 @@ from typing import Any
 
 from tstack.errors import WorkloadError
 from tstack.hardware.types import Hardware
+from tstack.mapping.loopnest import MatmulShape
+from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
 from tstack.simulate import ModelResult, simulate_workload
+from tstack.simulate.engine import matmul_shape
 from tstack.spec import load_device, load_model
 from tstack.spec.hardware import load_hardware
 from tstack.workload import (
     AnyModelSpec,
     Convention,
     ModelSpec,
+    OpKind,
     Phase,
     ResNetSpec,
     WorkloadAnalysis,
@@ -107,6 +111,7 @@ def simulate(
     phase: str | Phase | None = None,
     batch: int = 1,
     fused: bool = False,
+    mapper: str = "gemmini",
 ) -> ModelResult:
     """Latency, energy, EDP, utilization and breakdowns of `model` on a hardware design (preset, file or object).
 
@@ -118,4 +123,46 @@ def simulate(
         workload = build_workload(spec, phase=the_phase, batch=batch, fused=fused)
     else:
         workload = build_workload(spec, seq, phase=the_phase, batch=batch)
-    return simulate_workload(workload, hw)
+    return simulate_workload(workload, hw, mapper=parse_mapper(mapper))
+
+
+@dataclass(frozen=True, slots=True)
+class OpMapping:
+    """One matmul op: the exhaustive mapper's best mapping and Gemmini's heuristic, under the same cost model."""
+
+    op_name: str
+    shape: MatmulShape
+    best: MapperResult
+    heuristic: MapperResult
+
+
+def map_model(
+    model: Any,
+    hardware: str | Path | Hardware,
+    seq: int | None = None,
+    *,
+    phase: str | Phase | None = None,
+    op: str | None = None,
+) -> list[OpMapping]:
+    """Best mapping of every distinct matmul of `model` (or of the op named `op`) on a hardware design."""
+    spec = model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
+    hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    the_phase = _parse_phase(phase, spec)
+    workload = (
+        build_workload(spec, phase=the_phase)
+        if isinstance(spec, ResNetSpec)
+        else build_workload(spec, seq, phase=the_phase)
+    )
+    ops = [o for o in workload.ops if o.kind in (OpKind.MATMUL, OpKind.CONV) and o.sweep is None]
+    if op is not None:
+        ops = [o for o in ops if o.name == op]
+        if not ops:
+            raise WorkloadError(f"no matmul named {op!r} in {spec.name} ({the_phase}); names look like layer0.ffn.up")
+    seen: dict[MatmulShape, OpMapping] = {}
+    rows = []
+    for o in ops:
+        shape = matmul_shape(o)
+        if shape not in seen:
+            seen[shape] = OpMapping(o.name, shape, exhaustive(shape, hw), gemmini(shape, hw))
+            rows.append(seen[shape])
+    return rows

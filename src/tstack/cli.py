@@ -176,6 +176,7 @@ def simulate(
     phase: PhaseOption = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
     fused: Annotated[bool, typer.Option("--fused", help="CNNs: fold BatchNorm and fuse ReLU.")] = False,
+    mapper: Annotated[str, typer.Option(help="Matmul tiles: gemmini (the heuristic) | exhaustive.")] = "gemmini",
     ops: Annotated[bool, typer.Option("--ops", help="List every op (table, or in --json).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/1 JSON document.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the latency breakdown as a PNG to this folder.")] = None,
@@ -184,7 +185,7 @@ def simulate(
     from tstack.api import simulate as run_simulate
     from tstack.report.simulate_doc import simulate_document, simulate_table, summary_line
 
-    result = run_simulate(model, hw, seq, phase=phase, batch=batch, fused=fused)
+    result = run_simulate(model, hw, seq, phase=phase, batch=batch, fused=fused, mapper=mapper)
     if plot is not None:
         from tstack.report.simulate_plots import breakdown_plot
 
@@ -278,6 +279,63 @@ def sweep(
         _emit_json(sweep_document(axes, results))
         return
     _out.print(sweep_table(axes, results))
+
+
+@app.command(name="map")
+def map_ops(
+    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    hw: HwOption,
+    seq: SeqOption = None,
+    phase: PhaseOption = None,
+    op: Annotated[str | None, typer.Option(help="Only this op (e.g. layer0.ffn.up); default: every matmul.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.map/1 JSON document.")] = False,
+) -> None:
+    """Best (least-EDP) mapping of each matmul by exhaustive search, against Gemmini's heuristic."""
+    from tstack.api import map_model
+    from tstack.report.simulate_doc import map_document, map_table
+
+    rows = map_model(model, hw, seq, phase=phase, op=op)
+    if as_json:
+        _emit_json(map_document(rows))
+        return
+    _out.print(map_table(rows))
+
+
+@app.command()
+def mapspace(
+    hw: HwOption = "gemmini-baseline",
+    samples: Annotated[int, typer.Option(help="Random valid mappings per op.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
+    ops: Annotated[str | None, typer.Option(help="Comma-separated op names (default: the paper's ten).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.mapspace/1 JSON document.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write the histogram and CDF (Figs. 18-19) to this folder.")] = None,
+) -> None:
+    """The paper's mapspace characterization: EDP of N random valid mappings relative to the best (Figs. 18-20)."""
+    from rich.progress import track
+
+    from tstack.mapping.mapspace import PAPER_OPS, characterize
+    from tstack.report.simulate_doc import mapspace_document, mapspace_table
+    from tstack.spec.hardware import load_hardware
+
+    design = load_hardware(hw)
+    names = _split(ops) if ops else list(PAPER_OPS)
+    unknown = [n for n in names if n not in PAPER_OPS]
+    if unknown:
+        raise TstackError(f"unknown mapspace op {unknown[0]!r}; choose from: {', '.join(PAPER_OPS)}")
+    stats = [
+        characterize(n, PAPER_OPS[n], design, samples, seed)
+        for n in track(names, description="sampling", console=_err, disable=as_json)
+    ]
+    if plot is not None:
+        from tstack.report.simulate_plots import mapspace_plot
+
+        written = mapspace_plot(stats, plot / f"mapspace_{design.name}.png")
+        if not as_json:
+            _err.print(f"wrote {written}")
+    if as_json:
+        _emit_json(mapspace_document(design.name, stats))
+        return
+    _out.print(mapspace_table(stats))
 
 
 @app.command()

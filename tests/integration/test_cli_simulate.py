@@ -111,3 +111,17 @@ def test_plots(tmp_path: Path) -> None:
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     one_axis = run("sweep", "bert-base", "--hw", "gemmini-baseline", "--set", "pe=8,16", "--plot", str(tmp_path))
     assert one_axis.returncode == 2 and "heat map of two --set axes" in one_axis.stderr
+
+
+def test_map_and_mapspace_json() -> None:
+    doc = json.loads(run("map", "bert-base", "--hw", "gemmini-baseline", "--seq", "128", "--json").stdout)
+    assert doc["schema"] == "tstack.map/1"
+    assert all(op["heuristic_edp_ratio"] >= 1 for op in doc["ops"])
+    one = json.loads(run("map", "bert-base", "--hw", "gemmini-baseline", "--op", "layer0.ffn.up", "--json").stdout)
+    assert [op["op"] for op in one["ops"]] == ["layer0.ffn.up"]
+    space = json.loads(run("mapspace", "--samples", "2000", "--ops", "bert-base-ffn", "--json").stdout)
+    assert space["schema"] == "tstack.mapspace/1"
+    ffn = space["ops"][0]
+    assert ffn["paper"] == {"p10_relative_edp": 9.84, "within_3x_share": 0.0148} and ffn["p10_relative_edp"] >= 1
+    missing = run("map", "bert-base", "--hw", "gemmini-baseline", "--op", "layer0.nope")
+    assert missing.returncode == 2 and "no matmul named 'layer0.nope'" in missing.stderr

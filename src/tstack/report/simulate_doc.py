@@ -9,6 +9,10 @@
   matmul_utilization, matmul_share, energy_pj, edp_pj_cycles, categories}] (speedup over the first design).
 `tstack.sweep/1`: schema, model, seq_len, hardware, axes [{name, values}], points [{values, latency_cycles,
   utilization, matmul_utilization, energy_pj}].
+`tstack.map/1`: schema, ops [{op, m, n, k, batch, best {mapping, latency_cycles, energy_pj, edp, evaluated},
+  heuristic {...}, heuristic_edp_ratio, heuristic_latency_ratio}] (the best is the exhaustive least-EDP mapping).
+`tstack.mapspace/1`: schema, hardware, ops [{name, m, n, k, valid_mappings, samples, p10_relative_edp,
+  within_3x_share, span, best_edp, heuristic_edp, paper {p10_relative_edp, within_3x_share} or null}].
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 
 from rich.table import Table
 
+from tstack.api import OpMapping
+from tstack.mapping.mappers import MapperResult
+from tstack.mapping.mapspace import PAPER_STATS, MapspaceStats
 from tstack.simulate import ModelResult
 from tstack.simulate.sweep import Axis
 
@@ -201,5 +208,93 @@ def sweep_table(axes: Sequence[Axis], points: Sequence[tuple[tuple[int, ...], Mo
             f"{r.latency_cycles:,.0f}",
             _pct(r.utilization),
             _pct(r.matmul_utilization),
+        )
+    return table
+
+
+def _mapper(r: MapperResult) -> dict[str, Any]:
+    m = r.mapping
+    return {
+        "mapping": {"tile_m": m.tile_m, "tile_n": m.tile_n, "tile_k": m.tile_k, "order": list(m.order)},
+        "latency_cycles": r.latency_cycles,
+        "energy_pj": r.energy_pj,
+        "edp": r.edp,
+        "evaluated": r.evaluated,
+    }
+
+
+def map_document(rows: Sequence[OpMapping]) -> dict[str, Any]:
+    return {
+        "schema": "tstack.map/1",
+        "ops": [
+            {
+                "op": r.op_name,
+                "m": r.shape.m,
+                "n": r.shape.n,
+                "k": r.shape.k,
+                "batch": r.shape.batch,
+                "best": _mapper(r.best),
+                "heuristic": _mapper(r.heuristic),
+                "heuristic_edp_ratio": r.heuristic.edp / r.best.edp,
+                "heuristic_latency_ratio": r.heuristic.latency_cycles / r.best.latency_cycles,
+            }
+            for r in rows
+        ],
+    }
+
+
+def map_table(rows: Sequence[OpMapping]) -> Table:
+    table = Table(title="best mappings (exhaustive, least EDP) vs Gemmini's heuristic", title_justify="left")
+    for col in ("op", "M x N x K", "best tiles (m n k), order", "Mcycles", "heuristic EDP", "heuristic cycles"):
+        table.add_column(col, justify="left" if col in ("op", "best tiles (m n k), order") else "right")
+    for r in rows:
+        m = r.best.mapping
+        table.add_row(
+            r.op_name,
+            f"{r.shape.m}x{r.shape.n}x{r.shape.k}" + (f" (x{r.shape.batch})" if r.shape.batch > 1 else ""),
+            f"{m.tile_m} {m.tile_n} {m.tile_k}, {''.join(m.order)}",
+            f"{r.best.latency_cycles / 1e6:.3f}",
+            f"{r.heuristic.edp / r.best.edp:.2f}x",
+            f"{r.heuristic.latency_cycles / r.best.latency_cycles:.2f}x",
+        )
+    return table
+
+
+def mapspace_document(hardware: str, stats: Sequence[MapspaceStats]) -> dict[str, Any]:
+    ops = []
+    for st in stats:
+        paper = PAPER_STATS.get(st.name)
+        ops.append(
+            {
+                "name": st.name,
+                "m": st.shape.m,
+                "n": st.shape.n,
+                "k": st.shape.k,
+                "valid_mappings": st.valid_mappings,
+                "samples": st.samples,
+                "p10_relative_edp": st.p10,
+                "within_3x_share": st.within_3x,
+                "span": st.span,
+                "best_edp": st.best.edp,
+                "heuristic_edp": st.heuristic.edp,
+                "paper": None if paper is None else {"p10_relative_edp": paper[0], "within_3x_share": paper[1]},
+            }
+        )
+    return {"schema": "tstack.mapspace/1", "hardware": hardware, "ops": ops}
+
+
+def mapspace_table(stats: Sequence[MapspaceStats]) -> Table:
+    table = Table(
+        title=f"mapspace: {stats[0].samples:,} random valid mappings per op, EDP relative to the best",
+        title_justify="left",
+    )
+    for col in ("op", "valid", "p10 (paper)", "within 3x (paper)", "span", "heuristic"):
+        table.add_column(col, justify="left" if col == "op" else "right")
+    for st in stats:
+        paper = PAPER_STATS.get(st.name)
+        p10 = f"{st.p10:.2f}" + (f" ({paper[0]})" if paper else "")
+        within = _pct(st.within_3x) + (f" ({100 * paper[1]:.2f}%)" if paper else "")
+        table.add_row(
+            st.name, f"{st.valid_mappings:,}", p10, within, f"{st.span:.1e}", f"{st.heuristic.edp / st.best.edp:.2f}x"
         )
     return table

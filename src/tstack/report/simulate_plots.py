@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from tstack.mapping.mapspace import MapspaceStats
 from tstack.report.plots import save_figure
 from tstack.simulate import CATEGORIES, ModelResult
 from tstack.simulate.sweep import Axis
@@ -59,4 +60,24 @@ def sweep_heatmap(axes: Sequence[Axis], points: Sequence[tuple[tuple[int, ...], 
             ax.text(j, i, f"{grid[i, j]:.0f}%", ha="center", va="center", color="white")
     fig.colorbar(image, ax=ax, label="matmul utilization %")
     ax.set_title(f"{points[0][1].workload.model_name} on {points[0][1].hardware.name}")
+    return save_figure(fig, path)
+
+
+def mapspace_plot(stats: Sequence[MapspaceStats], path: Path) -> Path:
+    """Histogram of relative EDP (Fig. 18) and its CDF (Fig. 19), one series per op."""
+    fig, (hist, cdf) = plt.subplots(1, 2, figsize=(11, 4))
+    top = max(s.span for s in stats)
+    bins = np.logspace(0, np.log10(max(top, 10.0)), 60)
+    for s in stats:
+        hist.hist(s.relative_edp, bins=bins, histtype="step", label=s.name)
+        ordered = np.sort(s.relative_edp)
+        cdf.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=f"{s.name} (p10 {s.p10:.1f})")
+    for ax in (hist, cdf):
+        ax.set_xscale("log")
+        ax.set_xlabel("EDP relative to the best mapping")
+    hist.set_ylabel("mappings")
+    cdf.set_ylabel("fraction of mappings")
+    cdf.axvline(3.0, color="grey", linestyle=":")
+    cdf.legend(fontsize=7)
+    fig.suptitle(f"{stats[0].samples:,} random valid mappings per op")
     return save_figure(fig, path)

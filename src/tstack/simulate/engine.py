@@ -15,11 +15,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from tstack.errors import InfeasibleError
+from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import CostOptions, Hardware, Tensor
 from tstack.mapping.cost import MatmulShapes, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
+from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace
 from tstack.simulate.nonlinear import dequantize_cycles, nonlinear_cost, requantize_cycles
 from tstack.workload.ops import Op, OpClass, OpKind, Role, Workload, total_elements
 
@@ -114,6 +115,11 @@ def _matmul_shapes(op: Op) -> list[MatmulShape]:
     return [_matmul_shape({**op.dim, op.sweep.dim: int(t)}, op) for t in op.sweep.values()]
 
 
+def matmul_shape(op: Op) -> MatmulShape:
+    """The op as one matmul (convolutions as im2col); a swept op at its largest size."""
+    return _matmul_shape(op.dim, op)
+
+
 def _matmul_shape(d: MappingType[str, int], op: Op) -> MatmulShape:
     if op.kind is OpKind.CONV:  # im2col: output pixels x output channels, reduced over C x R x S
         return MatmulShape(d["N"] * d["P"] * d["Q"], d["K"], d["C"] * d["R"] * d["S"], op.repeat)
@@ -136,11 +142,37 @@ def _gemmini_mapping(shape: MatmulShape, hw: Hardware, act: FusedActivation) -> 
     return Mapping.from_gemmini(tiling, hw.pe.rows), tiling.fits
 
 
+@lru_cache(maxsize=65536)
+def _searched_mapping(
+    shape: MatmulShape, hw: Hardware, act: FusedActivation, bits: OperandBits, options: CostOptions
+) -> tuple[Mapping, bool]:
+    """The exhaustive mapper's best-EDP mapping; a fused LayerNorm/Softmax needs whole output rows on chip."""
+    space = full_mapspace(shape)
+    if act in (FusedActivation.LAYERNORM, FusedActivation.SOFTMAX):
+        space = space.take(np.flatnonzero(space.tile_n == shape.n))
+    costs = evaluate_space(shape, space, hw, bits, options)
+    score = np.where(costs.feasible, costs.edp, np.inf)
+    best = int(np.argmin(score))
+    if not np.isfinite(score[best]):  # no row-sized tile fits: fall back to the heuristic's overflowing tile
+        return _gemmini_mapping(shape, hw, act)
+    return space.mapping(best), True
+
+
 def _matmul_results(
-    shapes: list[MatmulShape], hw: Hardware, act: FusedActivation, out_bits: int, options: CostOptions, has_bias: bool
+    shapes: list[MatmulShape],
+    hw: Hardware,
+    act: FusedActivation,
+    out_bits: int,
+    options: CostOptions,
+    has_bias: bool,
+    mapper: MapperName = MapperName.GEMMINI,
 ) -> tuple[Mapping, float, float, float]:
     """Summed latency, energy and DRAM bytes of the shapes (one vectorized cost call), and the last mapping."""
-    mapped = [_gemmini_mapping(shape, hw, act) for shape in shapes]
+    bits = OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0)
+    if mapper is MapperName.EXHAUSTIVE:
+        mapped = [_searched_mapping(shape, hw, act, bits, options) for shape in shapes]
+    else:
+        mapped = [_gemmini_mapping(shape, hw, act) for shape in shapes]
     mappings = [m for m, _ in mapped]
     fits = all(f for _, f in mapped)
     # a fused full-row tile that overflows the double buffer runs single-buffered
@@ -158,7 +190,7 @@ def _matmul_results(
         np.array([m.tile_k for m in mappings]),
         np.array([m.order_code for m in mappings]),
         design,
-        OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0),
+        bits,
         opts,
     )
     return (
@@ -173,8 +205,12 @@ def _single_buffered(hw: Hardware) -> Hardware:
     return replace(hw, levels=tuple(replace(lv, double_buffered=False) for lv in hw.levels))
 
 
-def simulate_workload(workload: Workload, hw: Hardware, options: CostOptions | None = None) -> ModelResult:
-    """Cost every op of `workload` on `hw` (Gemmini's tiler as the mapper for matmuls)."""
+def simulate_workload(
+    workload: Workload, hw: Hardware, options: CostOptions | None = None, mapper: MapperName = MapperName.GEMMINI
+) -> ModelResult:
+    """Cost every op of `workload` on `hw`; matmul tiles from Gemmini's heuristic or the exhaustive mapper."""
+    if mapper is MapperName.RANDOM:
+        raise SpecError("simulate takes --mapper gemmini or exhaustive; random search is for `tstack mapspace`")
     options = options or hw.cost_options
     ops = workload.ops
     placement: list[str] = []
@@ -209,7 +245,7 @@ def simulate_workload(workload: Workload, hw: Hardware, options: CostOptions | N
         )
         out_bits = hw.nonlinear_input_bits if feeds_nonlinear else 8
         has_bias = op.operand(Role.BIAS) is not None
-        mapping, latency, energy, dram = _matmul_results(shapes, hw, act, out_bits, options, has_bias)
+        mapping, latency, energy, dram = _matmul_results(shapes, hw, act, out_bits, options, has_bias, mapper)
         dq = 0.0
         if nxt is not None and placement[i + 1] == "host":
             out = op.operand(Role.OUTPUT)
