@@ -11,6 +11,8 @@
   utilization, matmul_utilization, energy_pj}].
 `tstack.map/1`: schema, ops [{op, m, n, k, batch, best {mapping, latency_cycles, energy_pj, edp, evaluated},
   heuristic {...}, heuristic_edp_ratio, heuristic_latency_ratio}] (the best is the exhaustive least-EDP mapping).
+`tstack.fusion/1`: schema, results [{pair, hardware, accumulator_bytes, seq_len, non_fused {matmul_cycles,
+  nonlinear_cycles, total_cycles}, fused {...}, change}] (change: fused / non-fused - 1; null if fusion cannot fit).
 `tstack.mapspace/1`: schema, hardware, ops [{name, m, n, k, valid_mappings, samples, p10_relative_edp,
   within_3x_share, span, best_edp, heuristic_edp, paper {p10_relative_edp, within_3x_share} or null}].
 """
@@ -26,6 +28,7 @@ from tstack.api import OpMapping
 from tstack.mapping.mappers import MapperResult
 from tstack.mapping.mapspace import PAPER_STATS, MapspaceStats
 from tstack.simulate import ModelResult
+from tstack.simulate.fusion import FusionResult, PairLatency
 from tstack.simulate.sweep import Axis
 
 
@@ -296,5 +299,57 @@ def mapspace_table(stats: Sequence[MapspaceStats]) -> Table:
         within = _pct(st.within_3x) + (f" ({100 * paper[1]:.2f}%)" if paper else "")
         table.add_row(
             st.name, f"{st.valid_mappings:,}", p10, within, f"{st.span:.1e}", f"{st.heuristic.edp / st.best.edp:.2f}x"
+        )
+    return table
+
+
+def _pair(p: PairLatency) -> dict[str, float | None]:
+    def finite(x: float) -> float | None:
+        return x if x != float("inf") else None
+
+    return {
+        "matmul_cycles": finite(p.matmul_cycles),
+        "nonlinear_cycles": p.nonlinear_cycles,
+        "total_cycles": finite(p.total_cycles),
+    }
+
+
+def fusion_document(results: Sequence[FusionResult]) -> dict[str, Any]:
+    return {
+        "schema": "tstack.fusion/1",
+        "results": [
+            {
+                "pair": r.pair,
+                "hardware": r.hardware,
+                "accumulator_bytes": r.accumulator_bytes,
+                "seq_len": r.seq_len,
+                "non_fused": _pair(r.non_fused),
+                "fused": _pair(r.fused),
+                "change": None if r.fused.total_cycles == float("inf") else r.change,
+            }
+            for r in results
+        ],
+    }
+
+
+def fusion_table(results: Sequence[FusionResult]) -> Table:
+    table = Table(title="matmul + nonlinear op: non-fused vs fusion-optimized (Mcycles)", title_justify="left")
+    for col in ("pair", "acc.", "l", "non-fused mm + nl", "fused mm + nl", "change"):
+        table.add_column(col, justify="left" if col == "pair" else "right")
+    for r in results:
+        nf, f = r.non_fused, r.fused
+        fused = (
+            "does not fit"
+            if f.total_cycles == float("inf")
+            else (f"{f.matmul_cycles / 1e6:.2f} + {f.nonlinear_cycles / 1e6:.2f}")
+        )
+        change = "—" if f.total_cycles == float("inf") else f"{100 * r.change:+.0f}%"
+        table.add_row(
+            r.pair,
+            f"{r.accumulator_bytes // 1024}K",
+            str(r.seq_len),
+            f"{nf.matmul_cycles / 1e6:.2f} + {nf.nonlinear_cycles / 1e6:.2f}",
+            fused,
+            change,
         )
     return table
