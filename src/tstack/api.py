@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tstack.errors import WorkloadError
-from tstack.hardware.types import Hardware
-from tstack.mapping.loopnest import MatmulShape
+from tstack.errors import InfeasibleError, WorkloadError
+from tstack.hardware.types import Hardware, Tensor
+from tstack.mapping.cost import evaluate
+from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
+from tstack.mapping.timeloop_io import load_timeloop
 from tstack.simulate import ModelResult, simulate_workload
 from tstack.simulate.engine import matmul_shape
 from tstack.spec import load_device, load_model
@@ -166,3 +168,35 @@ def map_model(
             seen[shape] = OpMapping(o.name, shape, exhaustive(shape, hw), gemmini(shape, hw))
             rows.append(seen[shape])
     return rows
+
+
+def check_capacity(mapping: Mapping, shape: MatmulShape, hw: Hardware) -> None:
+    """Raise a clear error when a mapping's tiles do not fit the design's double-buffered on-chip memories."""
+    ab, c = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
+    tm, tn, tk = min(mapping.tile_m, shape.m), min(mapping.tile_n, shape.n), min(mapping.tile_k, shape.k)
+    need_ab, need_c = tm * tk + tk * tn, tm * tn * c.word_bits // 8
+    if ab is c:
+        need_ab += need_c
+    if need_ab > ab.usable_bytes:
+        raise InfeasibleError(
+            f"the mapping's A and B tiles ({tm}x{tk} and {tk}x{tn}) need {need_ab:,} bytes but {ab.name} holds "
+            f"{ab.usable_bytes:,} usable; shrink tile_m, tile_n or tile_k"
+        )
+    if ab is not c and need_c > c.usable_bytes:
+        raise InfeasibleError(
+            f"the mapping's output tile ({tm}x{tn} partial sums) needs {need_c:,} bytes but {c.name} holds "
+            f"{c.usable_bytes:,} usable; shrink tile_m or tile_n"
+        )
+
+
+def evaluate_mapping_file(
+    model: Any, hardware: str | Path | Hardware, op: str, path: Path, seq: int | None = None
+) -> tuple[OpMapping, MapperResult]:
+    """A user's Timeloop-style mapping of one op, evaluated beside the exhaustive best and the heuristic."""
+    rows = map_model(model, hardware, seq, op=op)
+    hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    row = rows[0]
+    mapping = load_timeloop(path, row.shape)
+    check_capacity(mapping, row.shape, hw)
+    cost = evaluate(row.shape, mapping, hw)
+    return row, MapperResult(mapping, cost.latency_cycles, cost.energy_pj, cost.edp, 1)

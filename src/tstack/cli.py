@@ -288,13 +288,41 @@ def map_ops(
     seq: SeqOption = None,
     phase: PhaseOption = None,
     op: Annotated[str | None, typer.Option(help="Only this op (e.g. layer0.ffn.up); default: every matmul.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Evaluate this Timeloop-style mapping YAML for --op beside the best.")
+    ] = None,
+    export: Annotated[Path | None, typer.Option(help="Write the best mapping of --op as Timeloop YAML.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.map/1 JSON document.")] = False,
 ) -> None:
     """Best (least-EDP) mapping of each matmul by exhaustive search, against Gemmini's heuristic."""
-    from tstack.api import map_model
-    from tstack.report.simulate_doc import map_document, map_table
+    import yaml
 
+    from tstack.api import evaluate_mapping_file, map_model
+    from tstack.mapping.timeloop_io import to_gemmini_triple, to_timeloop
+    from tstack.report.simulate_doc import map_document, map_table
+    from tstack.spec.hardware import load_hardware
+
+    if (mapping or export) and op is None:
+        raise TstackError("--mapping and --export work on one op; name it with --op (e.g. --op layer0.ffn.up)")
+    if mapping is not None:
+        assert op is not None
+        row, given = evaluate_mapping_file(model, hw, op, mapping, seq)
+        m = given.mapping
+        _out.print(
+            f"{op}: your mapping {m.tile_m}x{m.tile_n}x{m.tile_k} {''.join(m.order)}: "
+            f"{given.latency_cycles:,.0f} cycles, EDP {given.edp / row.best.edp:.2f}x the best "
+            f"({row.heuristic.edp / row.best.edp:.2f}x for Gemmini's heuristic)"
+        )
+        return
     rows = map_model(model, hw, seq, phase=phase, op=op)
+    if export is not None:
+        design = load_hardware(hw)
+        best = rows[0].best.mapping
+        doc = to_timeloop(best, rows[0].shape, design.pe.rows, design.pe.cols)
+        export.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        if best.order == ("m", "n", "k"):
+            t = to_gemmini_triple(best, design.pe.rows)
+            _err.print(f"Gemmini tile triple: tile_I={t.tile_i} tile_J={t.tile_j} tile_K={t.tile_k}")
     if as_json:
         _emit_json(map_document(rows))
         return
