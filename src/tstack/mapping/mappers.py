@@ -168,6 +168,16 @@ def random_search(
     return _result(drawn, costs, objective), costs
 
 
+def gemmini_memory(hw: Hardware) -> GemminiMemory:
+    """Gemmini's software view of a design: a square array, a scratchpad and a separate accumulator."""
+    if hw.pe.rows != hw.pe.cols:
+        raise InfeasibleError(f"the gemmini mapper needs a square PE array; {hw.name!r} is {hw.pe.rows}x{hw.pe.cols}")
+    spad, acc = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
+    if spad is acc:
+        raise InfeasibleError(f"the gemmini mapper needs separate scratchpad and accumulator levels in {hw.name!r}")
+    return GemminiMemory.from_capacities(hw.pe.rows, spad.capacity_bytes, acc.capacity_bytes, spad.banks)
+
+
 def gemmini(
     shape: MatmulShape,
     hw: Hardware,
@@ -176,9 +186,9 @@ def gemmini(
     act: FusedActivation = FusedActivation.NONE,
 ) -> MapperResult:
     bits, options = bits or OperandBits(), options or hw.cost_options
-    spad, acc = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
-    memory = GemminiMemory.from_capacities(hw.pe.rows, spad.capacity_bytes, acc.capacity_bytes, spad.banks)
-    mapping = Mapping.from_gemmini(tiled_matmul_auto(shape.m, shape.n, shape.k, memory, act=act), hw.pe.rows)
+    mapping = Mapping.from_gemmini(
+        tiled_matmul_auto(shape.m, shape.n, shape.k, gemmini_memory(hw), act=act), hw.pe.rows
+    )
     space = Mapspace(
         np.array([mapping.tile_m]),
         np.array([mapping.tile_n]),

@@ -15,12 +15,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import CostOptions, Hardware, Tensor
+from tstack.errors import SpecError
+from tstack.hardware.types import CostOptions, Hardware
 from tstack.mapping.cost import MatmulShapes, OperandBits, matmul_costs
-from tstack.mapping.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
+from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
-from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace
+from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace, gemmini_memory
 from tstack.simulate.nonlinear import dequantize_cycles, nonlinear_cost, requantize_cycles
 from tstack.workload.ops import Op, OpClass, OpKind, Role, Workload, total_elements
 
@@ -108,7 +108,7 @@ class ModelResult:
         return out
 
 
-def _matmul_shapes(op: Op) -> list[MatmulShape]:
+def matmul_shapes(op: Op) -> list[MatmulShape]:
     """The op as matmul shapes: one, or one per value of a swept dim (decoder steps attending to t keys)."""
     if op.sweep is None:
         return [_matmul_shape(op.dim, op)]
@@ -126,19 +126,9 @@ def _matmul_shape(d: MappingType[str, int], op: Op) -> MatmulShape:
     return MatmulShape(d["M"], d["N"], d["K"], d.get("B", 1) * d.get("G", 1) * op.repeat)
 
 
-def _gemmini_memory(hw: Hardware) -> GemminiMemory:
-    if hw.pe.rows != hw.pe.cols:
-        raise InfeasibleError(f"the gemmini mapper needs a square PE array; {hw.name!r} is {hw.pe.rows}x{hw.pe.cols}")
-    spad = hw.innermost_holding(Tensor.INPUTS)
-    acc = hw.innermost_holding(Tensor.OUTPUTS)
-    if spad is acc:
-        raise InfeasibleError(f"the gemmini mapper needs separate scratchpad and accumulator levels in {hw.name!r}")
-    return GemminiMemory.from_capacities(hw.pe.rows, spad.capacity_bytes, acc.capacity_bytes, spad.banks)
-
-
 @lru_cache(maxsize=65536)
 def _gemmini_mapping(shape: MatmulShape, hw: Hardware, act: FusedActivation) -> tuple[Mapping, bool]:
-    tiling = tiled_matmul_auto(shape.m, shape.n, shape.k, _gemmini_memory(hw), act=act)
+    tiling = tiled_matmul_auto(shape.m, shape.n, shape.k, gemmini_memory(hw), act=act)
     return Mapping.from_gemmini(tiling, hw.pe.rows), tiling.fits
 
 
@@ -158,7 +148,7 @@ def _searched_mapping(
     return space.mapping(best), True
 
 
-def _matmul_results(
+def matmul_results(
     shapes: list[MatmulShape],
     hw: Hardware,
     act: FusedActivation,
@@ -235,7 +225,7 @@ def simulate_workload(
                 )
             )
             continue
-        shapes = _matmul_shapes(op)
+        shapes = matmul_shapes(op)
         nxt = ops[i + 1] if i + 1 < len(ops) else None
         act = FusedActivation.NONE
         if nxt is not None and placement[i + 1] == "fused":
@@ -245,7 +235,7 @@ def simulate_workload(
         )
         out_bits = hw.nonlinear_input_bits if feeds_nonlinear else 8
         has_bias = op.operand(Role.BIAS) is not None
-        mapping, latency, energy, dram = _matmul_results(shapes, hw, act, out_bits, options, has_bias, mapper)
+        mapping, latency, energy, dram = matmul_results(shapes, hw, act, out_bits, options, has_bias, mapper)
         dq = 0.0
         if nxt is not None and placement[i + 1] == "host":
             out = op.operand(Role.OUTPUT)

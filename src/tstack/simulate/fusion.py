@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from tstack.errors import WorkloadError
 from tstack.hardware.types import Hardware, Tensor
 from tstack.mapping.gemmini_tiler import FusedActivation
-from tstack.simulate.engine import _matmul_results, _matmul_shapes
+from tstack.simulate.engine import matmul_results, matmul_shapes
 from tstack.simulate.nonlinear import nonlinear_cost
 from tstack.workload.model import ModelSpec
 from tstack.workload.ops import Op, OpKind, Phase
@@ -73,11 +73,11 @@ def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | Non
         nonlinear = next(o for name, o in ops.items() if name.startswith("layer0.") and o.kind is kind)
         if kind is OpKind.LAYERNORM:  # normalize the projection's own output rows
             nonlinear = replace(nonlinear, name=f"{matmul.name}.layernorm")
-        shapes = _matmul_shapes(matmul)
+        shapes = matmul_shapes(matmul)
         act = FusedActivation.SOFTMAX if kind is OpKind.SOFTMAX else FusedActivation.LAYERNORM
         has_bias = any(o.role.value == "bias" for o in matmul.operands)
-        _, plain, _, _ = _matmul_results(shapes, hw, FusedActivation.NONE, 8, hw.cost_options, has_bias)
-        _, forced, _, _ = _matmul_results(shapes, hw, act, 8, hw.cost_options, has_bias)
+        _, plain, _, _ = matmul_results(shapes, hw, FusedActivation.NONE, 8, hw.cost_options, has_bias)
+        _, forced, _, _ = matmul_results(shapes, hw, act, 8, hw.cost_options, has_bias)
         apart = nonlinear_cost(nonlinear, hw, follows_matmul=False).latency_cycles
         together = nonlinear_cost(nonlinear, replace(hw, fuse_nonlinear=True), follows_matmul=True).latency_cycles
         acc = hw.innermost_holding(Tensor.OUTPUTS).capacity_bytes
