@@ -432,6 +432,16 @@ def hardware(
     _out.print(table)
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (each imports its heavy dependencies only when run)."""
+    from tstack.commands.profile import register as register_profile
+
+    register_profile(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()

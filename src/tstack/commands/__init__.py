@@ -1,0 +1,1 @@
+"""Command-line subcommands that register themselves on the `tstack` Typer app."""

@@ -1,0 +1,84 @@
+"""Calibration microbenchmarks and the prediction-vs-measurement comparison."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="profiling needs the torch extra")
+pytest.importorskip("transformers", reason="profiling needs the transformers extra")
+
+from tests.unit.test_profile_models import tiny_bert
+from tstack import analyze, load_device
+from tstack.errors import SpecError
+from tstack.profile import MATMUL_CLASSES, ProfileResult, profile
+from tstack.profile.calibrate import Calibration, calibrate, write_device
+from tstack.profile.compare import compare
+from tstack.workload.roofline import RooflineDevice
+
+_RESULT: list[ProfileResult] = []
+
+
+def _result() -> ProfileResult:
+    if not _RESULT:
+        _RESULT.extend(profile(tiny_bert(), (64,), threads=1, repeats=2, rounds=2))
+    return _RESULT[0]
+
+
+def _tiny_calibration() -> Calibration:
+    return calibrate(threads=1, matmul_n=128, attention_seq=64, heads=2, copy_bytes=2**20, repeats=2)
+
+
+def test_calibration_measures_positive_rates_and_round_trips_as_a_device(tmp_path: Path) -> None:
+    cal = _tiny_calibration()
+    assert cal.threads == 1
+    assert cal.matmul_flops_per_s > 1e8  # any CPU does 0.1 GFLOP/s
+    assert cal.mem_bandwidth_bytes_per_s > 1e8
+    assert cal.attention_matmul_flops_per_s > 1e8
+    path = write_device(cal, tmp_path / "dev" / "me.yaml")
+    dev = load_device(path)
+    assert dev.peak_at(32) == pytest.approx(cal.matmul_flops_per_s, rel=1e-9)
+    assert dev.mem_bandwidth_bytes_per_s == pytest.approx(cal.mem_bandwidth_bytes_per_s, rel=1e-9)
+    assert not list((tmp_path / "dev").glob("*.tmp"))
+    with pytest.raises(SpecError, match=r"\.yaml"):
+        write_device(cal, tmp_path / "me.txt")
+
+
+def test_compute_bound_prediction_is_the_flop_share_of_the_analysis() -> None:
+    r = _result()
+    # infinite bandwidth: every op is compute-bound, so predicted shares are FLOP shares of the workload layer
+    dev = RooflineDevice("flops-only", ((32, 1e11),), 1e30)
+    cmp = compare(r, device=dev)
+    (a,) = analyze(r.model, r.seq_len, phase=r.phase, bits=32).results
+    flops = {str(k): v.flops for k, v in a.by_class().items()}
+    total = sum(flops.values())
+    for c in MATMUL_CLASSES:
+        assert cmp.of(c).predicted_share == pytest.approx(flops[c] / total)
+        assert cmp.of(c).predicted_s == pytest.approx(flops[c] / 1e11)
+        assert cmp.of(c).measured_s == pytest.approx(r.time_s(c))
+    assert sum(c.predicted_share for c in cmp.classes) == pytest.approx(1.0)
+    assert sum(c.measured_share for c in cmp.classes) == pytest.approx(1.0)
+    assert cmp.method == "roofline"
+
+
+def test_calibrated_model_changes_only_the_act_to_act_matmuls() -> None:
+    r = _result()
+    cal = dataclasses.replace(
+        _tiny_calibration(), matmul_flops_per_s=1e11, attention_matmul_flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e30
+    )
+    plain = compare(r, device=cal.to_device())
+    refined = compare(r, calibration=cal)
+    assert refined.method == "calibrated"
+    assert refined.of("mha_act").predicted_s == pytest.approx(10 * plain.of("mha_act").predicted_s)
+    for c in ("mha_proj", "ffn_proj", "softmax", "norm"):
+        assert refined.of(c).predicted_s == pytest.approx(plain.of(c).predicted_s)
+
+
+def test_matmul_classes_measured_and_predicted_agree_roughly_on_a_small_encoder() -> None:
+    r = _result()
+    cmp = compare(r, calibration=_tiny_calibration())
+    # the prediction ranks FFN above the act-to-act matmuls, as the measurement does
+    assert cmp.of("ffn_proj").predicted_share > cmp.of("mha_act").predicted_share
+    assert cmp.of("ffn_proj").measured_share > cmp.of("mha_act").measured_share
