@@ -434,8 +434,10 @@ def hardware(
 
 def _register_commands() -> None:
     """Commands that live in their own modules (each imports its heavy dependencies only when run)."""
+    from tstack.commands.kernels import register as register_kernels
     from tstack.commands.profile import register as register_profile
 
+    register_kernels(app)
     register_profile(app)
 
 

@@ -1,0 +1,230 @@
+"""`tstack kernels` (integer-kernel error vs. input precision, op counts) and `tstack quantize MODEL_PATH --calib FILE`
+(integer-only forward of a real model vs. its float forward). Registered on the main app by `register`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tstack.errors import TstackError
+
+KERNELS_SCHEMA = "tstack.kernels/1"
+QUANTIZE_SCHEMA = "tstack.quantize/1"
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+def _parse_list(text: str | None, what: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if text is None:
+        return default
+    items = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not items:
+        raise TstackError(f"--{what} expects a comma-separated list such as {','.join(default)}; got {text!r}")
+    return items
+
+
+def _parse_bits(text: str | None) -> tuple[int, ...]:
+    from tstack.kernels.accuracy import DEFAULT_BITS
+
+    out = []
+    for part in _parse_list(text, "bits", tuple(str(b) for b in DEFAULT_BITS)):
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise TstackError(f"--bits expects integers such as 8,16,32; got {part!r}") from None
+    return tuple(out)
+
+
+def kernels_document(
+    kernels: tuple[str, ...], variants: tuple[str, ...], bits: tuple[int, ...], row_length: int
+) -> dict[str, Any]:
+    """The `tstack.kernels/1` document: error rows and per-row operation counts."""
+    from tstack.kernels.accuracy import error_table
+    from tstack.kernels.opcount import op_counts
+
+    errors = error_table(kernels, bits, variants)
+    counted = [k for k in kernels if k != "exp"] + (["exp"] if "exp" in kernels else [])
+    counts = []
+    for kernel in counted:
+        for variant in variants:
+            c = op_counts(kernel, row_length, variant)
+            counts.append({**asdict(c), "total": c.total, "per_element": c.per_element})
+    return {
+        "schema": KERNELS_SCHEMA,
+        "bits": list(bits),
+        "variants": list(variants),
+        "errors": [asdict(e) for e in errors],
+        "op_counts": counts,
+        "notes": {
+            "error": "max/mean |kernel(dequantized) - float function| on the stated inputs, per-tensor symmetric "
+            "quantization of the input to `bits`",
+            "op_counts": f"integer operations per row of {row_length} elements (see tstack.kernels.opcount)",
+        },
+    }
+
+
+def _plot_errors(doc: dict[str, Any], folder: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kernels = sorted({e["kernel"] for e in doc["errors"]})
+    fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.2), squeeze=False)
+    for ax, kernel in zip(axes[0], kernels, strict=True):
+        for variant in doc["variants"]:
+            rows = [e for e in doc["errors"] if e["kernel"] == kernel and e["variant"] == variant]
+            ax.semilogy([r["bits"] for r in rows], [max(r["max_abs_error"], 1e-9) for r in rows], "o-", label=variant)
+        ax.set_title(f"i-{kernel}")
+        ax.set_xlabel("input bits")
+        ax.set_ylabel("max |error|")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = folder / "kernel-errors.png"
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def kernels(
+    kernel: Annotated[
+        str | None, typer.Option("--kernel", help="Kernels, comma-separated: gelu,exp,softmax,layernorm [all].")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="Variants, comma-separated: ibert,gemmini [both].")] = None,
+    bits: Annotated[str | None, typer.Option(help="Input bit widths, comma-separated [8,12,16,20,24,32].")] = None,
+    row: Annotated[int, typer.Option(help="Row length for the operation counts (d_model or seq_len).")] = 768,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.kernels/1 JSON document.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write kernel-errors.png (error vs. input bits) here.")] = None,
+) -> None:
+    """Integer-only kernels (I-BERT i-GELU, i-exp, i-Softmax, i-LayerNorm): error vs. input precision, op counts."""
+    ks = _parse_list(kernel, "kernel", ("gelu", "exp", "softmax", "layernorm"))
+    vs = _parse_list(variant, "variant", ("ibert", "gemmini"))
+    for v in vs:
+        if v not in {"ibert", "gemmini"}:
+            raise TstackError(f"unknown --variant {v!r}; choose ibert or gemmini")
+    if row < 1:
+        raise TstackError(f"--row must be ≥ 1; got {row}")
+    doc = kernels_document(ks, vs, _parse_bits(bits), row)
+    if plot is not None:
+        written = _plot_errors(doc, plot)
+        _err.print(f"wrote {written}")
+    if as_json:
+        _emit_json(doc)
+        return
+    table = Table(title="integer kernel error vs. input precision", title_justify="left")
+    for col in ("kernel", "variant", "bits", "max |err|", "mean |err|", "inputs"):
+        table.add_column(col, justify="right" if col in {"bits", "max |err|", "mean |err|"} else "left")
+    for e in doc["errors"]:
+        table.add_row(
+            e["kernel"],
+            e["variant"],
+            str(e["bits"]),
+            f"{e['max_abs_error']:.4g}",
+            f"{e['mean_abs_error']:.3g}",
+            e["inputs"],
+        )
+    _out.print(table)
+    ops = Table(title=f"integer operations per row of {row}", title_justify="left")
+    for col in ("kernel", "variant", "add", "mul", "shift", "cmp", "div", "fp mul", "passes", "per elem"):
+        ops.add_column(col, justify="left" if col in {"kernel", "variant"} else "right")
+    for c in doc["op_counts"]:
+        ops.add_row(
+            c["kernel"],
+            c["variant"],
+            *(
+                str(c[k])
+                for k in ("adds", "multiplies", "shifts", "comparisons", "divisions", "float_multiplies", "passes")
+            ),
+            f"{c['per_element']:.1f}",
+        )
+    _out.print(ops)
+
+
+def quantize_document(report: Any, bits: Any) -> dict[str, Any]:
+    return {
+        "schema": QUANTIZE_SCHEMA,
+        "model_path": report.model_path,
+        "calibration_sentences": report.n_calib,
+        "eval_sentences": report.n_eval,
+        "bits": asdict(bits),
+        "pooling": "mean over tokens",
+        "cosine": {"mean": report.cosine_mean, "min": report.cosine_min},
+        "spearman_pairwise_similarity": report.spearman_pairwise,
+        "nearest_neighbour_top1_agreement": report.nn_top1_agreement,
+        "seconds": {"float": report.float_seconds, "integer": report.int_seconds},
+        "reference": "float forward of the same weights (transformers BertModel); anchor: I-BERT emulation in "
+        "transformers reaches mean cosine 0.9616 on all-MiniLM-L6-v2",
+    }
+
+
+def quantize(
+    model_path: Annotated[Path, typer.Argument(help="A Hugging Face BertModel folder (config.json, safetensors).")],
+    calib: Annotated[Path, typer.Option("--calib", help="Plain-text file: calibration (and evaluation) sentences.")],
+    eval_file: Annotated[
+        Path | None, typer.Option("--eval", help="Evaluation text [the --calib file after the calibration sentences].")
+    ] = None,
+    n_calib: Annotated[int, typer.Option("--n-calib", help="Calibration sentences.")] = 64,
+    n_eval: Annotated[int, typer.Option("--n-eval", help="Evaluation sentences.")] = 192,
+    batch: Annotated[int, typer.Option(help="Sentences per batch.")] = 32,
+    max_tokens: Annotated[int, typer.Option(help="Truncate sentences to this many tokens.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.quantize/1 JSON document.")] = False,
+) -> None:
+    """Integer-only forward of a real BERT-family model vs. its float forward (cosine of sentence embeddings)."""
+    from tstack.kernels.corpus import load_sentences
+    from tstack.kernels.encoder import BitWidths
+    from tstack.kernels.evaluate import evaluate_integer_model
+
+    if n_calib < 1 or n_eval < 2 or batch < 1 or max_tokens < 2:
+        raise TstackError("--n-calib ≥ 1, --n-eval ≥ 2, --batch ≥ 1 and --max-tokens ≥ 2 are required")
+    if not model_path.is_dir():
+        raise TstackError(f"{model_path} is not a folder; give a Hugging Face BertModel folder (config.json, weights)")
+    sentences = load_sentences(calib)
+    calib_s = sentences[:n_calib]
+    if eval_file is None:
+        eval_s = sentences[n_calib : n_calib + n_eval]
+        if len(eval_s) < 2:
+            raise TstackError(
+                f"{calib} has {len(sentences)} sentences: too few to evaluate after {n_calib} calibration "
+                "sentences; pass --eval FILE or lower --n-calib"
+            )
+    else:
+        eval_s = load_sentences(eval_file)[:n_eval]
+    status = _err.status("calibrating, then comparing integer-only and float forwards", spinner="dots")
+    with contextlib.nullcontext() if as_json else status:
+        report, _ = evaluate_integer_model(model_path, calib_s, eval_s, batch_size=batch, max_tokens=max_tokens)
+    doc = quantize_document(report, BitWidths())
+    if as_json:
+        _emit_json(doc)
+        return
+    table = Table(title=f"integer-only vs. float forward: {model_path.name}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("calibration / evaluation sentences", f"{report.n_calib} / {report.n_eval}")
+    table.add_row("cosine of sentence embeddings, mean", f"{report.cosine_mean:.4f}")
+    table.add_row("cosine, min", f"{report.cosine_min:.4f}")
+    table.add_row("Spearman of pairwise similarities", f"{report.spearman_pairwise:.4f}")
+    table.add_row("nearest-neighbour top-1 agreement", f"{report.nn_top1_agreement:.3f}")
+    table.add_row("time float / integer (s)", f"{report.float_seconds:.2f} / {report.int_seconds:.2f}")
+    _out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `kernels` and `quantize` to the tstack app."""
+    app.command("kernels")(kernels)
+    app.command("quantize")(quantize)

@@ -1,0 +1,54 @@
+"""I-BERT integer-only kernels (numpy int64), symmetric quantization, dyadic requantization, per-kernel operation
+counts and an integer-only encoder forward of BERT-family models."""
+
+from __future__ import annotations
+
+from tstack.kernels.accuracy import KernelError, error_table
+from tstack.kernels.encoder import BitWidths, EncoderConfig, IntegerEncoder, load_bert
+from tstack.kernels.gelu import gelu_float, gelu_safe_pre_shift, int_gelu
+from tstack.kernels.layernorm import div_round_half_even, int_layernorm, isqrt, layernorm_float
+from tstack.kernels.opcount import OpCounts, op_counts
+from tstack.kernels.quant import (
+    Dyadic,
+    KernelInputError,
+    KernelOverflowError,
+    dequantize,
+    dyadic,
+    int_range,
+    quantize,
+    requantize,
+    shift_round_half_even,
+    symmetric_scale,
+)
+from tstack.kernels.softmax import int_exp, int_softmax, softmax_float
+
+__all__ = [
+    "BitWidths",
+    "Dyadic",
+    "EncoderConfig",
+    "IntegerEncoder",
+    "KernelError",
+    "KernelInputError",
+    "KernelOverflowError",
+    "OpCounts",
+    "dequantize",
+    "div_round_half_even",
+    "dyadic",
+    "error_table",
+    "gelu_float",
+    "gelu_safe_pre_shift",
+    "int_exp",
+    "int_gelu",
+    "int_layernorm",
+    "int_range",
+    "int_softmax",
+    "isqrt",
+    "layernorm_float",
+    "load_bert",
+    "op_counts",
+    "quantize",
+    "requantize",
+    "shift_round_half_even",
+    "softmax_float",
+    "symmetric_scale",
+]

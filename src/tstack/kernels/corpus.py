@@ -1,0 +1,50 @@
+"""Sentences from a plain-text corpus for calibration and evaluation (default: data/austen-persuasion.txt)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tstack.errors import TstackError
+
+DEFAULT_CORPUS = "austen-persuasion.txt"
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z])")
+
+
+class CorpusError(TstackError):
+    """A text corpus is missing, unreadable or too small."""
+
+
+def default_corpus_path() -> Path:
+    """data/austen-persuasion.txt of a source checkout (the wheel does not ship data/)."""
+    path = Path(__file__).resolve().parents[3] / "data" / DEFAULT_CORPUS
+    if not path.is_file():
+        raise CorpusError(f"the default corpus {DEFAULT_CORPUS} is not here ({path}); pass a text file with --calib")
+    return path
+
+
+def split_sentences(text: str, *, min_words: int = 5, max_words: int = 40) -> list[str]:
+    """Paragraphs (blank-line separated) joined, split at sentence ends; keeps sentences of min..max words, in order."""
+    out = []
+    for para in re.split(r"\n\s*\n", text):
+        flat = " ".join(para.split())
+        if not flat:
+            continue
+        for sent in _SENTENCE_END.split(flat):
+            words = sent.split()
+            if min_words <= len(words) <= max_words:
+                out.append(" ".join(words))
+    return out
+
+
+def load_sentences(path: str | Path | None = None, *, min_words: int = 5, max_words: int = 40) -> list[str]:
+    """The sentences of a UTF-8 text file (the default corpus when None)."""
+    p = default_corpus_path() if path is None else Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"cannot read {p} as UTF-8 text: {exc}") from None
+    sentences = split_sentences(text, min_words=min_words, max_words=max_words)
+    if not sentences:
+        raise CorpusError(f"{p} holds no sentence of {min_words}..{max_words} words; give it running English prose")
+    return sentences

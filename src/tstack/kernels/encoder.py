@@ -1,0 +1,417 @@
+"""Integer-only inference of a BERT-family encoder (post-LN BERT: BertModel, MiniLM, …), I-BERT style.
+
+Layout per layer, as `transformers`' IBertModel: int8 activations (per-tensor scales), int8 weights per output
+channel, int32 accumulation with a 32-bit integer bias, dyadic requantization after every matmul, i-Softmax on the
+integer scores (scale S_q·S_k/√d_head), the residual added in a 22-bit requantization, i-LayerNorm on 22-bit
+integers, requantization to int8. Embeddings: int8 tables summed in a 16-bit requantization, i-LayerNorm.
+
+Difference from IBertModel: the FFN's int32 accumulator (per-channel scale) is first requantized to a per-tensor
+16-bit scale and i-GELU runs on that (I-BERT runs it per channel on the accumulator); one per-tensor GELU constant
+set is what a special-function unit such as Gemmini's holds.
+
+Activation ranges are calibrated on sample inputs by running this same integer pipeline (each requantization site
+takes its batch's own range while calibrating and records the running maximum); after `calibrate`, every scale is
+frozen. Integer GEMMs run in float BLAS when every partial sum is an exactly representable integer (|Σ| < 2^24 in
+float32, < 2^53 in float64), which gives the same integers as an int32 accumulator, faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from tstack.errors import TstackError
+from tstack.kernels.gelu import int_gelu
+from tstack.kernels.layernorm import ibert_layernorm_shift, int_layernorm
+from tstack.kernels.quant import (
+    FloatArray,
+    IntArray,
+    coarsen,
+    dyadic,
+    int_range,
+    quantize,
+    shift_round_half_even,
+    symmetric_scale,
+)
+from tstack.kernels.softmax import ibert_exp_min_scale, int_softmax
+
+
+class ModelLoadError(TstackError):
+    """A model folder cannot be read as a BERT-family encoder."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderConfig:
+    layers: int
+    d_model: int
+    heads: int
+    d_ff: int
+    vocab: int
+    max_positions: int
+    type_vocab: int
+    activation: str = "gelu"
+
+
+@dataclass(frozen=True, slots=True)
+class BitWidths:
+    """Bit widths of the integer pipeline (I-BERT's defaults)."""
+
+    weight: int = 8
+    bias: int = 32
+    activation: int = 8
+    embedding: int = 16
+    gelu_input: int = 16
+    layernorm_input: int = 22
+
+
+@dataclass(slots=True)
+class _Linear:
+    w_int: FloatArray  # (in, out), integer-valued, as float for BLAS
+    w_int32: npt.NDArray[np.float32]
+    w_scale: FloatArray  # (out,)
+    bias: FloatArray  # float (out,), quantized at run time against the input scale (32-bit, scale s_w·s_x)
+    w_absmax: int
+
+
+def _quant_linear(w: npt.NDArray[np.floating], b: npt.NDArray[np.floating], bits: int) -> _Linear:
+    w64 = np.asarray(w, dtype=np.float64)
+    s = symmetric_scale(w64.min(axis=1), w64.max(axis=1), bits)
+    q = quantize(w64, s[:, None], bits)
+    wt = np.ascontiguousarray(q.T.astype(np.float64))
+    return _Linear(wt, wt.astype(np.float32), s, np.asarray(b, dtype=np.float64), int(np.abs(q).max()))
+
+
+def common_shift_dyadic(ratio: FloatArray, mantissa_bits: int = 31) -> tuple[IntArray | np.int64, int]:
+    """Per-channel ratios as integer multipliers over one shared shift: ratio_c ≈ m_c / 2^shift with the largest
+    |m_c| < 2^mantissa_bits (smaller channels keep fewer bits). One shift for the whole tensor is what a
+    requantization unit applies per row, and it keeps the rounding shift a scalar (fast); a per-tensor ratio is the
+    31-bit dyadic of I-BERT exactly."""
+    r = np.asarray(ratio, dtype=np.float64)
+    if r.ndim == 0 or r.size == 1:
+        d = dyadic(float(r.reshape(-1)[0]))
+        return np.int64(d.multiplier), int(d.shift)
+    top = float(np.abs(r).max())
+    _, e = math.frexp(top)
+    shift = mantissa_bits - e
+    mult = np.rint(np.ldexp(r, shift)).astype(np.int64)
+    return mult, shift
+
+
+def _blas_threads(threads: int | None) -> contextlib.AbstractContextManager[object]:
+    """Limit the BLAS pool for the integer GEMMs (None: leave it). On a shared or loaded machine a multi-threaded
+    BLAS pool next to torch's OpenMP pool oversubscribes the cores and can run ten times slower; on an idle machine
+    all threads are faster (all-MiniLM-L6-v2 on 2 cores: GEMMs 1.7 s with 2 threads vs 2.6 s with 1)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - optional speed-up
+        return contextlib.nullcontext()
+    limiter: contextlib.AbstractContextManager[object] = threadpool_limits(threads, user_api="blas")
+    return limiter
+
+
+def int_matmul(
+    a: IntArray, b: FloatArray, a_absmax: int, b_absmax: int, b32: npt.NDArray[np.float32] | None = None
+) -> IntArray:
+    """Exact integer a @ b (b integer-valued floats) with float32 BLAS on slices of the reduction axis short enough
+    that every partial sum is an exactly representable integer (|Σ| < 2^24), summed in int64; float64 BLAS or
+    int64 when the operands are too wide for that."""
+    k = a.shape[-1]
+    per_term = max(a_absmax, 1) * max(b_absmax, 1)
+    chunk = (2**24 - 1) // per_term
+    out: IntArray
+    if chunk >= 1 and -(-k // chunk) <= 4:
+        bf = b.astype(np.float32) if b32 is None else b32
+        af = a.astype(np.float32)
+        if chunk >= k:
+            out = np.matmul(af, bf).astype(np.int64)
+            return out
+        out = np.zeros((*a.shape[:-1], b.shape[-1]), dtype=np.int64)
+        for lo in range(0, k, chunk):
+            out += np.matmul(af[..., lo : lo + chunk], bf[..., lo : lo + chunk, :]).astype(np.int64)
+        return out
+    if k * per_term < 2**53:
+        out = np.matmul(a.astype(np.float64), b).astype(np.int64)
+    else:
+        out = np.matmul(a, b.astype(np.int64))
+    return out
+
+
+@dataclass(slots=True)
+class _Site:
+    """One requantization site: the calibrated symmetric range and its bit width."""
+
+    bits: int
+    absmax: float = 0.0
+
+    @property
+    def scale(self) -> float:
+        return float(symmetric_scale(-self.absmax, self.absmax, self.bits))
+
+
+@dataclass(slots=True)
+class IntegerEncoder:
+    """An integer-only BERT-family encoder built from float weights; `calibrate`, then `forward` or `embed`."""
+
+    config: EncoderConfig
+    bits: BitWidths
+    word: IntArray
+    word_scale: float
+    position: IntArray
+    position_scale: float
+    token_type: IntArray
+    token_type_scale: float
+    ln_params: dict[str, tuple[FloatArray, FloatArray]]
+    linears: dict[str, _Linear]
+    sites: dict[str, _Site] = field(default_factory=dict)
+    ln_shift: dict[str, int] = field(default_factory=dict)
+    calibrating: bool = False
+    calibrated: bool = False
+    #: BLAS threads for the integer GEMMs (None: the BLAS default); 1 is robust on shared machines.
+    blas_threads: int | None = 1
+
+    # -- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_state_dict(
+        cls, state: Mapping[str, npt.NDArray[np.floating]], config: EncoderConfig, bits: BitWidths | None = None
+    ) -> IntegerEncoder:
+        """From a BertModel state dict of numpy arrays (keys as `BertModel.state_dict()`, an optional `bert.`
+        prefix removed)."""
+        bw = bits or BitWidths()
+        sd = {k.removeprefix("bert."): np.asarray(v) for k, v in state.items()}
+
+        def get(key: str) -> npt.NDArray[np.floating]:
+            if key not in sd:
+                raise ModelLoadError(f"weight {key!r} is missing; is this a BertModel checkpoint?")
+            return sd[key]
+
+        def table(key: str) -> tuple[IntArray, float]:
+            w = np.asarray(get(key), dtype=np.float64)
+            s = float(symmetric_scale(w.min(), w.max(), bw.weight))
+            return quantize(w, s, bw.weight), s
+
+        word, ws = table("embeddings.word_embeddings.weight")
+        pos, ps = table("embeddings.position_embeddings.weight")
+        tt, ts = table("embeddings.token_type_embeddings.weight")
+        lns: dict[str, tuple[FloatArray, FloatArray]] = {}
+        lins: dict[str, _Linear] = {}
+
+        def ln(name: str, prefix: str) -> None:
+            lns[name] = (
+                np.asarray(get(prefix + ".weight"), dtype=np.float64),
+                np.asarray(get(prefix + ".bias"), dtype=np.float64),
+            )
+
+        ln("emb", "embeddings.LayerNorm")
+        for i in range(config.layers):
+            p = f"encoder.layer.{i}."
+            for name, key in (
+                ("q", "attention.self.query"),
+                ("k", "attention.self.key"),
+                ("v", "attention.self.value"),
+                ("o", "attention.output.dense"),
+                ("ff1", "intermediate.dense"),
+                ("ff2", "output.dense"),
+            ):
+                lins[f"{i}.{name}"] = _quant_linear(get(p + key + ".weight"), get(p + key + ".bias"), bw.weight)
+            ln(f"{i}.ln1", p + "attention.output.LayerNorm")
+            ln(f"{i}.ln2", p + "output.LayerNorm")
+        return cls(config, bw, word, ws, pos, ps, tt, ts, lns, lins)
+
+    # -- requantization sites -----------------------------------------------------------------------------------
+    def _site(self, name: str, bits: int) -> _Site:
+        if name not in self.sites:
+            if not self.calibrating:
+                raise TstackError(f"site {name!r} was never calibrated; call calibrate() on sample inputs first")
+            self.sites[name] = _Site(bits)
+        return self.sites[name]
+
+    def _act(
+        self,
+        name: str,
+        q: IntArray,
+        scale: FloatArray | float,
+        bits: int,
+        residual: IntArray | None = None,
+        residual_scale: float | None = None,
+    ) -> tuple[IntArray, float]:
+        """QuantAct: dyadic requantization of q (scale per tensor or per last-axis channel) [+ residual]."""
+        site = self._site(name, bits)
+        if self.calibrating:
+            x = q * np.asarray(scale)
+            if residual is not None and residual_scale is not None:
+                x = x + residual * residual_scale
+            batch_max = float(np.abs(x).max()) if x.size else 0.0
+            site.absmax = max(site.absmax, batch_max)
+            s_out = float(symmetric_scale(-batch_max, batch_max, bits))
+        else:
+            s_out = site.scale
+        mult, shift = common_shift_dyadic(np.asarray(scale, dtype=np.float64) / s_out)
+        out = q * mult
+        out = shift_round_half_even(out, shift)
+        if residual is not None and residual_scale is not None:
+            dr = dyadic(residual_scale / s_out)
+            out += shift_round_half_even(residual * dr.multiplier, dr.shift)
+        lo, hi = int_range(bits)
+        np.maximum(out, lo, out=out)
+        np.minimum(out, hi, out=out)
+        return out, s_out
+
+    def _linear(self, name: str, x: IntArray, s_x: float) -> tuple[IntArray, FloatArray]:
+        lin = self.linears[name]
+        s_acc = lin.w_scale * s_x
+        b_int = quantize(lin.bias, s_acc, self.bits.bias)
+        acc = int_matmul(x, lin.w_int, int(np.abs(x).max(initial=0)), lin.w_absmax, lin.w_int32)
+        acc += b_int
+        return acc, s_acc
+
+    def _layernorm(self, name: str, q: IntArray, s: float, bits: int) -> tuple[IntArray, FloatArray]:
+        if self.calibrating:
+            self.ln_shift[name] = max(self.ln_shift.get(name, 0), ibert_layernorm_shift(q, bits=bits))
+        elif name not in self.ln_shift:
+            raise TstackError(f"LayerNorm {name!r} was never calibrated; call calibrate() first")
+        w, b = self.ln_params[name]
+        return int_layernorm(q, s, w, b, bits=bits, shift=self.ln_shift[name])
+
+    # -- forward ------------------------------------------------------------------------------------------------
+    def forward(self, input_ids: npt.ArrayLike, attention_mask: npt.ArrayLike | None = None) -> tuple[IntArray, float]:
+        """Integer last hidden state (batch, seq, d_model) and its scale, for token ids (batch, seq)."""
+        if not (self.calibrated or self.calibrating):
+            raise TstackError("the encoder is not calibrated; call calibrate() on sample inputs first")
+        ids = np.asarray(input_ids, dtype=np.int64)
+        if ids.ndim != 2 or ids.size == 0:
+            raise TstackError(f"input_ids must be a non-empty (batch, seq) array; got shape {ids.shape}")
+        batch, seq = ids.shape
+        cfg = self.config
+        if seq > cfg.max_positions:
+            raise TstackError(f"sequence length {seq} exceeds the model's {cfg.max_positions} positions; truncate")
+        if ids.min() < 0 or ids.max() >= cfg.vocab:
+            raise TstackError(f"token ids must lie in [0, {cfg.vocab}); got [{ids.min()}, {ids.max()}]")
+        mask = np.ones((batch, seq), dtype=bool) if attention_mask is None else np.asarray(attention_mask) > 0
+        with _blas_threads(self.blas_threads):
+            return self._forward(ids, mask)
+
+    def _forward(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
+        batch, seq = ids.shape
+        cfg, bw = self.config, self.bits
+        # Embeddings: word + token type (0) + position, summed in a 16-bit requantization, then i-LayerNorm.
+        h, s = self._act(
+            "emb.sum1",
+            self.word[ids],
+            self.word_scale,
+            bw.embedding,
+            np.broadcast_to(self.token_type[0], (batch, seq, cfg.d_model)),
+            self.token_type_scale,
+        )
+        h, s = self._act(
+            "emb.sum2", h, s, bw.embedding, np.broadcast_to(self.position[:seq], h.shape), self.position_scale
+        )
+        y, s_y = self._layernorm("emb", h, s, bw.embedding)
+        h, s = self._act("emb.out", y, s_y, bw.activation)
+        key_keep = mask[:, None, None, :]
+        dh = cfg.d_model // cfg.heads
+        for i in range(cfg.layers):
+            h, s = self._layer(i, h, s, key_keep, dh)
+        return h, s
+
+    def _layer(self, i: int, h: IntArray, s: float, key_keep: npt.NDArray[np.bool_], dh: int) -> tuple[IntArray, float]:
+        cfg, bw = self.config, self.bits
+        batch, seq, _ = h.shape
+        heads = []
+        scales = []
+        for name in ("q", "k", "v"):
+            acc, s_acc = self._linear(f"{i}.{name}", h, s)
+            t, s_t = self._act(f"{i}.{name}", acc, s_acc, bw.activation)
+            heads.append(t.reshape(batch, seq, cfg.heads, dh).transpose(0, 2, 1, 3))
+            scales.append(s_t)
+        q8, k8, v8 = heads
+        amax = 2 ** (bw.activation - 1)
+        scores = int_matmul(q8, k8.transpose(0, 1, 3, 2).astype(np.float64), amax, amax)
+        s_scores = scales[0] * scales[1] / math.sqrt(dh)
+        scores, s_scores, _ = coarsen(scores, s_scores, ibert_exp_min_scale())
+        probs, s_p = int_softmax(scores, s_scores, bits=32, output_bits=bw.activation, mask=key_keep)
+        ctx = int_matmul(probs, v8.astype(np.float64), 2**bw.activation, amax)
+        ctx = ctx.transpose(0, 2, 1, 3).reshape(batch, seq, cfg.d_model)
+        c8, s_c = self._act(f"{i}.ctx", ctx, s_p * scales[2], bw.activation)
+        acc, s_acc = self._linear(f"{i}.o", c8, s_c)
+        r, s_r = self._act(f"{i}.res1", acc, s_acc, bw.layernorm_input, h, s)
+        y, s_y = self._layernorm(f"{i}.ln1", r, s_r, bw.layernorm_input)
+        h1, s1 = self._act(f"{i}.ln1.out", y, s_y, bw.activation)
+        acc, s_acc = self._linear(f"{i}.ff1", h1, s1)
+        g_in, s_g = self._act(f"{i}.gelu.in", acc, s_acc, bw.gelu_input)
+        g, s_gout = int_gelu(g_in, s_g, bits=bw.gelu_input)
+        g8, s_g8 = self._act(f"{i}.gelu.out", g, s_gout, bw.activation)
+        acc, s_acc = self._linear(f"{i}.ff2", g8, s_g8)
+        r, s_r = self._act(f"{i}.res2", acc, s_acc, bw.layernorm_input, h1, s1)
+        y, s_y = self._layernorm(f"{i}.ln2", r, s_r, bw.layernorm_input)
+        return self._act(f"{i}.ln2.out", y, s_y, bw.activation)
+
+    def calibrate(self, batches: Iterable[tuple[npt.ArrayLike, npt.ArrayLike | None]]) -> IntegerEncoder:
+        """Record every activation range (max |x|) and LayerNorm pre-shift over the batches; then freeze them."""
+        self.calibrating = True
+        self.sites.clear()
+        self.ln_shift.clear()
+        n = 0
+        try:
+            for ids, mask in batches:
+                self.forward(ids, mask)
+                n += 1
+        finally:
+            self.calibrating = False
+        if n == 0:
+            raise TstackError("calibration needs at least one batch of sample text")
+        self.calibrated = True
+        return self
+
+    def embed(self, input_ids: npt.ArrayLike, attention_mask: npt.ArrayLike | None = None) -> FloatArray:
+        """Mean-pooled sentence embeddings (float64, dequantized at the very end) over unmasked tokens."""
+        h, s = self.forward(input_ids, attention_mask)
+        ids = np.asarray(input_ids)
+        mask = np.ones(ids.shape) if attention_mask is None else np.asarray(attention_mask, dtype=np.float64)
+        summed = (h * mask[..., None]).sum(axis=1) * s
+        out: FloatArray = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        return out
+
+
+def load_bert(path: str | Path, bits: BitWidths | None = None) -> IntegerEncoder:
+    """An IntegerEncoder from a Hugging Face BertModel folder (config.json + model.safetensors), no torch needed."""
+    folder = Path(path)
+    cfg_path = folder / "config.json"
+    weights = folder / "model.safetensors"
+    if not cfg_path.is_file() or not weights.is_file():
+        raise ModelLoadError(f"{folder} must hold config.json and model.safetensors (a Hugging Face BertModel folder)")
+    try:
+        raw = json.loads(cfg_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {cfg_path}: {exc}") from None
+    if raw.get("model_type") not in {"bert", "roberta", "ibert"} or raw.get("hidden_act", "gelu") != "gelu":
+        raise ModelLoadError(
+            f"{cfg_path}: model_type {raw.get('model_type')!r} with activation {raw.get('hidden_act')!r} is not a "
+            "GELU BERT-family encoder; tstack's integer forward supports BertModel-style checkpoints"
+        )
+    if raw.get("position_embedding_type", "absolute") != "absolute":
+        raise ModelLoadError(f"{cfg_path}: only absolute position embeddings are supported")
+    try:
+        from safetensors.numpy import load_file
+    except ImportError:  # pragma: no cover - safetensors comes with transformers
+        raise ModelLoadError(
+            "reading model.safetensors needs the safetensors package: pip install safetensors"
+        ) from None
+    config = EncoderConfig(
+        layers=int(raw["num_hidden_layers"]),
+        d_model=int(raw["hidden_size"]),
+        heads=int(raw["num_attention_heads"]),
+        d_ff=int(raw["intermediate_size"]),
+        vocab=int(raw["vocab_size"]),
+        max_positions=int(raw["max_position_embeddings"]),
+        type_vocab=int(raw.get("type_vocab_size", 2)),
+    )
+    return IntegerEncoder.from_state_dict(load_file(str(weights)), config, bits)

@@ -1,0 +1,251 @@
+"""Symmetric quantization, dyadic (integer multiplier + shift) requantization and the input checks every kernel uses.
+
+Conventions (I-BERT, `transformers.models.ibert.quant_modules`): a real tensor is x ≈ q · S with integer q and a
+float scale S > 0. Only scales (offline constants) are handled in floating point; every operation on q is an integer
+operation on int64 numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tstack.errors import TstackError
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+#: The largest magnitude an int64 intermediate may reach; kernels check their bound against it before computing.
+INT64_LIMIT = 2**63 - 1
+
+
+class KernelInputError(TstackError):
+    """An integer kernel got a bad input: a scale ≤ 0, values outside the declared bit width, an empty axis."""
+
+
+class KernelOverflowError(TstackError):
+    """An integer kernel's intermediates could exceed int64 for inputs of the declared bit width and scale."""
+
+
+def int_range(bits: int) -> tuple[int, int]:
+    """The two's-complement range [-2^(b-1), 2^(b-1)-1] of a signed `bits`-bit integer."""
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def check_bits(bits: int, *, name: str = "bits", max_bits: int = 32) -> None:
+    if not isinstance(bits, int | np.integer) or not 2 <= int(bits) <= max_bits:
+        raise KernelInputError(f"{name} must be an integer in 2..{max_bits}; got {bits!r}")
+
+
+def check_scale(scale: Any, *, name: str = "scale") -> FloatArray:
+    """The scale as a float64 array; raises unless every entry is finite and > 0."""
+    arr = np.asarray(scale, dtype=np.float64)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+        bad = arr.ravel()[0] if arr.size else "an empty array"
+        if arr.size:
+            bad = arr.ravel()[~(np.isfinite(arr.ravel()) & (arr.ravel() > 0))][0]
+        raise KernelInputError(f"{name} must be finite and > 0 (x ≈ q·scale); got {bad}")
+    return arr
+
+
+def check_int_array(q: Any, bits: int, *, name: str = "q") -> IntArray:
+    """`q` as an int64 array; raises if it is not integer-valued or lies outside the signed `bits`-bit range."""
+    check_bits(bits)
+    arr = np.asarray(q)
+    if arr.dtype.kind not in "iu":
+        integral = arr.dtype.kind == "f" and (arr.size == 0 or bool(np.all(arr == np.floor(arr))))
+        if integral and bool(np.all(np.isfinite(arr))):
+            arr = arr.astype(np.int64)
+        else:
+            raise KernelInputError(f"{name} must hold integers (dtype {arr.dtype} given); quantize floats first")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size:
+        lo, hi = int_range(bits)
+        amin, amax = int(arr.min()), int(arr.max())
+        if amin < lo or amax > hi:
+            raise KernelInputError(
+                f"{name} has values in [{amin}, {amax}], outside the declared {bits}-bit range [{lo}, {hi}]; "
+                "declare more bits or requantize first"
+            )
+    return arr
+
+
+def check_axis(q: IntArray, axis: int, *, name: str = "q") -> int:
+    """The normalized reduction axis; raises if the array has no such axis or the axis is empty."""
+    if q.ndim == 0:
+        raise KernelInputError(f"{name} is a scalar; the kernel reduces over an axis, pass at least a 1-D array")
+    if not -q.ndim <= axis < q.ndim:
+        raise KernelInputError(f"axis {axis} does not exist for {name} of shape {q.shape}")
+    ax = axis % q.ndim
+    if q.shape[ax] == 0:
+        raise KernelInputError(f"{name} of shape {q.shape} has an empty reduction axis {axis}; nothing to normalize")
+    return ax
+
+
+def symmetric_scale(x_min: Any, x_max: Any, bits: int) -> FloatArray:
+    """I-BERT's symmetric scale max(|x_min|, |x_max|) / (2^(b-1) - 1), the range clamped at ≥ 1e-8 (per entry)."""
+    check_bits(bits)
+    rng = np.maximum(np.abs(np.asarray(x_min, dtype=np.float64)), np.abs(np.asarray(x_max, dtype=np.float64)))
+    if not np.all(np.isfinite(rng)):
+        raise KernelInputError("the calibration range must be finite; check the activations for inf/NaN")
+    n = 2 ** (bits - 1) - 1
+    out: FloatArray = np.maximum(rng, 1e-8) / n
+    return out
+
+
+def quantize(x: Any, scale: Any, bits: int) -> IntArray:
+    """Float → integer: round-half-even(x · (1/scale)) clamped to I-BERT's [-(2^(b-1)-1), 2^(b-1)-2] (as the reference).
+
+    `scale` broadcasts against `x` (a per-output-channel weight scale has shape (out, 1)).
+    """
+    check_bits(bits)
+    s = check_scale(scale)
+    xf = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(xf)):
+        raise KernelInputError("cannot quantize inf or NaN; check the input tensor")
+    n = 2 ** (bits - 1) - 1
+    q = np.rint((1.0 / s) * xf)
+    out: IntArray = np.clip(q, -n, n - 1).astype(np.int64)
+    return out
+
+
+def dequantize(q: Any, scale: Any) -> FloatArray:
+    """Integer → float: q · scale in float64."""
+    out: FloatArray = np.asarray(q, dtype=np.float64) * np.asarray(scale, dtype=np.float64)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Dyadic:
+    """A ratio r ≈ multiplier / 2^shift (integer multiplier, integer shift ≥ 0); arrays for per-channel ratios."""
+
+    multiplier: IntArray
+    shift: IntArray
+
+    def __hash__(self) -> int:
+        return hash((self.multiplier.tobytes(), self.shift.tobytes(), self.multiplier.shape))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Dyadic)
+            and np.array_equal(self.multiplier, other.multiplier)
+            and np.array_equal(self.shift, other.shift)
+        )
+
+    @property
+    def value(self) -> FloatArray:
+        out: FloatArray = self.multiplier.astype(np.float64) / np.exp2(self.shift.astype(np.float64))
+        return out
+
+
+def dyadic(ratio: Any, mantissa_bits: int = 31) -> Dyadic:
+    """Decompose a ratio as I-BERT's `batch_frexp` does: ratio = m·2^k (m in [0.5, 1)), multiplier =
+    round-half-away-from-zero(m · 2^mantissa_bits), shift = mantissa_bits - k. A zero ratio gives multiplier 0."""
+    if not 1 <= mantissa_bits <= 62:
+        raise KernelInputError(f"mantissa_bits must be in 1..62; got {mantissa_bits}")
+    r = np.asarray(ratio, dtype=np.float64)
+    if not np.all(np.isfinite(r)):
+        raise KernelInputError("a requantization ratio must be finite; check the scales")
+    m, e = np.frexp(r)
+    # m * 2^bits is exact in float64 (a power-of-two scaling), so the half-away rounding below is exact too.
+    scaled = np.ldexp(m, mantissa_bits)
+    mult = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    shift = mantissa_bits - e.astype(np.int64)
+    return Dyadic(mult.astype(np.int64), np.asarray(shift, dtype=np.int64))
+
+
+def shift_round_half_even(x: IntArray, shift: Any) -> IntArray:
+    """round-half-even(x / 2^shift) for int64 x (|x| < 2^62) and integer shifts (arrays broadcast; a shift ≤ 0
+    multiplies by 2^-shift; a shift > 62 gives 0).
+
+    One add and two shifts: ⌊(x + 2^(s-1) - 1 + bit_s(x)) / 2^s⌋, where bit_s(x) = ⌊x / 2^s⌋ mod 2 breaks a tie
+    toward the even quotient, as torch.round does on exact values.
+    """
+    s = np.asarray(shift, dtype=np.int64)
+    if s.ndim == 0:
+        k = int(s)
+        if k <= 0:
+            left: IntArray = x << np.int64(-k)
+            return left
+        if k > 62:
+            return np.zeros(np.shape(x), dtype=np.int64)
+        out = x >> np.int64(k)
+        out &= 1
+        out += x
+        out += np.int64((1 << (k - 1)) - 1)
+        out >>= np.int64(k)
+        return out
+    pos = np.clip(s, 1, 62)
+    res = (x + ((np.int64(1) << (pos - 1)) - 1) + ((x >> pos) & 1)) >> pos
+    if np.any(s <= 0) or np.any(s > 62):
+        res = np.where(s <= 0, x << np.clip(-s, 0, 62), np.where(s > 62, 0, res))
+    result: IntArray = np.asarray(res, dtype=np.int64)
+    return result
+
+
+def requantize(
+    q: Any,
+    scale_in: Any,
+    scale_out: float,
+    bits: int,
+    *,
+    in_bits: int = 32,
+    residual: Any = None,
+    residual_scale: Any = None,
+    residual_bits: int = 32,
+) -> IntArray:
+    """Dyadic requantization (I-BERT's `QuantAct` with `FixedPointMul`), integer only at run time.
+
+    q_out = clamp(rhe(q · m / 2^e) [+ rhe(r · m_r / 2^e_r)], -2^(b-1), 2^(b-1)-1) where m / 2^e is the 31-bit dyadic
+    of scale_in / scale_out (rhe = round half to even) and r an optional residual with its own scale. `scale_in`
+    may be per-channel (broadcast along the last axis). Bit-exact with the reference while |q · m| < 2^53 (|q| < 2^22),
+    beyond which the float64 reference itself rounds.
+    """
+    check_bits(bits)
+    so = float(check_scale(scale_out, name="scale_out"))
+    si = check_scale(scale_in, name="scale_in")
+    qi = check_int_array(q, in_bits)
+    d = dyadic(si / so)
+    out = shift_round_half_even(qi * d.multiplier, d.shift)
+    if residual is not None:
+        if residual_scale is None:
+            raise KernelInputError("a residual needs its residual_scale")
+        ri = check_int_array(residual, residual_bits, name="residual")
+        rs = check_scale(residual_scale, name="residual_scale")
+        dr = dyadic(rs / so)
+        out += shift_round_half_even(ri * dr.multiplier, dr.shift)
+    lo, hi = int_range(bits)
+    np.clip(out, lo, hi, out=out)
+    return out
+
+
+def requantize_dyadic(q: IntArray, d: Dyadic, bits: int) -> IntArray:
+    """Apply a precomputed dyadic ratio and saturate to `bits` (the run-time half of `requantize`, no checks)."""
+    lo, hi = int_range(bits)
+    out: IntArray = np.clip(shift_round_half_even(q * d.multiplier, d.shift), lo, hi)
+    return out
+
+
+def float32_scale(scale: float) -> float:
+    """The scale as the reference's `FixedPointMul` sees the output scale: rounded to float32."""
+    return float(np.float32(scale))
+
+
+def bit_length(value: int) -> int:
+    return int(abs(int(value))).bit_length()
+
+
+def ceil_log2(value: float) -> int:
+    return max(0, math.ceil(math.log2(value))) if value > 1 else 0
+
+
+def coarsen(q: IntArray, scale: float, min_scale: float) -> tuple[IntArray, float, int]:
+    """Drop low bits (floor shift) until scale ≥ min_scale: (q >> k, scale · 2^k, k). Exact integer operation."""
+    if scale >= min_scale:
+        return q, scale, 0
+    k = math.ceil(math.log2(min_scale / scale))
+    return q >> k, scale * 2**k, k
