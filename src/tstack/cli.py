@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tstack.commands.common import emit_json, parse_ints
 from tstack.errors import TstackError
 
 app = typer.Typer(
@@ -25,20 +25,7 @@ _err = Console(stderr=True)
 
 
 def _parse_seq(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    values = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            values.append(int(part))
-        except ValueError:
-            raise TstackError(f"--seq expects comma-separated integers such as 128,512,4096; got {part!r}") from None
-    return values
-
-
-def _emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    return parse_ints(text, "seq", "128,512,4096")
 
 
 @app.command()
@@ -86,7 +73,7 @@ def analyze(
         written = analysis_plots(analyses, plot)
     if as_json:
         docs = [analysis_document(a, ops=ops) for a in analyses]
-        _emit_json(docs[0] if len(docs) == 1 else {"schema": "tstack.analyze-set/1", "analyses": docs})
+        emit_json(docs[0] if len(docs) == 1 else {"schema": "tstack.analyze-set/1", "analyses": docs})
         return
     for a in analyses:
         kv = a.results[-1].kv_cache_bytes
@@ -120,7 +107,7 @@ def models(
             }
         )
     if as_json:
-        _emit_json({"schema": "tstack.models/1", "models": rows})
+        emit_json({"schema": "tstack.models/1", "models": rows})
         return
     table = Table(title="model presets", title_justify="left")
     for col in ("name", "family", "parameters", "description"):
@@ -139,7 +126,7 @@ def devices(
 
     found = [load_device(n) for n in preset_names("devices")]
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "schema": "tstack.devices/1",
                 "devices": [
@@ -193,7 +180,7 @@ def simulate(
         if not as_json:
             _out.print(f"wrote {written}")
     if as_json:
-        _emit_json(simulate_document(result, ops=ops))
+        emit_json(simulate_document(result, ops=ops))
         return
     _out.print(simulate_table(result))
     _out.print(summary_line(result))
@@ -235,7 +222,7 @@ def compare(
         if not as_json:
             _out.print(f"wrote {written}")
     if as_json:
-        _emit_json(compare_document(results))
+        emit_json(compare_document(results))
         return
     _out.print(compare_table(results))
 
@@ -276,7 +263,7 @@ def sweep(
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
-        _emit_json(sweep_document(axes, results))
+        emit_json(sweep_document(axes, results))
         return
     _out.print(sweep_table(axes, results))
 
@@ -324,7 +311,7 @@ def map_ops(
             t = to_gemmini_triple(best, design.pe.rows)
             _err.print(f"Gemmini tile triple: tile_I={t.tile_i} tile_J={t.tile_j} tile_K={t.tile_k}")
     if as_json:
-        _emit_json(map_document(rows))
+        emit_json(map_document(rows))
         return
     _out.print(map_table(rows))
 
@@ -361,7 +348,7 @@ def mapspace(
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
-        _emit_json(mapspace_document(design.name, stats))
+        emit_json(mapspace_document(design.name, stats))
         return
     _out.print(mapspace_table(stats))
 
@@ -393,7 +380,7 @@ def fusion(
         r for acc in accs.values for s in (_parse_seq(seq) or []) for r in fusion_study(spec, apply(base, accs, acc), s)
     ]
     if as_json:
-        _emit_json(fusion_document(results))
+        emit_json(fusion_document(results))
         return
     _out.print(fusion_table(results))
 
@@ -408,7 +395,7 @@ def hardware(
 
     designs = [load_hardware(n) for n in preset_names("hardware")]
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "schema": "tstack.hardware/1",
                 "hardware": [

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tstack.commands.common import emit_json, parse_names
 from tstack.errors import TstackError
 
 KERNELS_SCHEMA = "tstack.kernels/1"
@@ -22,17 +21,7 @@ _out = Console()
 _err = Console(stderr=True)
 
 
-def _emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-
-
-def _parse_list(text: str | None, what: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    if text is None:
-        return default
-    items = tuple(p.strip() for p in text.split(",") if p.strip())
-    if not items:
-        raise TstackError(f"--{what} expects a comma-separated list such as {','.join(default)}; got {text!r}")
-    return items
+_parse_list = parse_names
 
 
 def _parse_bits(text: str | None) -> tuple[int, ...]:
@@ -125,7 +114,7 @@ def kernels(
         written = _plot_errors(doc, plot)
         _err.print(f"wrote {written}")
     if as_json:
-        _emit_json(doc)
+        emit_json(doc)
         return
     table = Table(title="integer kernel error vs. input precision", title_justify="left")
     for col in ("kernel", "variant", "bits", "max |err|", "mean |err|", "inputs"):
@@ -210,7 +199,7 @@ def quantize(
         report, _ = evaluate_integer_model(model_path, calib_s, eval_s, batch_size=batch, max_tokens=max_tokens)
     doc = quantize_document(report, BitWidths())
     if as_json:
-        _emit_json(doc)
+        emit_json(doc)
         return
     table = Table(title=f"integer-only vs. float forward: {model_path.name}", title_justify="left")
     table.add_column("metric")

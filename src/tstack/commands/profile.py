@@ -29,6 +29,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tstack.commands.common import parse_ints
 from tstack.errors import TstackError
 
 if TYPE_CHECKING:
@@ -78,15 +79,7 @@ def _require_torch() -> None:
 
 
 def _parse_seq(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(int(part.strip()))
-        except ValueError:
-            raise TstackError(f"--seq expects comma-separated integers such as 128,256,512; got {part!r}") from None
-    return values
+    return parse_ints(text, "seq", "128,256,512")
 
 
 def _parse_phase(text: str | None) -> Any:
