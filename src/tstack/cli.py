@@ -163,7 +163,7 @@ def simulate(
     phase: PhaseOption = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
     fused: Annotated[bool, typer.Option("--fused", help="CNNs: fold BatchNorm and fuse ReLU.")] = False,
-    mapper: Annotated[str, typer.Option(help="Matmul tiles: gemmini (the heuristic) | exhaustive.")] = "gemmini",
+    mapper: Annotated[str, typer.Option(help="Matmul tiles: gemmini (the heuristic) | exhaustive | cosa.")] = "gemmini",
     ops: Annotated[bool, typer.Option("--ops", help="List every op (table, or in --json).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/1 JSON document.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the latency breakdown as a PNG to this folder.")] = None,

@@ -8,6 +8,7 @@ double-buffered on-chip memories.
 * `gemmini` — Gemmini's own heuristic (`tiled_matmul_auto`), tiles padded to the array as the C code pads them.
 * `exhaustive` — every valid mapping, evaluated in one vectorized pass: the ground truth for this mapspace.
 * `random` — `samples` mappings drawn uniformly from the valid ones (seeded); returns the best it saw.
+* `cosa` — the same mapspace as a constraint program solved by OR-Tools CP-SAT (`tstack.mapping.cosa`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class MapperName(StrEnum):
     GEMMINI = "gemmini"
     EXHAUSTIVE = "exhaustive"
     RANDOM = "random"
+    COSA = "cosa"  # constraint program on OR-Tools CP-SAT (tstack.mapping.cosa)
 
 
 class Objective(StrEnum):

@@ -148,6 +148,13 @@ def _searched_mapping(
     return space.mapping(best), True
 
 
+@lru_cache(maxsize=65536)
+def _cosa_mapping(shape: MatmulShape, hw: Hardware, bits: OperandBits, options: CostOptions) -> tuple[Mapping, bool]:
+    from tstack.mapping.cosa import cosa
+
+    return cosa(shape, hw, bits, options).mapping, True
+
+
 def matmul_results(
     shapes: list[MatmulShape],
     hw: Hardware,
@@ -161,6 +168,8 @@ def matmul_results(
     bits = OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0)
     if mapper is MapperName.EXHAUSTIVE:
         mapped = [_searched_mapping(shape, hw, act, bits, options) for shape in shapes]
+    elif mapper is MapperName.COSA and act not in (FusedActivation.LAYERNORM, FusedActivation.SOFTMAX):
+        mapped = [_cosa_mapping(shape, hw, bits, options) for shape in shapes]
     else:
         mapped = [_gemmini_mapping(shape, hw, act) for shape in shapes]
     mappings = [m for m, _ in mapped]
@@ -200,7 +209,7 @@ def simulate_workload(
 ) -> ModelResult:
     """Cost every op of `workload` on `hw`; matmul tiles from Gemmini's heuristic or the exhaustive mapper."""
     if mapper is MapperName.RANDOM:
-        raise SpecError("simulate takes --mapper gemmini or exhaustive; random search is for `tstack mapspace`")
+        raise SpecError("simulate takes --mapper gemmini, exhaustive or cosa; random search is for `tstack mapspace`")
     options = options or hw.cost_options
     ops = workload.ops
     placement: list[str] = []
