@@ -73,7 +73,8 @@ def _require_torch() -> None:
     missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
     if missing:
         raise TstackError(
-            f"profiling runs real PyTorch models, but {' and '.join(missing)} is not installed; "
+            f"profiling runs real PyTorch models, but {' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} "
+            f"not installed; "
             f"install them with: pip install torch==2.13.0 'tstack[ml]' (or your own torch build)"
         )
 
