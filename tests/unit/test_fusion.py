@@ -51,3 +51,15 @@ def test_fusion_command_json() -> None:
         "out+layernorm",
         "w2+layernorm",
     }
+
+
+def test_simulate_decides_fusion_per_op() -> None:
+    """The simulator fuses Softmax into Q x K^T where that is faster (l = 512) and not where the forced full-row
+    tiles cost more than the DRAM round trip they save (l = 4096, whose 4096-wide rows are memory-bound)."""
+    where = {
+        seq: next(
+            o.where for o in tstack.simulate("bert-base", "gemmini-ibert", seq).ops if o.name == "layer0.attn.softmax"
+        )
+        for seq in (512, 4096)
+    }
+    assert where == {512: "fused", 4096: "sfu"}

@@ -21,7 +21,7 @@ from tstack.mapping.cost import MatmulShapes, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace, gemmini_memory
-from tstack.simulate.nonlinear import dequantize_cycles, nonlinear_cost, requantize_cycles
+from tstack.simulate.nonlinear import NonlinearCost, dequantize_cycles, nonlinear_cost, requantize_cycles
 from tstack.workload.ops import Op, OpClass, OpKind, Role, Workload, total_elements
 
 CATEGORIES = ("matmul", "softmax", "layernorm", "gelu", "resadd", "dequant", "other")
@@ -204,6 +204,25 @@ def _single_buffered(hw: Hardware) -> Hardware:
     return replace(hw, levels=tuple(replace(lv, double_buffered=False) for lv in hw.levels))
 
 
+_FUSION_DECIDED = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})
+
+
+def _decide_fusion(
+    matmul: Op, op: Op, fused: NonlinearCost, hw: Hardware, options: CostOptions, mapper: MapperName
+) -> NonlinearCost:
+    """Fuse a Softmax/LayerNorm into the matmul before it only if that is faster for this pair (section 5.5.2):
+    fusion saves the DRAM round trip but forces whole output rows into the accumulator."""
+    shapes = matmul_shapes(matmul)
+    has_bias = matmul.operand(Role.BIAS) is not None
+    act = FusedActivation.SOFTMAX if op.kind is OpKind.SOFTMAX else FusedActivation.LAYERNORM
+    _, with_fusion, _, _ = matmul_results(shapes, hw, act, 8, options, has_bias, mapper)
+    _, without, _, _ = matmul_results(
+        shapes, hw, FusedActivation.NONE, hw.nonlinear_input_bits, options, has_bias, mapper
+    )
+    apart = nonlinear_cost(op, hw, follows_matmul=False)
+    return fused if with_fusion + fused.latency_cycles <= without + apart.latency_cycles else apart
+
+
 def simulate_workload(
     workload: Workload, hw: Hardware, options: CostOptions | None = None, mapper: MapperName = MapperName.GEMMINI
 ) -> ModelResult:
@@ -220,6 +239,8 @@ def simulate_workload(
             continue
         follows = i > 0 and ops[i - 1].kind in (OpKind.MATMUL, OpKind.CONV)
         cost = nonlinear_cost(op, hw, follows_matmul=follows)
+        if cost.where == "fused" and op.kind in _FUSION_DECIDED:
+            cost = _decide_fusion(ops[i - 1], op, cost, hw, options, mapper)
         nonlinear[i] = cost
         placement.append(cost.where)
 
