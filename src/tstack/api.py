@@ -50,6 +50,14 @@ class Analysis:
     device: RooflineDevice | None = None
 
 
+def _spec(model: Any) -> AnyModelSpec:
+    return model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
+
+
+def _hardware(hardware: str | Path | Hardware) -> Hardware:
+    return hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+
+
 def _parse_phase(phase: str | Phase | None, spec: AnyModelSpec) -> Phase:
     if phase is None:
         return default_phase(spec)
@@ -77,7 +85,7 @@ def analyze(
 
     Without `seq`, encoders and decoders use the paper's 128..4096 and ViT its fixed patch count.
     """
-    spec = model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
+    spec = _spec(model)
     conv = convention if isinstance(convention, Convention) else parse_convention(convention)
     the_phase = _parse_phase(phase, spec)
     if isinstance(seq, int):
@@ -118,13 +126,10 @@ def simulate(
     """Latency, energy, EDP, utilization and breakdowns of `model` on a hardware design (preset, file or object).
 
     The paper's case study is `simulate("bert-base", "gemmini-baseline", 512)` against "gemmini-ibert"."""
-    spec = model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
-    hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    spec = _spec(model)
+    hw = _hardware(hardware)
     the_phase = _parse_phase(phase, spec)
-    if isinstance(spec, ResNetSpec):
-        workload = build_workload(spec, phase=the_phase, batch=batch, fused=fused)
-    else:
-        workload = build_workload(spec, seq, phase=the_phase, batch=batch)
+    workload = build_workload(spec, seq, phase=the_phase, batch=batch, fused=fused)  # a CNN ignores seq
     return simulate_workload(workload, hw, mapper=parse_mapper(mapper))
 
 
@@ -147,14 +152,10 @@ def map_model(
     op: str | None = None,
 ) -> list[OpMapping]:
     """Best mapping of every distinct matmul of `model` (or of the op named `op`) on a hardware design."""
-    spec = model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
-    hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    spec = _spec(model)
+    hw = _hardware(hardware)
     the_phase = _parse_phase(phase, spec)
-    workload = (
-        build_workload(spec, phase=the_phase)
-        if isinstance(spec, ResNetSpec)
-        else build_workload(spec, seq, phase=the_phase)
-    )
+    workload = build_workload(spec, seq, phase=the_phase)  # a CNN ignores seq
     ops = [o for o in workload.ops if o.kind in (OpKind.MATMUL, OpKind.CONV) and o.sweep is None]
     if op is not None:
         ops = [o for o in ops if o.name == op]
@@ -194,7 +195,7 @@ def evaluate_mapping_file(
 ) -> tuple[OpMapping, MapperResult]:
     """A user's Timeloop-style mapping of one op, evaluated beside the exhaustive best and the heuristic."""
     rows = map_model(model, hardware, seq, op=op)
-    hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    hw = _hardware(hardware)
     row = rows[0]
     mapping = load_timeloop(path, row.shape)
     check_capacity(mapping, row.shape, hw)

@@ -33,7 +33,7 @@ def test_compare_reports_speedups_over_the_first_design() -> None:
 
 
 def test_sweep_fig13_grid() -> None:
-    proc = run(
+    grid = (
         "sweep",
         "bert-base",
         "--hw",
@@ -44,25 +44,14 @@ def test_sweep_fig13_grid() -> None:
         "scratchpad=64K,256K",
         "--seq",
         "128",
-        "--json",
     )
+    proc = run(*grid, "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["schema"] == "tstack.sweep/1" and len(doc["points"]) == 4
     util = {tuple(p["values"]): p["matmul_utilization"] for p in doc["points"]}
     assert util[(256 * 1024, 256 * 1024)] > util[(64 * 1024, 256 * 1024)]  # a larger accumulator helps
-    human = run(
-        "sweep",
-        "bert-base",
-        "--hw",
-        "gemmini-baseline",
-        "--set",
-        "accumulator=64K,256K",
-        "--set",
-        "scratchpad=64K,256K",
-        "--seq",
-        "128",
-    )
+    human = run(*grid)
     assert "accumulator \\ scratchpad" in human.stdout
 
 
