@@ -1,0 +1,1 @@
+"""Hardware-aware neural architecture search: search space, supernet, training, hardware cost and search."""
