@@ -123,7 +123,7 @@ class SearchSpace:
     def size(self) -> int:
         """Number of distinct architectures."""
         per_layer = len(self.heads) * len(self.d_ff)
-        return len(self.d_model) * sum(per_layer**n for n in self.layers)
+        return len(self.d_model) * sum(int(per_layer**n) for n in self.layers)
 
     def largest(self) -> Architecture:
         n = self.max_layers
