@@ -1,0 +1,109 @@
+"""Mapping and scheduling (paper §5, Figs. 18-22): how wide the mapspace is, what search buys, when to fuse.
+
+Three results: the mapspace characterization (random valid mappings per op, EDP relative to the exhaustive
+optimum), the mapper gain on the whole model (Gemmini's heuristic tiler vs the exhaustive mapper, both under
+tstack's cost model, on the target design), and the fusion study (matmul + Softmax / LayerNorm pairs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tstack import api
+from tstack.errors import TstackError
+from tstack.mapping.mapspace import PAPER_OPS, characterize
+from tstack.simulate.fusion import fusion_study
+from tstack.spec.hardware import load_hardware
+from tstack.spec.loading import load_model
+from tstack.studies import paper
+from tstack.studies.base import Progress, StudyConfig, ratio
+from tstack.workload.model import ModelSpec
+
+NAME = "mapping"
+TITLE = "Mapping and scheduling: the mapspace, the mapper, fusion"
+
+_HIST_BINS = np.logspace(0, 4, 41)  # relative EDP 1 .. 10^4, 10 bins per decade
+
+
+def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
+    hw = load_hardware(config.hw_baseline)
+    out = []
+    for i, name in enumerate(config.settings.mapspace_ops):
+        progress(f"mapspace {name} ({config.settings.mapspace_samples:,} random mappings)")
+        st = characterize(name, PAPER_OPS[name], hw, config.settings.mapspace_samples, config.seed + i)
+        counts, _ = np.histogram(np.clip(st.relative_edp, 1, _HIST_BINS[-1]), bins=_HIST_BINS)
+        rel = np.sort(st.relative_edp)
+        cdf_x = rel[np.linspace(0, len(rel) - 1, 200).astype(int)]
+        p = paper.MAPSPACE.get(name)
+        out.append(
+            {
+                "op": name,
+                "shape": [st.shape.m, st.shape.n, st.shape.k],
+                "valid_mappings": st.valid_mappings,
+                "samples": st.samples,
+                "p10": st.p10,
+                "within_3x": st.within_3x,
+                "span": st.span,
+                "heuristic_relative_edp": st.heuristic.edp / st.best.edp,
+                "histogram": {"edges": _HIST_BINS.tolist(), "counts": counts.tolist()},
+                "cdf": {"relative_edp": cdf_x.tolist(), "fraction": np.linspace(0, 1, 200).tolist()},
+                "paper_p10": p[0] if p else None,
+                "paper_within_3x": p[1] if p else None,
+            }
+        )
+    return out
+
+
+def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
+    out = []
+    target = load_hardware(config.hw_target)
+    for seq in config.settings.fusion_seqs:
+        progress(f"fusion study at l = {seq}")
+        for r in fusion_study(spec, target, seq):
+            key3 = (r.pair, r.seq_len, r.accumulator_bytes // 1024)
+            key2 = (r.pair, r.seq_len)
+            p = paper.FUSION_CHANGE.get(key3, paper.FUSION_CHANGE.get(key2))
+            out.append(
+                {
+                    "pair": r.pair,
+                    "seq": r.seq_len,
+                    "accumulator_kb": r.accumulator_bytes // 1024,
+                    "non_fused_cycles": [r.non_fused.matmul_cycles, r.non_fused.nonlinear_cycles],
+                    "fused_cycles": [r.fused.matmul_cycles, r.fused.nonlinear_cycles],
+                    "change": r.change,
+                    "paper_change": p,
+                }
+            )
+    return out
+
+
+def run(config: StudyConfig, progress: Progress) -> dict[str, Any]:
+    spec = load_model(config.model)
+    mapspace = _mapspace(config, progress)
+    progress(f"mapping every matmul of {config.model} on {config.hw_target}: heuristic vs exhaustive")
+    heuristic = api.simulate(config.model, config.hw_target, config.seq, mapper="gemmini")
+    searched = api.simulate(config.model, config.hw_target, config.seq, mapper="exhaustive")
+    fusion: list[dict[str, Any]] = []
+    fusion_note = None
+    if isinstance(spec, ModelSpec):
+        try:
+            fusion = _fusion(spec, config, progress)
+        except TstackError as exc:
+            fusion_note = str(exc)
+    return {
+        "mapspace_hardware": config.hw_baseline,
+        "mapspace": mapspace,
+        "mapper": {
+            "hardware": config.hw_target,
+            "heuristic": {"latency_cycles": heuristic.latency_cycles, "energy_pj": heuristic.energy_pj},
+            "exhaustive": {"latency_cycles": searched.latency_cycles, "energy_pj": searched.energy_pj},
+            "gain_latency": ratio(heuristic.latency_cycles, searched.latency_cycles),
+            "gain_energy": ratio(heuristic.energy_pj, searched.energy_pj),
+            "gain_edp": ratio(heuristic.edp, searched.edp),
+        },
+        "fusion_hardware": config.hw_target,
+        "fusion": fusion,
+        "fusion_note": fusion_note,
+    }

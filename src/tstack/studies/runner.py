@@ -1,0 +1,117 @@
+"""Runs the study: each experiment in turn, each result cached on disk, then the cumulative table.
+
+Library code: it never prints; the caller passes callbacks for progress. A `TstackError` in one experiment (say,
+torch missing for the profile) is recorded in that experiment's place and the study goes on; anything else stops
+the study with every finished experiment already cached, so `resume=True` picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from tstack import __version__
+from tstack.errors import SpecError, TstackError
+from tstack.studies import cumulative
+from tstack.studies.base import Progress, StudyConfig
+from tstack.studies.cache import StudyCache, cache_key, write_atomic
+
+SCHEMA = "tstack.study/1"
+EXPERIMENTS = ("workload", "profile", "gemmini", "mapping", "nas")
+_MODULES = {"workload": "workload", "profile": "profiling", "gemmini": "gemmini", "mapping": "mapping", "nas": "nas"}
+
+
+def experiment_module(name: str) -> ModuleType:
+    return importlib.import_module(f"tstack.studies.{_MODULES[name]}")
+
+
+def parse_only(names: Sequence[str] | None) -> tuple[str, ...]:
+    if not names:
+        return EXPERIMENTS
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise SpecError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    return tuple(n for n in EXPERIMENTS if n in names)
+
+
+def _settings_for(name: str, config: StudyConfig) -> dict[str, Any]:
+    """What an experiment's result depends on: the whole config (simple, and never stale)."""
+    d = config.to_dict()
+    d["experiment"] = name
+    return d
+
+
+class Callbacks:
+    """Hooks a front end implements to show progress; the defaults do nothing."""
+
+    def start(self, name: str, title: str, index: int, total: int) -> None: ...
+
+    def step(self, name: str, text: str) -> None: ...
+
+    def done(self, name: str, seconds: float, cached: bool, error: str | None) -> None: ...
+
+
+def _stepper(cb: Callbacks, name: str) -> Progress:
+    return lambda text: cb.step(name, text)
+
+
+def run_study(
+    config: StudyConfig,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    only: Sequence[str] | None = None,
+    callbacks: Callbacks | None = None,
+) -> dict[str, Any]:
+    """Run (or, with `resume`, reuse) each experiment; write `study.json` in `out_dir`; return its document."""
+    cb = callbacks or Callbacks()
+    names = parse_only(only)
+    cache = StudyCache(out_dir / "cache")
+    data: dict[str, dict[str, Any]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(names):
+        module = experiment_module(name)
+        cb.start(name, module.TITLE, i, len(names))
+        key = cache_key(name, _settings_for(name, config))
+        cached = cache.load(name, key) if resume else None
+        if cached is not None:
+            data[name] = cached
+            meta[name] = {"title": module.TITLE, "cached": True, "seconds": 0.0, "error": None}
+            cb.done(name, 0.0, True, None)
+            continue
+        t0 = time.perf_counter()
+        step = _stepper(cb, name)
+        error = None
+        try:
+            result = module.run(config, step)
+        except TstackError as exc:
+            error = str(exc)
+            result = {"error": error}
+        seconds = time.perf_counter() - t0
+        if error is None:
+            cache.store(name, key, result, seconds)
+        data[name] = result
+        meta[name] = {"title": module.TITLE, "cached": False, "seconds": seconds, "error": error}
+        cb.done(name, seconds, False, error)
+    doc = {
+        "schema": SCHEMA,
+        "tstack_version": __version__,
+        "created_unix_s": time.time(),
+        "config": config.to_dict(),
+        "experiments": {n: {**meta[n], "data": data[n]} for n in names},
+        "cumulative": cumulative.derive({n: d for n, d in data.items() if "error" not in d}),
+    }
+    write_atomic(out_dir / "study.json", json.dumps(doc, indent=1, allow_nan=True))
+    return doc
+
+
+def load_study(path: Path) -> dict[str, Any]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise SpecError(f"{path} is not a tstack study (schema {SCHEMA}); run `tstack study` to make one")
+    return doc
