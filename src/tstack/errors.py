@@ -21,3 +21,7 @@ class WorkloadError(TstackError):
 
 class InfeasibleError(TstackError):
     """A mapping or hardware configuration cannot hold the requested operation."""
+
+
+class DataError(TstackError):
+    """A text corpus, tokenizer or training checkpoint is missing, empty, unreadable or inconsistent."""
