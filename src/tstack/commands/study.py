@@ -69,7 +69,7 @@ def study(
     """Run the full-stack study (workload, CPU profile, accelerator, mapping, NAS) and write an HTML report."""
     from tstack.report.study_html import render_report
     from tstack.studies.base import Scale, StudyConfig
-    from tstack.studies.runner import EXPERIMENTS, run_study
+    from tstack.studies.runner import EXPERIMENTS, parse_only, run_study
 
     if quick and full:
         raise TstackError("--quick and --full exclude each other; pick one (or neither for the default)")
@@ -83,7 +83,7 @@ def study(
     scale = Scale.QUICK if quick else Scale.FULL if full else Scale.DEFAULT
     config = StudyConfig.make(scale, model=model, hw_baseline=hw_baseline, hw_target=hw_target, seq=seq, seed=seed,
                               threads=threads)  # fmt: skip
-    names = parse_names(only, "only", EXPERIMENTS) if only else None
+    names = parse_only(parse_names(only, "only", EXPERIMENTS)) if only else None
     t0 = time.perf_counter()
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err

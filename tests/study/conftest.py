@@ -1,0 +1,47 @@
+"""A small but real study, shared by the study tests: every number in it is computed, only the sizes are small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tstack.studies.base import Scale, ScaleSettings, StudyConfig
+
+TINY = ScaleSettings(
+    workload_seqs=(128, 512),
+    profile_seqs=(32, 64),
+    profile_decoder_seqs=(8,),
+    profile_models=("gpt2",),
+    profile_repeats=1,
+    profile_rounds=1,
+    mapspace_samples=400,
+    mapspace_ops=("bert-base-mha",),
+    fusion_seqs=(128,),
+    nas_train_steps=4,
+    nas_population=6,
+    nas_iterations=2,
+)
+
+
+def tiny_config(**overrides: Any) -> StudyConfig:
+    return StudyConfig(scale=Scale.QUICK, seq=128, settings=TINY, threads=1, **overrides)
+
+
+@pytest.fixture(scope="session")
+def fast_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """workload + gemmini + mapping (+ profile when torch is installed), run for real, with the report rendered."""
+    from tstack.report.study_html import render_report
+    from tstack.studies.runner import run_study
+
+    out = tmp_path_factory.mktemp("study")
+    try:
+        import torch  # noqa: F401
+
+        only = ["workload", "profile", "gemmini", "mapping"]
+    except ImportError:
+        only = ["workload", "gemmini", "mapping"]
+    doc = run_study(tiny_config(), out, only=only)
+    render_report(doc, out)
+    return doc, out

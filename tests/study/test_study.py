@@ -1,0 +1,152 @@
+"""The study: resumable runs, an honest cumulative table, the report's content, and the command's errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.study.conftest import tiny_config
+from tstack.cli import app
+from tstack.studies import cumulative, gemmini, workload
+from tstack.studies.runner import SCHEMA, load_study, run_study
+
+
+class _Killed(BaseException):
+    """Stands in for an interrupt: not a TstackError, so the study stops instead of recording it."""
+
+
+def test_resume_redoes_no_finished_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tstack.studies import mapping
+
+    calls: dict[str, int] = {"workload": 0, "gemmini": 0, "mapping": 0}
+
+    def counting(module: Any, name: str) -> Any:
+        real = module.run
+
+        def run(config: Any, progress: Any) -> Any:
+            calls[name] += 1
+            return real(config, progress)
+
+        return run
+
+    monkeypatch.setattr(workload, "run", counting(workload, "workload"))
+    monkeypatch.setattr(gemmini, "run", counting(gemmini, "gemmini"))
+    mapping_run = counting(mapping, "mapping")
+
+    def killed(config: Any, progress: Any) -> Any:
+        raise _Killed
+
+    monkeypatch.setattr(mapping, "run", killed)
+    with pytest.raises(_Killed):
+        run_study(tiny_config(), tmp_path, only=["workload", "gemmini", "mapping"])
+    assert calls == {"workload": 1, "gemmini": 1, "mapping": 0}
+    assert not (tmp_path / "study.json").exists()  # the interrupted study wrote no half document
+
+    monkeypatch.setattr(mapping, "run", mapping_run)
+    calls_before = dict(calls)
+    doc = run_study(tiny_config(), tmp_path, resume=True, only=["workload", "gemmini", "mapping"])
+    assert calls == {**calls_before, "mapping": 1}  # neither finished experiment ran again
+    assert doc["experiments"]["workload"]["cached"] and doc["experiments"]["gemmini"]["cached"]
+    assert not doc["experiments"]["mapping"]["cached"] and doc["experiments"]["mapping"]["data"]["mapspace"]
+
+    # a changed setting invalidates the cache: the same experiment is recomputed, not reused with stale data
+    doc2 = run_study(tiny_config(seed=1), tmp_path, resume=True, only=["workload"])
+    assert calls["workload"] == calls_before["workload"] + 1
+    assert not doc2["experiments"]["workload"]["cached"]
+
+
+def test_without_resume_everything_is_recomputed(tmp_path: Path) -> None:
+    run_study(tiny_config(), tmp_path, only=["workload"])
+    doc = run_study(tiny_config(), tmp_path, only=["workload"])
+    assert not doc["experiments"]["workload"]["cached"]
+
+
+def test_cumulative_end_to_end_is_the_product_of_measured_factors(fast_study: tuple[dict[str, Any], Path]) -> None:
+    doc, _ = fast_study
+    g = doc["experiments"]["gemmini"]["data"]
+    m = doc["experiments"]["mapping"]["data"]["mapper"]
+    c = doc["cumulative"]
+    steps = [f["step"] for f in c["factors"]]
+    assert steps == ["hardware + integer kernels", "mapping search"]
+    assert c["factors"][0]["gains"]["latency"] == g["speedup_latency"]
+    assert c["factors"][1]["gains"]["edp"] == m["gain_edp"]
+    for metric in ("latency", "energy", "edp"):
+        expected = math.prod(f["gains"][metric] for f in c["factors"])
+        assert c["end_to_end"][metric] == pytest.approx(expected, rel=1e-12)
+    # the hardware latency factor is a ratio of the two designs' simulated latencies, not a constant
+    base, target = g["designs"][0], g["designs"][-1]
+    assert g["speedup_latency"] == pytest.approx(base["latency_cycles"] / target["latency_cycles"])
+    assert c["paper_mixed"]["value"] is None and not c["complete"]  # no NAS in this run: no made-up 88.7x
+
+
+def test_paper_mixed_product_uses_hardware_latency_and_nas_edp() -> None:
+    data = {
+        "gemmini": {"model": "m", "seq": 8, "baseline": "a", "target": "b", "speedup_latency": 30.0,
+                    "gain_energy": 5.0, "gain_edp": 150.0},
+        "nas": {"space": "cpu", "hardware": "b",
+                "selected": {"0.1": {"gains": {"latency": 1.5, "energy": 2.0, "edp": 3.0}}}},
+    }  # fmt: skip
+    c = cumulative.derive(data)
+    assert c["paper_mixed"]["value"] == pytest.approx(30.0 * 3.0)
+    assert c["end_to_end"] == pytest.approx({"latency": 45.0, "energy": 10.0, "edp": 450.0})
+    assert c["complete"]
+
+
+def test_study_json_and_report(fast_study: tuple[dict[str, Any], Path]) -> None:
+    doc, out = fast_study
+    assert load_study(out / "study.json")["schema"] == SCHEMA
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html  # self-contained: nothing to fetch
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', html)
+    pngs = sorted((out / "figures").glob("*.png"))
+    assert len(images) == len(pngs) >= 6
+    assert len(list((out / "figures").glob("*.svg"))) == len(pngs)
+    assert html.index('id="headline"') < html.index("id='workload'")
+    # every table row with a paper value shows a difference: Table 3's total AI at l = 128 is the paper's to 0.1%
+    t3 = doc["experiments"]["workload"]["data"]["table3"][0]
+    assert t3["seq"] == 128 and t3["ai"][-1] == pytest.approx(t3["paper_ai"][-1], rel=1e-3)
+    assert "Why they differ" in html
+
+
+def test_study_command_runs_and_resumes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["study", "--quick", "--only", "workload,gemmini", "--out", str(tmp_path), "--seq", "128"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "Report:" in first.output and (tmp_path / "report.html").is_file()
+    second = runner.invoke(app, [*args, "--resume"])
+    assert second.exit_code == 0, second.output
+    assert second.output.count("from the cache") == 2
+    doc = json.loads((tmp_path / "study.json").read_text())
+    assert all(e["cached"] for e in doc["experiments"].values())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--quick", "--full"], "--quick and --full exclude each other"),
+        (["--model", "no-such-model"], "unknown model preset"),
+        (["--only", "workload,nope"], "unknown experiment"),
+        (["--seq", "0"], "--seq must be a positive"),
+        (["--hw-target", "nope"], "unknown hardware preset"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tstack.cli", "study", "--out", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
