@@ -422,10 +422,12 @@ def hardware(
 def _register_commands() -> None:
     """Commands that live in their own modules (each imports its heavy dependencies only when run)."""
     from tstack.commands.kernels import register as register_kernels
+    from tstack.commands.nas import register as register_nas
     from tstack.commands.profile import register as register_profile
     from tstack.commands.study import register as register_study
 
     register_kernels(app)
+    register_nas(app)
     register_profile(app)
     register_study(app)
 

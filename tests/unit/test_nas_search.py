@@ -335,3 +335,11 @@ def test_search_on_a_local_ray_instance(space: SearchSpace, table: PriceTable, m
     )
     assert {e.point.key for e in res.evaluated} == _reference(space, table, config)
     assert res.n_evaluations == len(res.evaluated)
+
+
+def test_importing_tstack_nas_stays_light() -> None:
+    code = (
+        "import sys, tstack.nas as nas; nas.load_space; nas.build_price_table; "
+        "heavy = {'torch', 'optuna', 'ray'} & set(sys.modules); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
