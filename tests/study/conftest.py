@@ -31,7 +31,8 @@ def tiny_config(**overrides: Any) -> StudyConfig:
 
 @pytest.fixture(scope="session")
 def fast_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """workload + gemmini + mapping (+ profile when torch is installed), run for real, with the report rendered."""
+    """Every experiment at a tiny size (profile and NAS only when torch is installed), run for real, with the
+    report rendered."""
     from tstack.report.study_html import render_report
     from tstack.studies.runner import run_study
 
@@ -39,7 +40,7 @@ def fast_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     try:
         import torch  # noqa: F401
 
-        only = ["workload", "profile", "gemmini", "mapping"]
+        only = ["workload", "profile", "gemmini", "mapping", "nas"]
     except ImportError:
         only = ["workload", "gemmini", "mapping"]
     doc = run_study(tiny_config(), out, only=only)

@@ -1,7 +1,10 @@
 """What a study is: its settings, its scale, and the contract every experiment module follows.
 
-An experiment is a module under `tstack.studies` with a `NAME`, a `TITLE` and `run(config, progress) -> dict`:
-plain JSON data (numbers, lists, strings), never printed output, never figures — the report renders those. Data
+An experiment is a module under `tstack.studies` with a `NAME`, a `TITLE` and `run(config, progress, work_dir)`
+returning a dict:
+plain JSON data (numbers, lists, strings), never printed output, never figures — the report renders those.
+`work_dir` is the experiment's own folder for state that lets an interrupted run resume (NAS checkpoints and
+search storage); it is emptied when the study is not resumed. Data
 that depends on another experiment (the cumulative gain table) is derived from the other experiments' data.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from tstack.errors import SpecError
@@ -119,7 +123,7 @@ class Experiment(Protocol):
     NAME: str
     TITLE: str
 
-    def run(self, config: StudyConfig, progress: Progress) -> dict[str, Any]: ...
+    def run(self, config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, Any]: ...
 
 
 def ratio(a: float, b: float) -> float:

@@ -7,6 +7,7 @@ tstack's cost model, on the target design), and the fusion study (matmul + Softm
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,8 @@ def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[di
     return out
 
 
-def run(config: StudyConfig, progress: Progress) -> dict[str, Any]:
+def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, Any]:
+    del work_dir  # this experiment keeps nothing between runs
     spec = load_model(config.model)
     mapspace = _mapspace(config, progress)
     progress(f"mapping every matmul of {config.model} on {config.hw_target}: heuristic vs exhaustive")

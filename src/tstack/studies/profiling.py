@@ -8,6 +8,7 @@ and the normalized latencies (Fig. 9) are compared as trends. The prediction is 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tstack.errors import TstackError
@@ -20,7 +21,8 @@ NAME = "profile"
 TITLE = "Real measurement: where the time goes on this CPU"
 
 
-def run(config: StudyConfig, progress: Progress) -> dict[str, Any]:
+def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, Any]:
+    del work_dir  # this experiment keeps nothing between runs
     try:
         import torch
     except ImportError as exc:  # the study's other experiments do not need torch

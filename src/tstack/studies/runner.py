@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,11 +85,14 @@ def run_study(
             meta[name] = {"title": module.TITLE, "cached": True, "seconds": 0.0, "error": None}
             cb.done(name, 0.0, True, None)
             continue
+        work_dir = out_dir / "work" / name / key
+        if not resume:
+            shutil.rmtree(out_dir / "work" / name, ignore_errors=True)
         t0 = time.perf_counter()
         step = _stepper(cb, name)
         error = None
         try:
-            result = module.run(config, step)
+            result = module.run(config, step, work_dir)
         except TstackError as exc:
             error = str(exc)
             result = {"error": error}

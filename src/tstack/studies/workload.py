@@ -7,6 +7,7 @@ analyzed beside BERT-Base, BERT-Large and GPT-2 (the paper's three), and ResNet-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tstack import api
@@ -51,7 +52,8 @@ def _paper_cell(table: Mapping[str, Sequence[float]], model: str, seq: int) -> f
     return float(table[model][paper.SEQ_LENS.index(seq)])
 
 
-def run(config: StudyConfig, progress: Progress) -> dict[str, Any]:
+def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, Any]:
+    del work_dir  # this experiment keeps nothing between runs
     seqs = config.settings.workload_seqs
     models = list(dict.fromkeys((config.model, "bert-base", "bert-large", "gpt2")))
     series = []
