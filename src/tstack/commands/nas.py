@@ -163,7 +163,15 @@ def _objective(
     return obj, trained, base_ppl
 
 
-@nas_app.command("search")
+_PAPER_EPILOG = (
+    "Paper scale (Table 8 space, a GPU or a Ray cluster): tstack nas search --space paper --hardware gemmini-ibert "
+    "--population 40 --iterations 40 --checkpoint nas-paper/supernet/checkpoint.pt --baseline-checkpoint "
+    "nas-paper/baseline/checkpoint.pt --corpus wikitext-2-raw/ --storage nas-paper/study.journal --ray auto "
+    "--ray-gpus 1   (after `ray start --head`; see docs/nas.md)"
+)
+
+
+@nas_app.command("search", epilog=_PAPER_EPILOG)
 def search(
     space: Annotated[
         str | None, typer.Option(help="cpu | paper | YAML (default: the checkpoint's space; proxy: cpu).")
