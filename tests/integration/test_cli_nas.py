@@ -90,7 +90,7 @@ def test_train_then_search_with_the_supernet(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     full = load_corpus(None)
     text = tmp_path / "small.txt"
-    text.write_text(full.train_text[:12_000] + "\n\n" + full.valid_text[:3_000])
+    text.write_text(full.train_text[:8_000] + "\n\n" + full.valid_text[:2_000])
     space = str(_space(tmp_path))
     common = ["--space", space, "--corpus", str(text), "--out", str(tmp_path / "run"), "--steps", "2"]
     for extra in ([], ["--baseline"]):

@@ -74,6 +74,7 @@ ALGORITHMS = ("evolution", "nsga2", "random")
 DEFAULT_STUDY = "tstack-nas"
 STUDY_FORMAT = 1
 _POLL_S = 0.05
+_PLAN_ATTRS = ("generation", "role", "parent", "plan_size")  # what a re-enqueued trial keeps of its original
 
 Objective = Callable[[Architecture], float]
 """Perplexity (lower is better) of one architecture."""
@@ -596,7 +597,7 @@ class _Search:
             changed = True
             key = t.user_attrs.get("key")
             if key:  # its evaluation never reached storage: give it to the next worker
-                attrs = {k: v for k, v in t.user_attrs.items() if k in ("generation", "role", "parent")}
+                attrs = {k: v for k, v in t.user_attrs.items() if k in _PLAN_ATTRS}
                 self._enqueue(Architecture.from_key(key), {**attrs, "retry_of": t.number})
         return changed
 
@@ -665,7 +666,7 @@ class _Search:
             with self._lock:
                 self.inflight.pop(trial.number, None)
             if self._fail_if_running(trial.number):
-                attrs = {k: v for k, v in trial.user_attrs.items() if k in ("generation", "role", "parent")}
+                attrs = {k: v for k, v in trial.user_attrs.items() if k in _PLAN_ATTRS}
                 self._enqueue(arch, {**attrs, "retry_of": trial.number})
             raise
         return True
@@ -678,8 +679,9 @@ class _Search:
         trial_id = self._trial_id(number)
         if isinstance(outcome, BaseException) or not math.isfinite(outcome):
             reason = f"{type(outcome).__name__}: {outcome}" if isinstance(outcome, BaseException) else "not finite"
-            self.storage.set_trial_user_attr(trial_id, "error", reason[:500])
-            self.study.tell(number, state=TrialState.FAIL)
+            with contextlib.suppress(Exception):  # already finished by a worker that took it for dead
+                self.storage.set_trial_user_attr(trial_id, "error", reason[:500])
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
             self.failures_in_a_row += 1
             if self.failures_in_a_row >= self.config.max_consecutive_failures:
                 raise SearchError(
@@ -688,8 +690,15 @@ class _Search:
                 )
             return
         self.failures_in_a_row = 0
-        self.storage.set_trial_user_attr(trial_id, "perplexity", float(outcome))
-        self.study.tell(number, [float(outcome), job.edp])
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            self.storage.set_trial_user_attr(trial_id, "perplexity", float(outcome))
+            self.study.tell(number, [float(outcome), job.edp], skip_if_finished=True)
+        except UpdateFinishedTrialError:
+            # another worker took this trial for dead (no heartbeat for stale_after_s) and re-enqueued it; its
+            # copy will be evaluated, so this result is dropped rather than stored twice
+            pass
 
     # -- evolution: the plan lives in storage --
     def _results(self, trials: Sequence[FrozenTrial]) -> dict[str, tuple[float, float]]:
@@ -738,7 +747,7 @@ class _Search:
         if not tagged:
             return self._enqueue_generation(0, trials)
         gen = max(int(t.user_attrs["generation"]) for t in tagged)
-        if any(not t.state.is_finished() for t in tagged):
+        if not _generation_done(tagged, gen):
             return "wait"
         if gen + 1 >= cfg.iterations or self._budget_left(trials) <= 0:
             return "done"
@@ -778,7 +787,8 @@ class _Search:
         if not chosen:  # the space is exhausted around the front: nothing new to evaluate
             return "done"
         for arch, attrs in chosen:
-            self._enqueue(arch, attrs)
+            # plan_size: another worker may see the plan half enqueued; it must not take that half for the whole
+            self._enqueue(arch, {**attrs, "plan_size": len(chosen)})
         return "work"
 
     def plan_sampler(self, trials: Sequence[FrozenTrial]) -> str:
@@ -809,8 +819,8 @@ class _Search:
             done_gens = 0
             if gens:
                 current = max(gens)
-                finished = all(t.state.is_finished() for t in trials if t.user_attrs.get("generation") == current)
-                done_gens = current + 1 if finished else current
+                tagged = [t for t in trials if "generation" in t.user_attrs]
+                done_gens = current + 1 if _generation_done(tagged, current) else current
             self.progress(SearchProgress(done_gens, self.config.iterations, "generation", evaluations, len(front)))
         else:
             total = self.config.budget or 0
@@ -845,6 +855,14 @@ class _Search:
                 return
             if status == "wait" and not self.inflight:
                 time.sleep(_POLL_S)
+
+
+def _generation_done(tagged: Sequence[FrozenTrial], gen: int) -> bool:
+    """Every planned architecture of generation `gen` is in storage and every trial of it has finished."""
+    current = [t for t in tagged if int(t.user_attrs["generation"]) == gen]
+    planned = max(int(t.user_attrs.get("plan_size", 0)) for t in current)
+    keys = {t.user_attrs.get("key") for t in current}
+    return len(keys) >= planned and all(t.state.is_finished() for t in tagged)
 
 
 def _front_keys(keys: Sequence[str], results: Mapping[str, tuple[float, float]]) -> list[str]:
