@@ -130,3 +130,26 @@ def test_spearman_and_neighbours() -> None:
     assert cos.min() > 0.999999 and rho > 0.9999 and nn == 1.0
     cos, _, nn = compare_embeddings(e, rng.normal(size=(20, 8)))
     assert cos.mean() < 0.5 and nn < 0.5
+
+
+def test_fast_path_gives_the_reference_integers(tiny_bert: Path) -> None:
+    # The fast implementation (float32 GEMM operands, exact float64 requantization, int32 kernel cores) against
+    # the literal int64 pipeline: same calibration, same integers, with and without padding.
+    rng = np.random.default_rng(4)
+    calib = [(_ids(rng, 8, 24), None) for _ in range(3)]
+    ref = load_bert(tiny_bert)
+    ref.fast = False
+    ref.calibrate(calib)
+    fast = load_bert(tiny_bert).calibrate(calib)
+    assert {k: v.absmax for k, v in fast.sites.items()} == {k: v.absmax for k, v in ref.sites.items()}
+    assert fast.ln_shift == ref.ln_shift
+    for trial in range(3):
+        ids = _ids(rng, 5, 20)
+        mask = np.ones_like(ids)
+        if trial:
+            mask[:, 14:] = 0
+            mask[0, 3:] = 0
+        h_ref, s_ref = ref.forward(ids, mask)
+        h, s = fast.forward(ids, mask)
+        assert s == s_ref and h.dtype == np.int64
+        np.testing.assert_array_equal(h, h_ref)

@@ -13,6 +13,11 @@ Activation ranges are calibrated on sample inputs by running this same integer p
 takes its batch's own range while calibrating and records the running maximum); after `calibrate`, every scale is
 frozen. Integer GEMMs run in float BLAS when every partial sum is an exactly representable integer (|Σ| < 2^24 in
 float32, < 2^53 in float64), which gives the same integers as an int32 accumulator, faster.
+
+Two implementations of the same integer pipeline: the reference one (`fast=False`) spells every step in int64 with
+the public kernels; the fast one (default) keeps int8 activations in float32 (the GEMM operands), requantizes in
+float64 where that is provably exact (`_requant`) and calls the kernels' int32 cores directly. Both give the same
+integers (tests/unit/test_kernels_encoder.py, tests/integration/test_kernels_minilm.py).
 """
 
 from __future__ import annotations
@@ -23,24 +28,34 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import TstackError
-from tstack.kernels.gelu import int_gelu
-from tstack.kernels.layernorm import ibert_layernorm_shift, int_layernorm
+from tstack.kernels.gelu import gelu_bound, gelu_constants, gelu_int32_bound, gelu_int32_into, int_gelu
+from tstack.kernels.layernorm import ibert_layernorm_into, ibert_layernorm_shift, int_layernorm
 from tstack.kernels.quant import (
+    FLOAT_INT_MAGIC,
+    FLOAT_INT_MAGIC_BITS,
+    INT64_LIMIT,
     FloatArray,
     IntArray,
     coarsen,
     dyadic,
     int_range,
+    mul_shift_ok,
+    mul_shift_rhe,
     quantize,
+    scratch,
     shift_round_half_even,
     symmetric_scale,
 )
-from tstack.kernels.softmax import ibert_exp_min_scale, int_softmax
+from tstack.kernels.softmax import ibert_exp_min_scale, ibert_softmax_into, int_softmax
+
+#: An array of the fast path: integer values held in an integer or float dtype.
+AnyArray = npt.NDArray[Any]
 
 
 class ModelLoadError(TstackError):
@@ -145,6 +160,28 @@ def int_matmul(
     return out
 
 
+def exact_float_matmul(a: AnyArray, b: AnyArray, a_absmax: int, b_absmax: int) -> AnyArray:
+    """Exact a @ b for integer-valued float32 operands with |a| ≤ a_absmax, |b| ≤ b_absmax, as float32 (one slice)
+    or float64: float32 BLAS over slices of the reduction axis short enough that every partial sum is an exactly
+    representable integer (< 2^24), the slices summed in float64 (exact below 2^53). Operands too wide for float32
+    slices run in float64 BLAS (exact below 2^53)."""
+    k = a.shape[-1]
+    per_term = max(a_absmax, 1) * max(b_absmax, 1)
+    if k * per_term >= 2**53:
+        raise TstackError(f"an integer GEMM with reduction {k} and |a|, |b| ≤ {a_absmax}, {b_absmax} exceeds 2^53")
+    chunk = (2**24 - 1) // per_term
+    if chunk >= k:
+        out32: AnyArray = np.matmul(a, b)
+        return out32
+    if chunk < 1 or -(-k // chunk) > 4:
+        out64: AnyArray = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        return out64
+    total: AnyArray = np.matmul(a[..., :chunk], b[..., :chunk, :]).astype(np.float64)
+    for lo in range(chunk, k, chunk):
+        total += np.matmul(a[..., lo : lo + chunk], b[..., lo : lo + chunk, :])
+    return total
+
+
 @dataclass(slots=True)
 class _Site:
     """One requantization site: the calibrated symmetric range and its bit width."""
@@ -177,6 +214,8 @@ class IntegerEncoder:
     calibrated: bool = False
     #: BLAS threads for the integer GEMMs (None: the BLAS default); 1 is robust on shared machines.
     blas_threads: int | None = 1
+    #: The fast implementation (see the module docstring); False runs the literal int64 reference pipeline.
+    fast: bool = True
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -297,6 +336,8 @@ class IntegerEncoder:
             raise TstackError(f"token ids must lie in [0, {cfg.vocab}); got [{ids.min()}, {ids.max()}]")
         mask = np.ones((batch, seq), dtype=bool) if attention_mask is None else np.asarray(attention_mask) > 0
         with _blas_threads(self.blas_threads):
+            if self.fast:
+                return self._forward_fast(ids, mask)
             return self._forward(ids, mask)
 
     def _forward(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
@@ -353,6 +394,228 @@ class IntegerEncoder:
         r, s_r = self._act(f"{i}.res2", acc, s_acc, bw.layernorm_input, h1, s1)
         y, s_y = self._layernorm(f"{i}.ln2", r, s_r, bw.layernorm_input)
         return self._act(f"{i}.ln2.out", y, s_y, bw.activation)
+
+    # -- fast path ----------------------------------------------------------------------------------------------
+    def _requant(
+        self,
+        name: str,
+        q: AnyArray,
+        scale: FloatArray | float,
+        bits: int,
+        *,
+        out_dtype: npt.DTypeLike,
+        bias: IntArray | None = None,
+        residual: AnyArray | None = None,
+        residual_scale: float | None = None,
+        residual_absmax: int = 0,
+        consume: bool = False,
+    ) -> tuple[AnyArray, float]:
+        """`_act` on integer-valued q (+ an integer per-channel bias): the same integers, returned as `out_dtype`.
+        q holds exact integers below 2^51 (GEMM results and kernel outputs do); `consume` lets q be overwritten.
+
+        In float64 where provable: with the ratio m / 2^s exact in float64 and |q·m| < 2^53, q·(m/2^s) is exact
+        and rint is round-half-even, as `shift_round_half_even`. Where |q·m| ≥ 2^53 the product rounds, but then
+        |q·m / 2^s| ≥ 2^(53-s); when that is at least L = max|out| + 1 + max|residual term|, the exact result
+        saturates, and so does the rounded one (rounding is monotonic and 2^(53-s) is representable). So the float
+        path runs when L · 2^s ≤ 2^53 and the residual term is exact (|r·m_r| < 2^53). Otherwise int64 with the
+        unsigned-shift rounding (`mul_shift_rhe`), or the literal reference arithmetic beyond its bounds.
+        """
+        site = self._site(name, bits)
+        scale_arr = np.asarray(scale, dtype=np.float64)
+        bias_f = None if bias is None else bias.astype(np.float64)
+        if self.calibrating:
+            x = q.astype(np.float64) if bias_f is None else q + bias_f
+            x *= scale_arr
+            if residual is not None and residual_scale is not None:
+                x += residual.astype(np.float64) * residual_scale
+            batch_max = float(np.abs(x).max()) if x.size else 0.0
+            site.absmax = max(site.absmax, batch_max)
+            s_out = float(symmetric_scale(-batch_max, batch_max, bits))
+        else:
+            s_out = site.scale
+        mult, shift = common_shift_dyadic(scale_arr / s_out)
+        lo, hi = int_range(bits)
+        m_r, s_r, t2_max = 0, 0, 0
+        if residual is not None and residual_scale is not None:
+            dr = dyadic(residual_scale / s_out)
+            m_r, s_r = int(dr.multiplier), int(dr.shift)
+            if residual_absmax * abs(m_r) < 2**53 and -10 < s_r < 1000:
+                t2_max = ((residual_absmax * abs(m_r)) >> max(s_r, 0) << max(-s_r, 0)) + 1
+            else:
+                t2_max = -1  # the residual term is not exact in float64
+        bound = max(-lo, hi) + 1 + t2_max
+        if 1 <= shift <= 53 and t2_max >= 0 and bound <= 2 ** (53 - shift):
+            w = q if consume and q.dtype == np.float64 else scratch("encoder.w", np.float64, q.size).reshape(q.shape)
+            if bias_f is not None:
+                np.add(q, bias_f, out=w)
+            elif w is not q:
+                np.copyto(w, q, casting="unsafe")
+            w *= np.asarray(mult, dtype=np.float64) * 2.0**-shift  # an exact ratio: |m| < 2^32 times 2^-s
+            np.rint(w, out=w)
+            if residual is not None:
+                t = scratch("encoder.t", np.float64, residual.size).reshape(residual.shape)
+                np.multiply(residual, np.float64(m_r * 2.0**-s_r), out=t)  # float64 scalar: a float64 product
+                np.rint(t, out=t)
+                w += t
+            np.clip(w, lo, hi, out=w)
+            out = np.empty(q.shape, dtype=out_dtype)
+            np.copyto(out, w, casting="unsafe")
+            return out, s_out
+        # int64: the exact integers q + bias, in q's own buffer when it may be consumed.
+        if consume and q.dtype == np.float64:
+            q += FLOAT_INT_MAGIC  # exact below 2^51
+            a = q.view(np.int64)
+            a -= FLOAT_INT_MAGIC_BITS
+        elif consume and q.dtype == np.int64:
+            a = q
+        else:
+            a = scratch("encoder.a", np.int64, q.size).reshape(q.shape)
+            np.copyto(a, q, casting="unsafe")
+        if bias is not None:
+            a += bias
+        a_max = max(-int(a.min()), int(a.max())) if a.size else 0
+        if mul_shift_ok(a_max, mult, shift):
+            acc = mul_shift_rhe(a, mult, shift, a_max, inplace=True)
+        else:
+            acc = shift_round_half_even(a * mult, shift)
+        if residual is not None:
+            r = residual.astype(np.int64)
+            if mul_shift_ok(residual_absmax, m_r, s_r):
+                acc += mul_shift_rhe(r, m_r, s_r, residual_absmax, inplace=True)
+            else:
+                acc += shift_round_half_even(r * m_r, s_r)
+        np.clip(acc, lo, hi, out=acc)
+        return acc.astype(out_dtype), s_out
+
+    def _ln_fast(self, name: str, q: npt.NDArray[np.integer], s: float, bits: int) -> tuple[AnyArray, FloatArray]:
+        """i-LayerNorm of `bits`-bit integers q: float64 holding the exact output integers where the kernel's fast
+        path applies, else the kernel's int64 result."""
+        if self.calibrating:
+            self.ln_shift[name] = max(self.ln_shift.get(name, 0), ibert_layernorm_shift(q, bits=bits))
+        elif name not in self.ln_shift:
+            raise TstackError(f"LayerNorm {name!r} was never calibrated; call calibrate() first")
+        w, b = self.ln_params[name]
+        shift = self.ln_shift[name]
+        n = q.shape[-1]
+        if not np.any(w == 0):
+            res = ibert_layernorm_into(q.reshape(-1, n), shift, 2**bits - 1, w, b)
+            if res is not None:
+                y, s_ln = res
+                return y.reshape(q.shape), s_ln * w
+        return int_layernorm(q, s, w, b, bits=bits, shift=shift)
+
+    def _gelu_fast(self, q: AnyArray, s: float, bits: int) -> tuple[AnyArray, float]:
+        """i-GELU of `bits`-bit integers (int64 out): the kernel's int32 core where its bound holds."""
+        q_absmax = 2 ** (bits - 1)
+        if gelu_bound(bits, s) <= INT64_LIMIT and gelu_int32_bound(q_absmax, s) < 2**31:
+            b_int, c_int, one_int, shift, s_erf = gelu_constants(s)
+            out = np.empty(q.shape, dtype=np.int64)
+            gelu_int32_into(q.reshape(-1), b_int, c_int, one_int, shift, out.reshape(-1))
+            return out, -(s * s_erf / 2)
+        return int_gelu(q, s, bits=bits)
+
+    def _linear_fast(
+        self, name: str, x: npt.NDArray[np.float32], s_x: float, x_absmax: int
+    ) -> tuple[npt.NDArray[np.floating], FloatArray, IntArray]:
+        """Exact int8 GEMM in float BLAS: (accumulator without bias, its per-channel scale, the 32-bit bias)."""
+        lin = self.linears[name]
+        s_acc = lin.w_scale * s_x
+        b_int = quantize(lin.bias, s_acc, self.bits.bias)
+        return exact_float_matmul(x, lin.w_int32, x_absmax, lin.w_absmax), s_acc, b_int
+
+    def _forward_fast(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
+        batch, seq = ids.shape
+        cfg, bw = self.config, self.bits
+        h, s = self._act(
+            "emb.sum1",
+            self.word[ids],
+            self.word_scale,
+            bw.embedding,
+            np.broadcast_to(self.token_type[0], (batch, seq, cfg.d_model)),
+            self.token_type_scale,
+        )
+        h, s = self._act(
+            "emb.sum2", h, s, bw.embedding, np.broadcast_to(self.position[:seq], h.shape), self.position_scale
+        )
+        y, s_y = self._ln_fast("emb", h, s, bw.embedding)
+        x, s = self._requant("emb.out", y, s_y, bw.activation, out_dtype=np.float32, consume=True)
+        keep = None if bool(mask.all()) else np.broadcast_to(mask[:, None, None, :], (batch, cfg.heads, seq, seq))
+        dh = cfg.d_model // cfg.heads
+        for i in range(cfg.layers):
+            x, s = self._layer_fast(i, x, s, keep, dh)
+        return x.astype(np.int64), s
+
+    def _layer_fast(
+        self,
+        i: int,
+        h: AnyArray,
+        s: float,
+        keep: npt.NDArray[np.bool_] | None,
+        dh: int,
+    ) -> tuple[AnyArray, float]:
+        """`_layer` with float32 int8 activations (see the module docstring)."""
+        cfg, bw = self.config, self.bits
+        batch, seq, d = h.shape
+        amax = 2 ** (bw.activation - 1)
+        heads = []
+        scales = []
+        for name in ("q", "k", "v"):
+            acc, s_acc, b_int = self._linear_fast(f"{i}.{name}", h, s, amax)
+            t, s_t = self._requant(f"{i}.{name}", acc, s_acc, bw.activation, bias=b_int, out_dtype=np.float32)
+            heads.append(t.reshape(batch, seq, cfg.heads, dh).transpose(0, 2, 1, 3))
+            scales.append(s_t)
+        q8, k8, v8 = heads
+        scores = exact_float_matmul(q8, k8.transpose(0, 1, 3, 2), amax, amax)
+        s_scores = scales[0] * scales[1] / math.sqrt(dh)
+        min_scale = ibert_exp_min_scale()
+        if s_scores < min_scale:  # `coarsen`: drop low bits by a floor shift (exact in float: a power of two)
+            k = math.ceil(math.log2(min_scale / s_scores))
+            scores = np.floor(scores * 2.0**-k)
+            s_scores = s_scores * 2**k
+        rows = scores.reshape(-1, seq).astype(np.int32)
+        probs: AnyArray = np.empty(rows.shape, dtype=np.float32)
+        keep2 = None if keep is None else keep.reshape(-1, seq)
+        if ibert_softmax_into(rows, s_scores, bw.activation, probs, keep2):
+            s_p = 1.0 / 2**bw.activation
+        else:
+            p64, s_p = int_softmax(rows, s_scores, bits=32, output_bits=bw.activation, mask=keep2)
+            probs = p64.astype(np.float32)
+        probs4 = probs.reshape(batch, cfg.heads, seq, seq)
+        ctx = exact_float_matmul(probs4, v8, 2**bw.activation, amax)
+        ctx = ctx.transpose(0, 2, 1, 3).reshape(batch, seq, d)
+        c8, s_c = self._requant(f"{i}.ctx", ctx, s_p * scales[2], bw.activation, out_dtype=np.float32)
+        acc, s_acc, b_int = self._linear_fast(f"{i}.o", c8, s_c, amax)
+        r, s_r = self._requant(
+            f"{i}.res1",
+            acc,
+            s_acc,
+            bw.layernorm_input,
+            bias=b_int,
+            residual=h,
+            residual_scale=s,
+            residual_absmax=amax,
+            out_dtype=np.int32,
+        )
+        y, s_y = self._ln_fast(f"{i}.ln1", r, s_r, bw.layernorm_input)
+        h1, s1 = self._requant(f"{i}.ln1.out", y, s_y, bw.activation, out_dtype=np.float32, consume=True)
+        acc, s_acc, b_int = self._linear_fast(f"{i}.ff1", h1, s1, amax)
+        g_in, s_g = self._requant(f"{i}.gelu.in", acc, s_acc, bw.gelu_input, bias=b_int, out_dtype=np.int32)
+        g, s_gout = self._gelu_fast(g_in, s_g, bw.gelu_input)
+        g8, s_g8 = self._requant(f"{i}.gelu.out", g, s_gout, bw.activation, out_dtype=np.float32, consume=True)
+        acc, s_acc, b_int = self._linear_fast(f"{i}.ff2", g8, s_g8, amax)
+        r, s_r = self._requant(
+            f"{i}.res2",
+            acc,
+            s_acc,
+            bw.layernorm_input,
+            bias=b_int,
+            residual=h1,
+            residual_scale=s1,
+            residual_absmax=amax,
+            out_dtype=np.int32,
+        )
+        y, s_y = self._ln_fast(f"{i}.ln2", r, s_r, bw.layernorm_input)
+        return self._requant(f"{i}.ln2.out", y, s_y, bw.activation, out_dtype=np.float32, consume=True)
 
     def calibrate(self, batches: Iterable[tuple[npt.ArrayLike, npt.ArrayLike | None]]) -> IntegerEncoder:
         """Record every activation range (max |x|) and LayerNorm pre-shift over the batches; then freeze them."""

@@ -13,11 +13,14 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from tstack.kernels.quant import (
+    FLOAT_INT_MAGIC,
+    FLOAT_INT_MAGIC_BITS,
     INT64_LIMIT,
     FloatArray,
     IntArray,
@@ -27,6 +30,8 @@ from tstack.kernels.quant import (
     check_bits,
     check_int_array,
     check_scale,
+    checked_ints,
+    scratch,
 )
 
 Variant = Literal["ibert", "gemmini"]
@@ -115,7 +120,7 @@ def int_layernorm(
     """
     check_bits(bits)
     check_scale(scale)
-    qi = check_int_array(q, bits)
+    qi, lo, hi = checked_ints(q, bits)
     ax = check_axis(qi, axis)
     if ax != qi.ndim - 1:
         qi = np.moveaxis(qi, ax, -1)
@@ -139,11 +144,18 @@ def int_layernorm(
             )
         q2 = qi.reshape(-1, n)
         out2 = np.empty(q2.shape, dtype=np.int64)
-        step = max(1, BLOCK_ELEMENTS // n)  # cache-sized row blocks: temporaries stay in L2
-        for lo in range(0, q2.shape[0], step):
-            out2[lo : lo + step] = _ibert_rows(q2[lo : lo + step], shift)
-        out = out2.reshape(qi.shape)
         s = float(np.sqrt(np.float32(n))) / 2**30  # float32 sqrt, as the reference
+        bias_int = np.floor((beta / gamma) / s)
+        spread = hi - lo  # |q - mean| ≤ spread: the mean lies in [lo, hi]
+        step = max(1, BLOCK_ELEMENTS // n)  # cache-sized row blocks: temporaries stay in L2
+        for start in range(0, q2.shape[0], step):
+            sl = slice(start, start + step)
+            if not _ibert_rows_fast(q2[sl], shift, spread, bias_int, out2[sl]):
+                out2[sl] = _ibert_rows(q2[sl].astype(np.int64, copy=False), shift) + bias_int.astype(np.int64)
+        out = out2.reshape(qi.shape)
+        if ax != qi.ndim - 1:
+            out = np.moveaxis(out, -1, ax)
+        return out, s * gamma
     elif variant == "gemmini":
         if not 0 <= frac_bits <= 30:
             raise KernelInputError(f"frac_bits must be in 0..30; got {frac_bits}")
@@ -152,9 +164,10 @@ def int_layernorm(
                 f"Gemmini LayerNorm of {bits}-bit inputs over {n} channels could overflow int64; requantize the "
                 "input to fewer bits first"
             )
-        total = qi.sum(axis=-1, keepdims=True)
+        q64 = qi.astype(np.int64, copy=False)
+        total = q64.sum(axis=-1, keepdims=True)
         mean = np.sign(total) * (np.abs(total) // n)  # C division truncates toward zero
-        y = qi - mean
+        y = q64 - mean
         var = (y * y).sum(axis=-1, keepdims=True) // n
         std = np.maximum(isqrt(var), 1)
         out = div_round_half_even(y << frac_bits, std)
@@ -167,6 +180,88 @@ def int_layernorm(
         out = np.moveaxis(out, -1, ax)
     scale_out: FloatArray = s * gamma
     return out, scale_out
+
+
+def isqrt_exact(v: IntArray) -> IntArray:
+    """⌊√v⌋ of int64 v ≥ 0 (v < 2^62) from the float64 root and one correction each way: the rounded root is off
+    by at most one (v rounds to float64 with relative error 2^-53, the root halves it), and (x + 1)² < 2^63."""
+    x: IntArray = np.floor(np.sqrt(v.astype(np.float64))).astype(np.int64)
+    x -= (x * x > v).astype(np.int64)
+    x += ((x + 1) * (x + 1) <= v).astype(np.int64)
+    return x
+
+
+def ibert_layernorm_into(
+    q: npt.NDArray[Any], shift: int, spread: int, weight: FloatArray, bias: FloatArray
+) -> tuple[FloatArray, float] | None:
+    """I-BERT i-LayerNorm of validated rows q (rows, n) as float64 holding the exact output integers (all below
+    2^51), and the scalar S of the per-channel output scale S·γ; None where the fast path's bounds fail (callers
+    then use `int_layernorm`). `spread` bounds max(q) - min(q). No input checks: for the integer encoder."""
+    rows, n = q.shape
+    s = float(np.sqrt(np.float32(n))) / 2**30
+    bias_int = np.floor((bias / weight) / s)
+    out = np.empty((rows, n), dtype=np.float64)
+    step = max(1, BLOCK_ELEMENTS // n)
+    for start in range(0, rows, step):
+        sl = slice(start, start + step)
+        if not _ibert_rows_fast(q[sl], shift, spread, bias_int, out[sl]):
+            return None
+    return out, s
+
+
+def _ibert_rows_fast(q: npt.NDArray[Any], shift: int, spread: int, bias_int: FloatArray, out: npt.NDArray[Any]) -> bool:
+    """I-BERT normalization plus bias of a block of rows into `out`, in int32 and exact float64; False (nothing
+    written) where its bounds do not hold and the int64 path must run.
+
+    y = q - mean fits int32 when the spread max(q) - min(q) < 2^31. Σ (y >> shift)² is summed in int32 when it
+    provably stays below 2^31, else in float64 while it stays below 2^53 (every partial sum an exact integer).
+    ⌊y · factor / 2⌋ + bias is computed in float64 — y · (factor / 2) is exact below 2^53 and its floor is the
+    integer shift — and converted back with the 1.5·2^52 trick, exact below 2^51.
+    """
+    rows, n = q.shape
+    if spread >= 2**31:
+        return False
+    if rows == 0:
+        return True
+    ys_max = (spread >> shift) + 1
+    total = q.sum(axis=-1, dtype=np.int64)
+    mean = div_round_half_even(total, n)
+    y = scratch("layernorm.y", np.int32, rows * n).reshape(rows, n)
+    if q.dtype == np.int32:
+        np.subtract(q, mean.astype(np.int32)[:, None], out=y)
+    else:
+        np.copyto(y, q, casting="unsafe")  # |q| ≤ spread + |mean| … both < 2^31 here
+        y -= mean.astype(np.int32)[:, None]
+    ys = scratch("layernorm.ys", np.int32, rows * n).reshape(rows, n)
+    src = y
+    if shift:
+        np.right_shift(y, shift, out=ys)
+        src = ys
+    if n * ys_max * ys_max < 2**31:
+        np.multiply(src, src, out=ys)
+        var = ys.sum(axis=-1, dtype=np.int32).astype(np.int64)
+    elif n * ys_max * ys_max < 2**53:
+        ysf = scratch("layernorm.ysf", np.float64, rows * n).reshape(rows, n)
+        np.copyto(ysf, src)
+        var = np.einsum("ij,ij->i", ysf, ysf).astype(np.int64)
+    else:
+        return False
+    std = isqrt_exact(var) << shift
+    # The reference divides by zero on a constant row (NaN out); a unit std gives the exact answer 0 + β.
+    np.maximum(std, 1, out=std)
+    factor = (np.int64(1) << 31) // std
+    b_max = float(np.abs(bias_int).max(initial=0.0))
+    if spread * int(factor.max()) >= 2**52 or spread * int(factor.max()) / 2 + b_max >= 2**50:
+        return False
+    w = out if out.dtype == np.float64 else scratch("layernorm.w", np.float64, rows * n).reshape(rows, n)
+    np.multiply(y, (factor / 2.0)[:, None], out=w)  # exact: |y · factor| < 2^52
+    np.floor(w, out=w)
+    if w is out:
+        w += bias_int
+    else:
+        w += bias_int + FLOAT_INT_MAGIC
+        np.subtract(w.view(np.int64), FLOAT_INT_MAGIC_BITS, out=out)
+    return True
 
 
 def _ibert_rows(q: IntArray, shift: int) -> IntArray:

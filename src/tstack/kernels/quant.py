@@ -8,6 +8,7 @@ operation on int64 numpy arrays.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from tstack.errors import TstackError
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+SignedArray = npt.NDArray[np.signedinteger[Any]]
 
 #: The largest magnitude an int64 intermediate may reach; kernels check their bound against it before computing.
 INT64_LIMIT = 2**63 - 1
@@ -29,6 +31,29 @@ class KernelInputError(TstackError):
 
 class KernelOverflowError(TstackError):
     """An integer kernel's intermediates could exceed int64 for inputs of the declared bit width and scale."""
+
+
+_SCRATCH = threading.local()
+
+
+def scratch(name: str, dtype: npt.DTypeLike, size: int) -> npt.NDArray[Any]:
+    """A work buffer of at least `size` elements, kept per thread and reused across calls (first `size` returned).
+
+    Kernels stream cache-sized blocks through a few of these instead of allocating whole-tensor temporaries: on
+    this class of machine a fresh multi-megabyte temporary costs more in page faults (several µs per 4 KiB page)
+    than the arithmetic done in it. A buffer is only valid until the next kernel call on the same thread; it is
+    never returned to a caller.
+    """
+    pool: dict[tuple[str, str], npt.NDArray[Any]] | None = getattr(_SCRATCH, "pool", None)
+    if pool is None:
+        pool = {}
+        _SCRATCH.pool = pool
+    key = (name, np.dtype(dtype).str)
+    buf = pool.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        pool[key] = buf
+    return buf[:size]
 
 
 def int_range(bits: int) -> tuple[int, int]:
@@ -54,24 +79,55 @@ def check_scale(scale: Any, *, name: str = "scale") -> FloatArray:
 
 def check_int_array(q: Any, bits: int, *, name: str = "q") -> IntArray:
     """`q` as an int64 array; raises if it is not integer-valued or lies outside the signed `bits`-bit range."""
+    arr, _, _ = checked_ints(q, bits, name=name)
+    out: IntArray = arr.astype(np.int64, copy=False)
+    return out
+
+
+def checked_ints(q: Any, bits: int, *, name: str = "q") -> tuple[SignedArray, int, int]:
+    """`q` as a signed integer array — the caller's own array, no copy, when it is int8 … int64 — and bounds
+    (lo, hi) on its values; raises if it is not integer-valued or lies outside the signed `bits`-bit range.
+
+    The bounds are the actual minimum and maximum when the dtype can hold values outside the declared range (they
+    are computed for the check anyway), else the dtype's range (no pass over the data). Kernels use them to pick the
+    narrowest exact integer type. Unsigned and integral float inputs are converted to int64.
+    """
     check_bits(bits)
     arr = np.asarray(q)
-    if arr.dtype.kind not in "iu":
-        integral = arr.dtype.kind == "f" and (arr.size == 0 or bool(np.all(arr == np.floor(arr))))
-        if integral and bool(np.all(np.isfinite(arr))):
-            arr = arr.astype(np.int64)
-        else:
+    if arr.dtype.kind != "i":
+        if arr.dtype.kind == "f":
+            integral = arr.size == 0 or bool(np.all(arr == np.floor(arr)))
+            if not (integral and bool(np.all(np.isfinite(arr)))):
+                raise KernelInputError(f"{name} must hold integers (dtype {arr.dtype} given); quantize floats first")
+        elif arr.dtype.kind != "u":
             raise KernelInputError(f"{name} must hold integers (dtype {arr.dtype} given); quantize floats first")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size:
-        lo, hi = int_range(bits)
-        amin, amax = int(arr.min()), int(arr.max())
-        if amin < lo or amax > hi:
-            raise KernelInputError(
-                f"{name} has values in [{amin}, {amax}], outside the declared {bits}-bit range [{lo}, {hi}]; "
-                "declare more bits or requantize first"
-            )
-    return arr
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > INT64_LIMIT:
+            raise KernelInputError(f"{name} has values above 2^63 - 1; declare fewer bits or requantize first")
+        arr = arr.astype(np.int64)
+    lo, hi = int_range(bits)
+    info = np.iinfo(arr.dtype)
+    if not arr.size:
+        return arr, 0, 0
+    if info.min >= lo and info.max <= hi:
+        return arr, int(info.min), int(info.max)
+    amin, amax = int(arr.min()), int(arr.max())
+    if amin < lo or amax > hi:
+        raise KernelInputError(
+            f"{name} has values in [{amin}, {amax}], outside the declared {bits}-bit range [{lo}, {hi}]; "
+            "declare more bits or requantize first"
+        )
+    return arr, amin, amax
+
+
+def as_int32(q: SignedArray, out: npt.NDArray[np.int32] | None = None) -> npt.NDArray[np.int32]:
+    """`q` (values known to fit int32) as int32: the array itself when it already is, else a narrowing copy."""
+    if q.dtype == np.int32:
+        same: npt.NDArray[np.int32] = q
+        return same
+    if out is None:
+        return q.astype(np.int32)
+    np.copyto(out, q, casting="unsafe")
+    return out
 
 
 def check_axis(q: IntArray, axis: int, *, name: str = "q") -> int:
@@ -187,6 +243,68 @@ def shift_round_half_even(x: IntArray, shift: Any) -> IntArray:
     return result
 
 
+#: Adding 1.5·2^52 to an integer-valued float64 |v| < 2^51 lands in [2^52, 2^53), where the spacing is 1: the bits
+#: of the sum, read as int64, are FLOAT_INT_MAGIC_BITS + v exactly. A float64 → int64 conversion in two vectorized
+#: passes; numpy's own cast is scalar code on AVX2 (about 4x slower than an add).
+FLOAT_INT_MAGIC = 1.5 * 2**52
+FLOAT_INT_MAGIC_BITS = int(np.float64(FLOAT_INT_MAGIC).view(np.int64))
+
+#: 2^63 as a wrapped int64. Adding it maps signed order onto unsigned order (x + 2^63 ≥ 0 as uint64), so that a
+#: floor shift can be a logical uint64 shift: numpy vectorizes those (AVX2 has no 64-bit arithmetic shift; a signed
+#: int64 `>>` runs element by element, about 5x slower than an int64 add).
+_UNSIGNED_BIAS = -(2**63)
+#: |x| < 2^62 keeps x + 2^63 + 2^(s-1) below 2^64: the biased sum cannot wrap.
+MUL_SHIFT_LIMIT = 2**62
+
+
+def _v2(values: Any) -> int:
+    """The largest power of two dividing any nonzero entry (0 when all are 0): bounds where a product can tie."""
+    a = np.abs(np.asarray(values, dtype=np.int64))
+    lowest_bit = int(np.bitwise_and(a, -a).max(initial=0))  # the max of powers of two is the largest of them
+    return max(lowest_bit.bit_length() - 1, 0)
+
+
+def mul_shift_rhe(q: SignedArray, multiplier: Any, shift: Any, q_absmax: int, *, inplace: bool = False) -> IntArray:
+    """round-half-even(q · multiplier / 2^shift), exactly, as an int64 array: `shift_round_half_even(q * m, s)`
+    without its signed 64-bit shifts. A new array, or q itself (overwritten) with `inplace` and an int64 q.
+
+    `multiplier` and `shift` broadcast against q (per-channel ratios along the last axis); every shift must lie in
+    1..62 and q_absmax · |multiplier| < 2^62 (`mul_shift_ok`). When no product can be a tie — a tie needs
+    v2(q·m) = shift - 1, and v2(q·m) ≤ bits(q_absmax) - 1 + v2(m) — the rounding is ⌊(x + 2^(s-1)) / 2^s⌋: one add
+    and one shift; otherwise the tie-breaking bit is added as in `shift_round_half_even`.
+    """
+    m = np.asarray(multiplier, dtype=np.int64)
+    acc: IntArray
+    if inplace and q.dtype == np.int64:
+        acc = q
+        acc *= m
+    else:
+        acc = np.multiply(q, m, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    u = acc.view(np.uint64)
+    scalar = s.ndim == 0
+    s_u: Any = np.uint64(int(s)) if scalar else s.astype(np.uint64)
+    half: Any = (1 << (int(s) - 1)) if scalar else np.left_shift(np.int64(1), s - 1)
+    if int(q_absmax).bit_length() + _v2(multiplier) < int(s.min()):
+        acc += half + _UNSIGNED_BIAS if scalar else half + np.int64(_UNSIGNED_BIAS)
+    else:
+        acc += _UNSIGNED_BIAS
+        bit = np.right_shift(u, s_u)
+        bit &= np.uint64(1)
+        acc += bit.view(np.int64)
+        acc += half - 1
+    np.right_shift(u, s_u, out=u)
+    acc -= (1 << (63 - int(s))) if scalar else np.left_shift(np.int64(1), 63 - s)
+    return acc
+
+
+def mul_shift_ok(q_absmax: int, multiplier: Any, shift: Any) -> bool:
+    """Whether `mul_shift_rhe` applies: shifts in 1..62 and |q · multiplier| < 2^62."""
+    s = np.asarray(shift)
+    m_max = int(np.abs(np.asarray(multiplier, dtype=np.int64)).max(initial=0))
+    return bool(s.size) and int(s.min()) >= 1 and int(s.max()) <= 62 and int(q_absmax) * m_max < MUL_SHIFT_LIMIT
+
+
 def requantize(
     q: Any,
     scale_in: Any,
@@ -208,19 +326,26 @@ def requantize(
     check_bits(bits)
     so = float(check_scale(scale_out, name="scale_out"))
     si = check_scale(scale_in, name="scale_in")
-    qi = check_int_array(q, in_bits)
+    qi, q_lo, q_hi = checked_ints(q, in_bits)
     d = dyadic(si / so)
-    out = shift_round_half_even(qi * d.multiplier, d.shift)
+    out = _mul_shift(qi, max(-q_lo, q_hi), d)
     if residual is not None:
         if residual_scale is None:
             raise KernelInputError("a residual needs its residual_scale")
-        ri = check_int_array(residual, residual_bits, name="residual")
+        ri, r_lo, r_hi = checked_ints(residual, residual_bits, name="residual")
         rs = check_scale(residual_scale, name="residual_scale")
         dr = dyadic(rs / so)
-        out += shift_round_half_even(ri * dr.multiplier, dr.shift)
+        out += _mul_shift(ri, max(-r_lo, r_hi), dr)
     lo, hi = int_range(bits)
     np.clip(out, lo, hi, out=out)
     return out
+
+
+def _mul_shift(q: SignedArray, q_absmax: int, d: Dyadic) -> IntArray:
+    """shift_round_half_even(q · m, e) for the dyadic m / 2^e: `mul_shift_rhe` where it applies."""
+    if mul_shift_ok(q_absmax, d.multiplier, d.shift):
+        return mul_shift_rhe(q, d.multiplier, d.shift, q_absmax)
+    return shift_round_half_even(q.astype(np.int64) * d.multiplier, d.shift)
 
 
 def requantize_dyadic(q: IntArray, d: Dyadic, bits: int) -> IntArray:

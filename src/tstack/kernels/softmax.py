@@ -13,8 +13,10 @@ exp(p) ≈ 0.3585 · (p + 1.353)^2 + 0.344 (a second-order polynomial). Two vari
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -25,12 +27,15 @@ from tstack.kernels.quant import (
     IntArray,
     KernelInputError,
     KernelOverflowError,
+    SignedArray,
     check_axis,
     check_bits,
     check_int_array,
     check_scale,
+    checked_ints,
     dyadic,
     float32_scale,
+    scratch,
     shift_round_half_even,
 )
 
@@ -41,7 +46,7 @@ EXP_COEF = (0.35815147, 0.96963238, 1.0)
 LN2_IBERT = -0.6931
 EXP_SHIFT = 30  # the reference's `const`: the exp integer is scaled by 2^30 and very negative inputs clamp at 30·ln2
 SUM_BITS = 32  # the reference's `max_bit`
-BLOCK_ELEMENTS = 1 << 15
+BLOCK_ELEMENTS = 1 << 16
 
 GEMMINI_LN2 = 0.693147
 GEMMINI_A, GEMMINI_B, GEMMINI_C = 0.3585, 1.353, 0.344
@@ -155,6 +160,83 @@ def ibert_exp_requant(scale: float, exp_bits: int = 16) -> Dyadic:
     return dyadic(ratio, mantissa_bits=mantissa)
 
 
+@dataclass(frozen=True, slots=True)
+class _IbertPlan:
+    """Offline constants of the I-BERT Softmax fast path at one input scale (see `_ibert_rows_fast`)."""
+
+    x0_int: int
+    b_int: int
+    c_int: int
+    multiplier: int  # the 16-bit requantization's dyadic, applied to the polynomial
+    shift: int
+    z_multiplier: int  # z = ((-x) · z_multiplier) >> z_shift in int32; 0: z by float32 division instead
+    z_shift: int
+    poly_int32: bool  # the polynomial's intermediates fit int32
+    poly_clamp: bool  # the polynomial can be negative somewhere on (x0, 0] (the reference clamps at 0)
+    exp_clamp: bool  # the 16-bit exp can exceed 2^15 - 1 (QuantAct's saturation)
+    masked_exp: bool  # an entry set to the clamp 30·x0 still has a nonzero exp (so masked entries need zeroing)
+
+
+@functools.lru_cache(maxsize=256)
+def _ibert_plan(scale: float) -> _IbertPlan | None:
+    """The fast path's constants at this scale, or None where one of its exactness conditions fails (the general
+    int64 path then runs). Each condition is checked here, once, in Python integers:
+
+    * x = q - max is clamped to [30·x0, 0], so |x| ≤ N = 30·|x0|; z = ⌊x / x0⌋ ∈ [0, 30] and r = x - x0·z ∈ (x0, 0].
+      z is an int32 multiply-and-shift where one exists that is exact on [0, N] (m = ⌈2^k / d⌉ with
+      (m·d - 2^k)·N < 2^k, Granlund & Montgomery 1994) and N·m < 2^31; else ⌊float32(x) / x0⌋, exact while
+      N < 2^24 (x exact) and d = |x0| < 2^20 (a non-integer quotient below 32 is ≥ 1/d < ulp/2 away from the next
+      integer, so rounding cannot reach it).
+    * The 16-bit exp is rhe(poly · M / 2^(S + z)). The product A = poly · M < 2^62 by construction (its mantissa
+      is sized so). A tie needs v2(A) = S + z - 1 ≥ S - 1, impossible when bits(poly_max) + v2(M) < S; without
+      ties rhe(A / 2^T) = ⌊(⌊A / 2^(S-1)⌋ / 2^z + 1) / 2⌋, and ⌊A / 2^(S-1)⌋ < 2^31 is checked.
+    """
+    x0_int, b_int, c_int, _ = exp_constants(scale)
+    d = -x0_int
+    d_req = ibert_exp_requant(scale)
+    mult, shift = int(d_req.multiplier), int(d_req.shift)
+    if d < 2 or mult <= 0 or shift < 1:
+        return None
+    n_max = EXP_SHIFT * d
+    # The polynomial (r + b)·r + c on the integers r ∈ [-(d-1), 0]: convex, so its extremes lie at the ends or at
+    # the integers next to the vertex -b/2.
+    rs = {-(d - 1), 0} | {min(0, max(-(d - 1), v)) for v in ((-b_int) // 2, -(b_int // 2))}
+    polys = [(r + b_int) * r + c_int for r in rs]
+    p_min, p_max = min(polys), max(max(polys), 0)
+    if p_max * mult >= 2**62 or p_max.bit_length() + _v2_int(mult) >= shift:
+        return None
+    b_max = (p_max * mult) >> (shift - 1)
+    if b_max >= 2**31:
+        return None
+    z_mult, z_shift = 0, 0
+    for k in range(1, 31):
+        m = -(-(1 << k) // d)
+        if (m * d - (1 << k)) * n_max < (1 << k) and n_max * m < 2**31:
+            z_mult, z_shift = m, k
+            break
+    if not z_mult and (n_max >= 2**24 or d >= 2**20):
+        return None
+    poly_int32 = (abs(b_int) + d) * d + abs(c_int) < 2**31
+    masked = ((((c_int * mult) >> (shift - 1)) >> EXP_SHIFT) + 1) >> 1
+    return _IbertPlan(
+        x0_int,
+        b_int,
+        c_int,
+        mult,
+        shift,
+        z_mult,
+        z_shift,
+        poly_int32,
+        p_min < 0,
+        (b_max + 1) >> 1 > 2**15 - 1,
+        masked != 0,
+    )
+
+
+def _v2_int(v: int) -> int:
+    return (abs(v) & -abs(v)).bit_length() - 1 if v else 0
+
+
 def int_softmax(
     q: object,
     scale: float,
@@ -168,12 +250,13 @@ def int_softmax(
     """i-Softmax of x ≈ q·scale along `axis`; returns (p_int, s_out), p ≈ p_int · s_out.
 
     `mask` (broadcastable to q, True = keep) drops entries, e.g. padding keys: they get probability exactly 0 and
-    take no part in the maximum. Every row must keep at least one entry.
+    take no part in the maximum. Every row must keep at least one entry. Any signed integer dtype is accepted
+    without a copy; the result is int64.
     """
     check_bits(bits)
     check_bits(output_bits, name="output_bits", max_bits=16)
     s = float(check_scale(scale))
-    qi = check_int_array(q, bits)
+    qi, lo, hi = checked_ints(q, bits)
     ax = check_axis(qi, axis)
     if variant not in ("ibert", "gemmini"):
         raise KernelInputError(f"unknown variant {variant!r}; use 'ibert' or 'gemmini'")
@@ -193,13 +276,134 @@ def int_softmax(
     q2 = rows_q.reshape(-1, n)
     k2 = None if keep is None else keep.reshape(-1, n)
     out = np.empty(q2.shape, dtype=np.int64)
-    # Blocks of rows sized to the cache: the ~20 temporaries per element stay in L2 and are recycled.
+    plan = _ibert_plan(s) if variant == "ibert" else None
+    if plan is not None and hi - lo >= 2**31:
+        lo, hi = int(q2.min()), int(q2.max())  # bounds were the dtype's; the int32 path needs the real spread
+    # Blocks of rows sized to the cache: the temporaries stay in L2 and are recycled.
     step = max(1, BLOCK_ELEMENTS // n)
-    for lo in range(0, q2.shape[0], step):
-        sl = slice(lo, lo + step)
-        out[sl] = _softmax_rows(q2[sl], None if k2 is None else k2[sl], s, bits, output_bits, variant)
+    fast = plan is not None and hi - lo < 2**31
+    if fast:
+        floor_x = scratch("softmax.floor", np.int32, min(step, q2.shape[0]) * n)
+        floor_x.fill(EXP_SHIFT * plan.x0_int)  # type: ignore[union-attr]
+    for start in range(0, q2.shape[0], step):
+        sl = slice(start, start + step)
+        k_blk = None if k2 is None else k2[sl]
+        if fast:
+            _ibert_rows_fast(q2[sl], k_blk, plan, output_bits, floor_x, out[sl])  # type: ignore[arg-type]
+        else:
+            q_blk = q2[sl].astype(np.int64, copy=False)
+            out[sl] = _softmax_rows(q_blk, k_blk, s, bits, output_bits, variant)
     s_out = 1.0 / 2**output_bits if variant == "ibert" else 1.0 / (2 ** (output_bits - 1) - 1)
     return np.moveaxis(out.reshape(shape), -1, ax), s_out
+
+
+def ibert_softmax_into(
+    q: SignedArray, scale: float, output_bits: int, out: npt.NDArray[Any], mask: npt.NDArray[np.bool_] | None = None
+) -> bool:
+    """The I-BERT i-Softmax of already validated rows q (rows, n) — int32, or int64 within int32 — written into
+    `out` (rows, n) of any numeric dtype (the results are ≤ 2^output_bits); `mask` (rows, n) or None. Returns False,
+    writing nothing, where the fast path's conditions do not hold (callers then use `int_softmax`). No input checks:
+    for callers that know their bounds, e.g. the integer encoder."""
+    plan = _ibert_plan(scale)
+    if plan is None:
+        return False
+    rows, n = q.shape
+    step = max(1, BLOCK_ELEMENTS // n)
+    floor_x = scratch("softmax.floor", np.int32, min(step, rows) * n)
+    floor_x.fill(EXP_SHIFT * plan.x0_int)
+    for start in range(0, rows, step):
+        sl = slice(start, start + step)
+        _ibert_rows_fast(q[sl], None if mask is None else mask[sl], plan, output_bits, floor_x, out[sl])
+    return True
+
+
+def _ibert_rows_fast(
+    q: SignedArray,
+    keep: npt.NDArray[np.bool_] | None,
+    plan: _IbertPlan,
+    output_bits: int,
+    floor_x: npt.NDArray[np.int32],
+    out: npt.NDArray[Any],
+) -> None:
+    """I-BERT i-Softmax of a block of rows (last axis) into `out`, in int32 except one int64 product: the same
+    integers as `_softmax_rows` under the conditions `_ibert_plan` checked, and the spread max(q) - min(q) < 2^31
+    (so that q - max fits int32). `floor_x` holds 30·x0 in at least as many elements as the block."""
+    rows, n = q.shape
+    size = rows * n
+
+    def buf(name: str, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+        return scratch("softmax." + name, dtype, size).reshape(rows, n)
+
+    if keep is None:
+        row_max = q.max(axis=-1, keepdims=True)
+    else:
+        row_max = np.max(q, axis=-1, keepdims=True, where=keep, initial=np.iinfo(q.dtype).min)
+    x = buf("x", np.int32)
+    if q.dtype == np.int32:
+        np.subtract(q, row_max, out=x)
+    else:
+        np.copyto(x, q, casting="unsafe")  # |q| < 2^31 (≤ 32 bits declared)
+        x -= row_max.astype(np.int32)
+    np.maximum(
+        x, floor_x[:size].reshape(rows, n), out=x
+    )  # an array operand: numpy's SIMD loop (a scalar bound runs ~3x slower)
+    drop = None
+    if keep is not None:
+        drop = ~keep
+        np.copyto(x, EXP_SHIFT * plan.x0_int, where=drop)  # z = 30, r = 0: a finite exp, zeroed below if nonzero
+    z = buf("z", np.int32)
+    if plan.z_multiplier:
+        np.multiply(x, -plan.z_multiplier, out=z)
+        z >>= plan.z_shift
+    else:
+        xf = buf("xf", np.float32)
+        np.copyto(xf, x, casting="unsafe")
+        xf /= np.float32(plan.x0_int)
+        np.floor(xf, out=xf)
+        np.copyto(z, xf, casting="unsafe")
+    r = buf("r", np.int32)
+    np.multiply(z, -plan.x0_int, out=r)
+    r += x  # r = x - x0·z ∈ (x0, 0]
+    acc = buf("acc", np.int64)
+    if plan.poly_int32:
+        poly = x  # x is dead from here: reuse its buffer
+        np.add(r, plan.b_int, out=poly)
+        poly *= r
+        poly += plan.c_int
+        if plan.poly_clamp:
+            np.maximum(poly, 0, out=poly)
+        np.copyto(acc, poly)
+    else:
+        r64 = buf("r64", np.int64)
+        np.copyto(r64, r)
+        np.add(r64, plan.b_int, out=acc)
+        acc *= r64
+        acc += plan.c_int
+        if plan.poly_clamp:
+            np.maximum(acc, 0, out=acc)
+    acc *= plan.multiplier
+    # acc ≥ 0: a logical uint64 shift is the floor shift, and numpy vectorizes it (a signed one it does not).
+    acc_u = acc.view(np.uint64)
+    acc_u >>= np.uint64(plan.shift - 1)
+    e = r  # r is dead: reuse its buffer
+    np.copyto(e, acc_u, casting="unsafe")  # < 2^31 (checked by the plan)
+    np.right_shift(e, z, out=e)
+    e += 1
+    e >>= 1
+    if plan.exp_clamp:
+        np.minimum(e, 2**15 - 1, out=e)
+    if drop is not None and plan.masked_exp:
+        np.copyto(e, 0, where=drop)
+    # Each e < 2^15: an int32 sum is exact up to 65538 entries per row, and twice as fast as widening.
+    total = e.sum(axis=-1, keepdims=True, dtype=np.int32 if n <= 65538 else np.int64).astype(np.int64)
+    factor = (np.int64(1) << SUM_BITS) // total
+    prod = out if out.dtype == np.int64 else acc
+    np.copyto(prod, e)
+    prod *= factor  # ≤ 2^32: e ≤ total
+    prod_u = prod.view(np.uint64)
+    prod_u >>= np.uint64(SUM_BITS - output_bits)
+    if prod is not out:
+        np.copyto(out, prod, casting="unsafe")  # ≤ 2^output_bits: exact in any numeric dtype
 
 
 def _softmax_rows(

@@ -1,0 +1,193 @@
+"""The kernels' fast paths (int32 / exact-float evaluation, unsigned shifts) give the same integers as their literal
+int64 evaluation, at the edges of the bounds that select them as well as on random data."""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tstack.kernels import int_gelu, int_layernorm, int_softmax, requantize, shift_round_half_even
+from tstack.kernels import softmax as softmax_mod
+from tstack.kernels.gelu import _gelu_block, gelu_bound, gelu_constants, gelu_int32_bound
+from tstack.kernels.layernorm import _ibert_rows, isqrt_exact
+from tstack.kernels.quant import checked_ints, mul_shift_ok, mul_shift_rhe
+from tstack.kernels.softmax import _ibert_plan, _softmax_rows, ibert_exp_min_scale
+
+
+def _gelu_literal(q: np.ndarray, scale: float, variant: str = "ibert") -> np.ndarray:
+    b, c, one, shift, _ = gelu_constants(scale, variant)  # type: ignore[arg-type]
+    out = np.empty(q.size, dtype=np.int64)
+    _gelu_block(q.reshape(-1).astype(np.int64), np.int64, b, c, one, shift, out)
+    return out.reshape(q.shape)
+
+
+@pytest.mark.parametrize("variant", ["ibert", "gemmini"])
+@pytest.mark.parametrize("seed", range(4))
+def test_gelu_int32_path_matches_int64(variant: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    taken = 0
+    for _ in range(40):
+        bits = int(rng.integers(2, 32))
+        s = float(rng.uniform(0.3, 12.0)) / 2 ** (bits - 1)
+        if gelu_bound(bits, s, variant) > 2**63 - 1:  # type: ignore[arg-type]
+            continue
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        q = rng.integers(lo, hi + 1, 3000)
+        q[:4] = [lo, hi, 0, -1]
+        taken += gelu_int32_bound(max(-lo, hi), s, variant) < 2**31  # type: ignore[arg-type]
+        for arr in (q, q.astype(np.int32)):
+            out, _ = int_gelu(arr, s, bits=bits, variant=variant)  # type: ignore[arg-type]
+            assert out.dtype == np.int64
+            np.testing.assert_array_equal(out, _gelu_literal(q, s, variant))
+    assert taken >= 10
+
+
+def test_gelu_int32_bound_is_tight_enough_for_16_bit() -> None:
+    # The case the encoder and the benchmark run: 16-bit inputs at a scale of a few units over 2^15.
+    assert gelu_int32_bound(2**15, 8 / 2**15) < 2**31
+
+
+def _softmax_literal(q: np.ndarray, s: float, out_bits: int, mask: np.ndarray | None) -> np.ndarray:
+    rows = q.reshape(-1, q.shape[-1]).astype(np.int64)
+    keep = None if mask is None else np.broadcast_to(mask, q.shape).reshape(rows.shape)
+    return _softmax_rows(rows, keep, s, 32, out_bits, "ibert").reshape(q.shape)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_softmax_fast_path_matches_int64(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lo_s = np.log(ibert_exp_min_scale())
+    for trial in range(25):
+        s = float(np.exp(rng.uniform(lo_s, np.log(0.25))))
+        plan = _ibert_plan(s)
+        assert plan is not None
+        cols = int(rng.integers(1, 160))
+        q = np.rint(rng.normal(0, rng.uniform(0.2, 30.0), (3, int(rng.integers(1, 30)), cols)) / s).astype(np.int64)
+        mask = None
+        if trial % 2:
+            mask = rng.random((3, 1, cols)) < 0.6
+            mask[..., 0] = True
+        out_bits = int(rng.choice([4, 8, 16]))
+        want = _softmax_literal(q, s, out_bits, mask)
+        got, _ = int_softmax(q.astype(np.int32), s, bits=32, output_bits=out_bits, mask=mask)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("force", ["float_z", "int64_poly"])
+def test_softmax_fast_path_branches(force: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each plan branch (z by float32 division vs. int32 multiply-shift; the polynomial in int32 vs. int64) alone.
+    rng = np.random.default_rng(11)
+    for s in (2**-8, 2**-10, 3e-3, 0.05):
+        plan = _ibert_plan(s)
+        assert plan is not None
+        forced = (
+            dataclasses.replace(plan, z_multiplier=0)
+            if force == "float_z"
+            else dataclasses.replace(plan, poly_int32=False)
+        )
+        monkeypatch.setattr(softmax_mod, "_ibert_plan", lambda _s, p=forced: p)
+        q = np.rint(rng.normal(0, 6, (4, 40, 64)) / s).astype(np.int64)
+        got, _ = int_softmax(q, s, bits=32)
+        np.testing.assert_array_equal(got, _softmax_literal(q, s, 8, None))
+
+
+def test_softmax_plan_conditions_hold_over_the_valid_scale_range() -> None:
+    # The fast path covers every scale the kernel accepts (from the finest, ibert_exp_min_scale, up to 0.3).
+    for s in np.geomspace(ibert_exp_min_scale(), 0.3, 200):
+        assert _ibert_plan(float(s)) is not None
+
+
+def test_softmax_wide_spread_falls_back_exactly() -> None:
+    # max - min ≥ 2^31 cannot be narrowed to int32: the int64 path runs, with the same result.
+    q = np.array([[2**31 - 1, -(2**31), 0, 5]])
+    got, _ = int_softmax(q, 0.01, bits=32)
+    np.testing.assert_array_equal(got, _softmax_literal(q, 0.01, 8, None))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_layernorm_fast_path_matches_int64(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for trial in range(25):
+        n = int(rng.choice([1, 8, 64, 384, 768]))
+        bits = int(rng.integers(4, 24))
+        q = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), (int(rng.integers(1, 20)), n))
+        q = (q * rng.uniform(0.0, 1.0, (q.shape[0], 1))).astype(np.int64)
+        q[0] = q[0, 0]  # a constant row
+        w = rng.uniform(0.2, 2.0, n) * rng.choice([-1.0, 1.0], n)
+        b = rng.normal(0, 0.5, n)
+        shift = int(rng.integers(0, 12)) if trial % 2 else None
+        if shift is not None and n * (2**bits >> shift) ** 2 > 2**63 - 1:
+            shift = None  # the kernel's own overflow guard would refuse it
+        got, s_out = int_layernorm(q.astype(np.int32), 0.01, w, b, bits=bits, shift=shift)
+        if shift is None:
+            from tstack.kernels.layernorm import ibert_layernorm_shift
+
+            shift = ibert_layernorm_shift(q, bits=bits)
+        s = float(np.sqrt(np.float32(n))) / 2**30
+        want = _ibert_rows(q, shift) + np.floor((b / w) / s).astype(np.int64)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(s_out, s * w)
+
+
+def test_isqrt_exact_at_squares() -> None:
+    k = np.array([0, 1, 2, 3, 2**26 - 1, 2**26, 2**30, 2**31 - 1], dtype=np.int64)
+    v = np.concatenate([k * k, k * k - 1, k * k + 1])
+    v = v[v >= 0]
+    import math
+
+    assert isqrt_exact(v).tolist() == [math.isqrt(int(x)) for x in v]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=8),
+    st.integers(1, 2**31 - 1),
+    st.integers(1, 62),
+    st.integers(0, 20),
+)
+def test_mul_shift_rhe_is_round_half_even(q: list[int], m: int, shift: int, zeros: int) -> None:
+    arr = np.array(q, dtype=np.int64) >> zeros << zeros  # trailing zeros make ties possible
+    q_absmax = int(np.abs(arr).max())
+    if not mul_shift_ok(q_absmax, m, shift):
+        return
+    got = mul_shift_rhe(arr, m, shift, q_absmax)
+    assert got.tolist() == [round(Fraction(int(x) * m, 2**shift)) for x in arr]
+    np.testing.assert_array_equal(got, shift_round_half_even(arr * m, shift))
+
+
+def test_mul_shift_rhe_per_channel_and_in_place() -> None:
+    rng = np.random.default_rng(3)
+    q = rng.integers(-(2**24), 2**24, (50, 6))
+    m = rng.integers(1, 2**31, 6)
+    want = shift_round_half_even(q * m, 40)
+    got = mul_shift_rhe(q.copy(), m, 40, 2**24, inplace=True)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_checked_ints_keeps_narrow_dtypes_and_checks_wide_ones() -> None:
+    q8 = np.array([-128, 127], dtype=np.int8)
+    arr, lo, hi = checked_ints(q8, 8)
+    assert arr is q8 and (lo, hi) == (-128, 127)  # no copy, no pass: the dtype bounds it
+    arr, lo, hi = checked_ints(np.array([3, -5, 7]), 8)
+    assert (lo, hi) == (-5, 7)
+    with pytest.raises(Exception, match="8-bit"):
+        checked_ints(np.array([300], dtype=np.int32), 8)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_requantize_fast_matches_literal(dtype: type) -> None:
+    rng = np.random.default_rng(4)
+    info = np.iinfo(dtype)
+    q = rng.integers(max(info.min, -(2**31)), min(info.max, 2**31 - 1), (40, 16)).astype(dtype)
+    for s_in, s_out in ((3e-5, 0.05), (np.linspace(1e-5, 1e-3, 16), 0.02), (1.0, 2.0)):
+        got = requantize(q, s_in, s_out, 8, in_bits=32)
+        from tstack.kernels.quant import dyadic
+
+        d = dyadic(np.asarray(s_in) / s_out)
+        want = np.clip(shift_round_half_even(q.astype(np.int64) * d.multiplier, d.shift), -128, 127)
+        np.testing.assert_array_equal(got, want)
