@@ -11,14 +11,14 @@ CPU scale (minutes)::
     tstack nas search --population 16 --iterations 10
     tstack nas report --plot nas-run
 
-Paper scale (Table 8 space, WikiText-2, a GPU and/or a Ray cluster)::
+Paper scale (Table 8 space, WikiText-2, a Ray cluster for the evaluations)::
 
     tstack nas train --space paper --corpus wikitext-2-raw/ --out nas-paper
     tstack nas train --space paper --corpus wikitext-2-raw/ --out nas-paper --baseline
     ray start --head                       # on the head node; `ray start --address HEAD:6379` on the others
     tstack nas search --space paper --hardware gemmini-ibert --population 40 --iterations 40 \\
         --checkpoint nas-paper/supernet/checkpoint.pt --baseline-checkpoint nas-paper/baseline/checkpoint.pt \\
-        --corpus wikitext-2-raw/ --storage nas-paper/study.journal --ray auto --ray-gpus 1
+        --corpus wikitext-2-raw/ --storage nas-paper/study.journal --ray auto
     tstack nas report --storage nas-paper/study.journal --plot nas-paper
 
 Several search workers may share one study: run the same `search` command in several shells (a journal file on a
@@ -164,10 +164,10 @@ def _objective(
 
 
 _PAPER_EPILOG = (
-    "Paper scale (Table 8 space, a GPU or a Ray cluster): tstack nas search --space paper --hardware gemmini-ibert "
+    "Paper scale (Table 8 space, a Ray cluster): tstack nas search --space paper --hardware gemmini-ibert "
     "--population 40 --iterations 40 --checkpoint nas-paper/supernet/checkpoint.pt --baseline-checkpoint "
     "nas-paper/baseline/checkpoint.pt --corpus wikitext-2-raw/ --storage nas-paper/study.journal --ray auto "
-    "--ray-gpus 1   (after `ray start --head`; see docs/nas.md)"
+    "(after `ray start --head`; see docs/nas.md)"
 )
 
 
@@ -209,7 +209,7 @@ def search(
     """Search the space for the (perplexity, EDP) Pareto front; resumes the study if it exists.
 
     The paper's setting is `--space paper --hardware gemmini-ibert --population 40 --iterations 40` with a trained
-    supernet; on a GPU or a Ray cluster add `--ray auto --ray-gpus 1` (see `tstack nas --help` and docs/nas.md)."""
+    supernet; on a Ray cluster add `--ray auto` (see docs/nas.md)."""
     from tstack.nas.pricing import build_price_table
     from tstack.nas.search import SearchConfig, run_search
     from tstack.nas.space import load_space
