@@ -22,6 +22,7 @@ TINY = ScaleSettings(
     nas_train_steps=4,
     nas_population=6,
     nas_iterations=2,
+    nas_eval_tokens=1024,
 )
 
 

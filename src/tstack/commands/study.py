@@ -104,8 +104,10 @@ def study(
         )
     if c["factors"]:
         e = c["end_to_end"]
-        _out.print(f"{'end to end':<28} latency {e['latency']:.3g}x  EDP {e['edp']:.3g}x", highlight=False)
-    _out.print(f"Report: {report.resolve()}  ({time.perf_counter() - t0:.0f} s)", highlight=False)
+        _out.print(
+            f"{'end to end':<28} latency {e['latency']:.3g}x  EDP {e['edp']:.3g}x", highlight=False, soft_wrap=True
+        )
+    _out.print(f"Report: {report.resolve()}  ({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -310,7 +310,23 @@ def _nas(d: dict[str, Any]) -> str:
                 left=2,
             ),
             _why("nas"),
+            _undertrained(d),
         ]
+    )
+
+
+def _undertrained(d: dict[str, Any]) -> str:
+    """Say so when the baseline (the largest model) is not the most accurate: the supernet is undertrained, and the
+    selections then buy hardware cost with no perplexity given up, which inflates the gains."""
+    best = min(p["perplexity"] for p in d["points"])
+    base = d["baseline"]["perplexity"]
+    if base <= best + 0.1:
+        return ""
+    return (
+        f'<p class="why"><b>Caution:</b> the baseline (the largest model, perplexity {_num(base, 4)}) is not the most '
+        f"accurate candidate (best {_num(best, 4)}): after {d.get('train_steps', '?')} training steps the supernet is "
+        "far from converged, so these gains overstate what a trained model would give. Run the default or --full "
+        "scale for a converged comparison.</p>"
     )
 
 

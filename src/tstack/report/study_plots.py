@@ -195,7 +195,6 @@ def _fusion(d: dict[str, Any]) -> Figure:
     ax.bar(x, nl, bottom=mm, label="Softmax / LayerNorm")
     ax.set_xticks(x, labels, fontsize=6, rotation=60, ha="right")
     ax.set_ylabel("latency (10^6 cycles)")
-    ax.set_yscale("log")
     ax.legend(fontsize=8)
     return fig
 

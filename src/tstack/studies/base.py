@@ -47,6 +47,7 @@ class ScaleSettings:
     nas_train_steps: int | None = None  # None: the space's training preset
     nas_population: int = 40
     nas_iterations: int = 40
+    nas_eval_tokens: int = 16_384  # held-out tokens per perplexity (the evaluator's default)
 
     @staticmethod
     def of(scale: Scale) -> ScaleSettings:
@@ -64,6 +65,7 @@ class ScaleSettings:
                 nas_train_steps=40,
                 nas_population=12,
                 nas_iterations=5,
+                nas_eval_tokens=4096,
             )
         if scale is Scale.FULL:
             return ScaleSettings(

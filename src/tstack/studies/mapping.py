@@ -25,7 +25,7 @@ from tstack.workload.model import ModelSpec
 NAME = "mapping"
 TITLE = "Mapping and scheduling: the mapspace, the mapper, fusion"
 
-_HIST_BINS = np.logspace(0, 4, 41)  # relative EDP 1 .. 10^4, 10 bins per decade
+_BINS_PER_DECADE = 10
 
 
 def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
@@ -34,7 +34,9 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
     for i, name in enumerate(config.settings.mapspace_ops):
         progress(f"mapspace {name} ({config.settings.mapspace_samples:,} random mappings)")
         st = characterize(name, PAPER_OPS[name], hw, config.settings.mapspace_samples, config.seed + i)
-        counts, _ = np.histogram(np.clip(st.relative_edp, 1, _HIST_BINS[-1]), bins=_HIST_BINS)
+        decades = max(1, int(np.ceil(np.log10(max(st.span, 10.0)))))
+        edges = np.logspace(0, decades, decades * _BINS_PER_DECADE + 1)  # relative EDP 1 .. past the worst
+        counts, _ = np.histogram(np.clip(st.relative_edp, 1, edges[-1]), bins=edges)
         rel = np.sort(st.relative_edp)
         cdf_x = rel[np.linspace(0, len(rel) - 1, 200).astype(int)]
         p = paper.MAPSPACE.get(name)
@@ -48,7 +50,7 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
                 "within_3x": st.within_3x,
                 "span": st.span,
                 "heuristic_relative_edp": st.heuristic.edp / st.best.edp,
-                "histogram": {"edges": _HIST_BINS.tolist(), "counts": counts.tolist()},
+                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
                 "cdf": {"relative_edp": cdf_x.tolist(), "fraction": np.linspace(0, 1, 200).tolist()},
                 "paper_p10": p[0] if p else None,
                 "paper_within_3x": p[1] if p else None,

@@ -67,10 +67,11 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
         )  # fmt: skip
     progress(f"pricing the {space.name} space on {config.hw_target}")
     table = build_price_table(space, config.hw_target, cache_dir=work_dir / "prices")
-    evaluator = PerplexityEvaluator(supernet, corpus, threads=config.threads)
+    evaluator = PerplexityEvaluator(supernet, corpus, max_tokens=s.nas_eval_tokens, threads=config.threads)
     baseline_ppl = None
     if baseline_ckpt is not None:
-        baseline_ppl = PerplexityEvaluator(baseline_ckpt, corpus, threads=config.threads).perplexity(space.largest())
+        stand_alone = PerplexityEvaluator(baseline_ckpt, corpus, max_tokens=s.nas_eval_tokens, threads=config.threads)
+        baseline_ppl = stand_alone.perplexity(space.largest())
     search_cfg = SearchConfig(
         algorithm="evolution", population=s.nas_population, iterations=s.nas_iterations, seed=config.seed
     )
