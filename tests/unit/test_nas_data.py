@@ -12,14 +12,18 @@ from tstack.nas import data as nas_data
 from tstack.nas.data import Corpus, encode_lines, load_corpus, paragraphs, train_tokenizer, windows
 
 
-def test_default_corpus_is_the_shipped_novel_with_its_end_held_out() -> None:
+def test_default_corpus_holds_out_the_end_of_persuasion() -> None:
     corpus = load_corpus(None)
-    assert "persuasion" in corpus.source
-    text = nas_data.default_corpus_path().read_text(encoding="utf-8")
-    paras = paragraphs(text)
-    assert corpus.valid_text.splitlines()[-1] == paras[-1]  # the held-out part is the book's end
-    assert corpus.train_text.splitlines()[0] == paras[0]
-    share = len(corpus.valid_text) / (len(corpus.train_text) + len(corpus.valid_text))
+    assert "persuasion" in corpus.source and "five-novels" in corpus.source
+    persuasion = paragraphs(nas_data.default_corpus_path().read_text(encoding="utf-8"))
+    five = paragraphs(nas_data.default_corpus_path(nas_data.DEFAULT_EXTRA_TRAIN).read_text(encoding="utf-8"))
+    assert corpus.valid_text.splitlines()[-1] == persuasion[-1]  # the held-out part is the book's end
+    assert corpus.train_text.splitlines()[0] == five[0] == "SENSE AND SENSIBILITY"
+    train_lines = corpus.train_text.splitlines()
+    assert train_lines[len(five)] == persuasion[0]  # then Persuasion's beginning
+    n_valid = len(corpus.valid_text.splitlines())
+    assert train_lines[len(five) :] + corpus.valid_text.splitlines() == persuasion
+    share = sum(len(p) + 1 for p in persuasion[-n_valid:]) / sum(len(p) + 1 for p in persuasion)
     assert 0.09 < share < 0.11
     assert load_corpus(None) == corpus  # deterministic
 

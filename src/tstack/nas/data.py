@@ -3,8 +3,9 @@ token streams of non-empty lines.
 
 Corpora (`load_corpus`):
 
-- ``None``: the public-domain novel shipped in ``data/`` (Jane Austen, *Persuasion*; see data/PROVENANCE.md),
-  split like any plain-text file.
+- ``None``: the public-domain novels shipped in ``data/`` (Jane Austen; see data/PROVENANCE.md): five novels
+  (``austen-five-novels.txt``, 3.6 MB) and the first part of *Persuasion* train, and the last ``valid_fraction`` of
+  *Persuasion* (``austen-persuasion.txt``, the end of a novel not otherwise seen) is held out.
 - a directory in the WikiText-2 layout (the paper's data set, §6.4): ``wiki.train.raw`` / ``wiki.valid.raw`` (also
   ``.tokens``, ``train.txt`` / ``valid.txt`` / ``validation.txt``), directly or in a ``wikitext-2-raw``
   (``-v1``) subfolder; the train and valid splits are used as they are (the test split is never read).
@@ -36,7 +37,8 @@ from tstack.errors import DataError
 if TYPE_CHECKING:  # tokenizers is an optional dependency (the nas extra): imported where it is used
     from tokenizers import Tokenizer
 
-DEFAULT_CORPUS = "austen-persuasion.txt"
+DEFAULT_CORPUS = "austen-persuasion.txt"  # split into train and held-out text
+DEFAULT_EXTRA_TRAIN = "austen-five-novels.txt"  # training text only
 # Bump when the tokenizer recipe changes, so cached tokenizers of the old recipe are not reused.
 TOKENIZER_RECIPE = "bytebpe-1"
 END_OF_TEXT = "<|endoftext|>"
@@ -81,14 +83,14 @@ def data_dir_candidates() -> list[Path]:
     return [package_root / "data", package_root.parents[1] / "data"]
 
 
-def default_corpus_path() -> Path:
-    """The shipped corpus file; the wheel carries only src/tstack, so an installed package needs a path."""
+def default_corpus_path(name: str = DEFAULT_CORPUS) -> Path:
+    """A shipped corpus file; the wheel carries only src/tstack, so an installed package needs a path."""
     for folder in data_dir_candidates():
-        path = folder / DEFAULT_CORPUS
+        path = folder / name
         if path.is_file():
             return path
     raise DataError(
-        f"the default corpus {DEFAULT_CORPUS} is not shipped with this installation; pass a text file or a "
+        f"the default corpus file {name} is not shipped with this installation; pass a text file or a "
         "WikiText-2 folder as the corpus"
     )
 
@@ -138,8 +140,11 @@ def load_corpus(path: Path | str | None = None, valid_fraction: float = 0.1) -> 
     if not 0.0 < valid_fraction < 1.0:
         raise DataError(f"valid_fraction must lie strictly between 0 and 1, got {valid_fraction}")
     if path is None:
-        file = default_corpus_path()
-        return split_text(_read(file), valid_fraction, f"{file.name} (shipped, last {valid_fraction:.0%} held out)")
+        file, extra = default_corpus_path(), default_corpus_path(DEFAULT_EXTRA_TRAIN)
+        split = split_text(_read(file), valid_fraction, file.name)
+        extra_text = "\n".join(paragraphs(_read(extra))) + "\n"
+        source = f"{extra.name} + {file.name} (shipped; last {valid_fraction:.0%} of {file.name} held out)"
+        return Corpus(extra_text + split.train_text, split.valid_text, source)
     p = Path(path)
     if p.is_dir():
         train, valid = _find_split(p, "train"), _find_split(p, "valid")

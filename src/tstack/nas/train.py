@@ -41,6 +41,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train.json"
 CHECKPOINT_FORMAT = "tstack-nas-checkpoint/1"
 KINDS = ("supernet", "baseline")
+EVAL_LOGITS_BUDGET = 32 * 2**20  # floats of logits per evaluation batch (128 MiB)
 
 Progress = Callable[[int, int, float], None]
 
@@ -116,7 +117,7 @@ class TrainConfig:
         a few epochs, not 50) with 5% warm-up, a fixed step count, and gradient clipping at 1.
         """
         base = cls(
-            steps=500,
+            steps=600,
             batch_size=16,
             lr_peak=2e-3,
             warmup_fraction=0.05,
@@ -207,6 +208,8 @@ def mean_nll(
     spans = windows(ids, seq_len, keep_tail=True)
     if not spans:
         raise DataError("the held-out text is shorter than two tokens; give a corpus with more held-out text")
+    # Cap the logits held at once (rows x seq_len x vocab floats): 16 x 512 x 50257 would be 1.6 GB.
+    batch_size = max(1, min(batch_size, EVAL_LOGITS_BUDGET // (seq_len * net.space.vocab_size)))
     total_nats, count = 0.0, 0
     was_training = net.training
     net.eval()
