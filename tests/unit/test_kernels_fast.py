@@ -191,3 +191,34 @@ def test_requantize_fast_matches_literal(dtype: type) -> None:
         d = dyadic(np.asarray(s_in) / s_out)
         want = np.clip(shift_round_half_even(q.astype(np.int64) * d.multiplier, d.shift), -128, 127)
         np.testing.assert_array_equal(got, want)
+
+
+def test_threads_give_the_same_integers() -> None:
+    from tstack.kernels import get_num_threads, set_num_threads
+
+    rng = np.random.default_rng(9)
+    g = rng.integers(-(2**15), 2**15, (64, 3000))
+    sm = np.rint(rng.normal(0, 500, (6, 50, 70))).astype(np.int64)
+    keep = rng.random((6, 1, 70)) < 0.8
+    keep[..., 0] = True
+    ln = rng.integers(-(2**21), 2**21, (300, 384))
+    w, b = rng.uniform(0.5, 1.5, 384), rng.normal(0, 0.1, 384)
+
+    def run() -> list[np.ndarray]:
+        return [
+            int_gelu(g, 2**-12, bits=16)[0],
+            int_softmax(sm, 2**-8, bits=32, mask=keep)[0],
+            int_layernorm(ln, 1e-3, w, b, bits=22, shift=6)[0],
+        ]
+
+    assert get_num_threads() == 1
+    single = run()
+    set_num_threads(3)
+    try:
+        multi = run()
+    finally:
+        set_num_threads(1)
+    for a, c in zip(single, multi, strict=True):
+        np.testing.assert_array_equal(a, c)
+    with pytest.raises(Exception, match="threads"):
+        set_num_threads(0)

@@ -34,7 +34,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import TstackError
-from tstack.kernels.gelu import gelu_bound, gelu_constants, gelu_int32_bound, gelu_int32_into, int_gelu
+from tstack.kernels.gelu import (
+    gelu_bound,
+    gelu_constants,
+    gelu_int32_block,
+    gelu_int32_bound,
+    gelu_int32_into,
+    int_gelu,
+)
 from tstack.kernels.layernorm import ibert_layernorm_into, ibert_layernorm_shift, int_layernorm
 from tstack.kernels.quant import (
     FLOAT_INT_MAGIC,
@@ -44,6 +51,7 @@ from tstack.kernels.quant import (
     IntArray,
     coarsen,
     dyadic,
+    for_blocks,
     int_range,
     mul_shift_ok,
     mul_shift_rhe,
@@ -93,6 +101,8 @@ class _Linear:
     w_scale: FloatArray  # (out,)
     bias: FloatArray  # float (out,), quantized at run time against the input scale (32-bit, scale s_w·s_x)
     w_absmax: int
+    #: max over output channels of Σ_k |w_kj|: |Σ_k a_k w_kj| ≤ max|a| · w_col_l1 for every partial sum.
+    w_col_l1: int = 0
 
 
 def _quant_linear(w: npt.NDArray[np.floating], b: npt.NDArray[np.floating], bits: int) -> _Linear:
@@ -100,7 +110,8 @@ def _quant_linear(w: npt.NDArray[np.floating], b: npt.NDArray[np.floating], bits
     s = symmetric_scale(w64.min(axis=1), w64.max(axis=1), bits)
     q = quantize(w64, s[:, None], bits)
     wt = np.ascontiguousarray(q.T.astype(np.float64))
-    return _Linear(wt, wt.astype(np.float32), s, np.asarray(b, dtype=np.float64), int(np.abs(q).max()))
+    l1 = int(np.abs(q).sum(axis=1).max())
+    return _Linear(wt, wt.astype(np.float32), s, np.asarray(b, dtype=np.float64), int(np.abs(q).max()), l1)
 
 
 def common_shift_dyadic(ratio: FloatArray, mantissa_bits: int = 31) -> tuple[IntArray | np.int64, int]:
@@ -160,15 +171,20 @@ def int_matmul(
     return out
 
 
-def exact_float_matmul(a: AnyArray, b: AnyArray, a_absmax: int, b_absmax: int) -> AnyArray:
+def exact_float_matmul(a: AnyArray, b: AnyArray, a_absmax: int, b_absmax: int, b_col_l1: int | None = None) -> AnyArray:
     """Exact a @ b for integer-valued float32 operands with |a| ≤ a_absmax, |b| ≤ b_absmax, as float32 (one slice)
     or float64: float32 BLAS over slices of the reduction axis short enough that every partial sum is an exactly
     representable integer (< 2^24), the slices summed in float64 (exact below 2^53). Operands too wide for float32
-    slices run in float64 BLAS (exact below 2^53)."""
+    slices run in float64 BLAS (exact below 2^53). `b_col_l1` (max over columns of Σ_k |b_kj|, for weights known
+    ahead) bounds every partial sum by a_absmax · b_col_l1, usually far below K · a_absmax · b_absmax: then one
+    float32 GEMM suffices where the worst case would need slices."""
     k = a.shape[-1]
     per_term = max(a_absmax, 1) * max(b_absmax, 1)
     if k * per_term >= 2**53:
         raise TstackError(f"an integer GEMM with reduction {k} and |a|, |b| ≤ {a_absmax}, {b_absmax} exceeds 2^53")
+    if b_col_l1 is not None and max(a_absmax, 1) * b_col_l1 < 2**24:
+        whole: AnyArray = np.matmul(a, b)
+        return whole
     chunk = (2**24 - 1) // per_term
     if chunk >= k:
         out32: AnyArray = np.matmul(a, b)
@@ -180,6 +196,123 @@ def exact_float_matmul(a: AnyArray, b: AnyArray, a_absmax: int, b_absmax: int) -
     for lo in range(chunk, k, chunk):
         total += np.matmul(a[..., lo : lo + chunk], b[..., lo : lo + chunk, :])
     return total
+
+
+#: Row blocks of the fast path's requantizations: about this many elements, so that their float64 and int64
+#: temporaries stay in the L2 cache.
+_BLOCK_ELEMENTS = 1 << 15
+
+
+@dataclass(frozen=True, slots=True)
+class _RequantPlan:
+    """One requantization's constants: q_out = clamp(rhe(q · m / 2^s) [+ rhe(r · m_r / 2^s_r)], lo, hi) with
+    per-channel m over one shift s (`common_shift_dyadic`) and an optional residual r, as `IntegerEncoder._act`.
+
+    In float64 where provable: with the ratio m / 2^s exact in float64 and |q·m| < 2^53, q·(m/2^s) is exact and
+    rint is round-half-even, as `shift_round_half_even`. Where |q·m| ≥ 2^53 the product rounds, but then
+    |q·m / 2^s| ≥ 2^(53-s); when that is at least L = max|out| + 1 + max|residual term|, the exact result
+    saturates, and so does the rounded one (rounding is monotonic and 2^(53-s) is representable). So the float
+    path runs when L · 2^s ≤ 2^53 and the residual term is exact (|r·m_r| < 2^53). Otherwise int64 with the
+    unsigned-shift rounding (`mul_shift_rhe`), or the literal reference arithmetic beyond its bounds.
+    """
+
+    lo: int
+    hi: int
+    mult: IntArray | np.int64
+    shift: int
+    m_r: int
+    s_r: int
+    float_path: bool
+    ratio: FloatArray
+
+    @staticmethod
+    def make(ratio: FloatArray, bits: int, residual_ratio: float | None) -> _RequantPlan:
+        mult, shift = common_shift_dyadic(ratio)
+        lo, hi = int_range(bits)
+        m_r, s_r = 0, 0
+        if residual_ratio is not None:
+            dr = dyadic(residual_ratio)
+            m_r, s_r = int(dr.multiplier), int(dr.shift)
+        # The residual's own conditions (|r·m_r| < 2^53, L including its term) are checked per block in `run`.
+        ok = 1 <= shift <= 53 and max(-lo, hi) + 1 <= 2 ** (53 - shift) and -10 < s_r < 1000
+        return _RequantPlan(lo, hi, mult, shift, m_r, s_r, ok, np.asarray(mult, dtype=np.float64) * 2.0**-shift)
+
+    def run(
+        self,
+        q: AnyArray,
+        bias: IntArray | None,
+        residual: AnyArray | None,
+        residual_absmax: int,
+        out: AnyArray,
+        q_absmax: int | None,
+    ) -> None:
+        """Requantize one block of rows q (+ bias) [+ residual] into `out` (any dtype holding [lo, hi])."""
+        lo, hi = self.lo, self.hi
+        size = q.size
+        float_path = self.float_path
+        t2_max = 0
+        if residual is not None:
+            if residual_absmax * abs(self.m_r) >= 2**53:
+                float_path = False
+            t2_max = ((residual_absmax * abs(self.m_r)) >> max(self.s_r, 0) << max(-self.s_r, 0)) + 1
+            float_path = float_path and max(-lo, hi) + 1 + t2_max <= 2 ** (53 - self.shift)
+        if float_path:
+            w = scratch("encoder.w", np.float64, size).reshape(q.shape)
+            if bias is not None:
+                np.add(q, bias.astype(np.float64), out=w)
+            else:
+                np.copyto(w, q, casting="unsafe")
+            w *= self.ratio  # an exact ratio: |m| < 2^32 times a power of two
+            np.rint(w, out=w)
+            if residual is not None:
+                t = scratch("encoder.t", np.float64, size).reshape(q.shape)
+                np.multiply(residual, np.float64(self.m_r * 2.0**-self.s_r), out=t)  # float64 scalar: f64 product
+                np.rint(t, out=t)
+                w += t
+            if out.dtype == np.float32:
+                # Saturate after the cast, on half the bytes: values beyond 2^24 round in float32 but stay beyond
+                # the bounds, so the clamp gives the same integers.
+                np.copyto(out, w, casting="unsafe")
+                np.clip(out, lo, hi, out=out)
+            else:
+                np.clip(w, lo, hi, out=w)
+                np.copyto(out, w, casting="unsafe")
+            return
+        # int64: the exact integers q + bias.
+        if q.dtype.kind == "f":
+            w = scratch("encoder.w", np.float64, size).reshape(q.shape)
+            np.add(q, np.float64(FLOAT_INT_MAGIC), out=w)  # a float64 scalar: a float64 sum, exact below 2^51
+            a = w.view(np.int64)
+            a -= FLOAT_INT_MAGIC_BITS
+        else:
+            a = scratch("encoder.a", np.int64, size).reshape(q.shape)
+            np.copyto(a, q, casting="unsafe")
+        if bias is not None:
+            a += bias
+        if q_absmax is None or bias is not None:
+            q_absmax = max(-int(a.min()), int(a.max())) if a.size else 0
+        if mul_shift_ok(q_absmax, self.mult, self.shift):
+            acc = mul_shift_rhe(a, self.mult, self.shift, q_absmax, inplace=True)
+        else:
+            acc = shift_round_half_even(a * self.mult, self.shift)
+        # |acc| ≤ ⌈q_absmax · max|m| / 2^shift⌉ (+ the residual term's bound): int32 when that fits.
+        m_max = int(np.abs(np.asarray(self.mult, dtype=np.int64)).max(initial=0))
+        acc_bound = ((q_absmax * m_max) >> max(self.shift, 0) << max(-self.shift, 0)) + 1
+        if residual is not None:
+            r = residual.astype(np.int64)
+            if mul_shift_ok(residual_absmax, self.m_r, self.s_r):
+                acc += mul_shift_rhe(r, self.m_r, self.s_r, residual_absmax, inplace=True)
+            else:
+                acc += shift_round_half_even(r * self.m_r, self.s_r)
+            acc_bound += t2_max
+        if acc_bound < 2**31:
+            acc32 = scratch("encoder.acc32", np.int32, size).reshape(q.shape)
+            np.copyto(acc32, acc, casting="unsafe")  # int64 → float32 has no AVX2 instruction; int32 → float32 has
+            np.clip(acc32, lo, hi, out=acc32)
+            np.copyto(out, acc32, casting="unsafe")
+        else:
+            np.clip(acc, lo, hi, out=acc)
+            np.copyto(out, acc, casting="unsafe")
 
 
 @dataclass(slots=True)
@@ -408,23 +541,15 @@ class IntegerEncoder:
         residual: AnyArray | None = None,
         residual_scale: float | None = None,
         residual_absmax: int = 0,
-        consume: bool = False,
+        q_absmax: int | None = None,
     ) -> tuple[AnyArray, float]:
-        """`_act` on integer-valued q (+ an integer per-channel bias): the same integers, returned as `out_dtype`.
-        q holds exact integers below 2^51 (GEMM results and kernel outputs do); `consume` lets q be overwritten.
-
-        In float64 where provable: with the ratio m / 2^s exact in float64 and |q·m| < 2^53, q·(m/2^s) is exact
-        and rint is round-half-even, as `shift_round_half_even`. Where |q·m| ≥ 2^53 the product rounds, but then
-        |q·m / 2^s| ≥ 2^(53-s); when that is at least L = max|out| + 1 + max|residual term|, the exact result
-        saturates, and so does the rounded one (rounding is monotonic and 2^(53-s) is representable). So the float
-        path runs when L · 2^s ≤ 2^53 and the residual term is exact (|r·m_r| < 2^53). Otherwise int64 with the
-        unsigned-shift rounding (`mul_shift_rhe`), or the literal reference arithmetic beyond its bounds.
-        """
+        """`_act` on integer-valued q (+ an integer per-channel bias): the same integers, returned as `out_dtype`,
+        in cache-sized row blocks. q holds exact integers below 2^51 (GEMM results and kernel outputs do);
+        `q_absmax`, when known, bounds |q| (saves two reductions on the int64 path). See `_RequantPlan`."""
         site = self._site(name, bits)
         scale_arr = np.asarray(scale, dtype=np.float64)
-        bias_f = None if bias is None else bias.astype(np.float64)
         if self.calibrating:
-            x = q.astype(np.float64) if bias_f is None else q + bias_f
+            x = q.astype(np.float64) if bias is None else q + bias.astype(np.float64)
             x *= scale_arr
             if residual is not None and residual_scale is not None:
                 x += residual.astype(np.float64) * residual_scale
@@ -433,59 +558,51 @@ class IntegerEncoder:
             s_out = float(symmetric_scale(-batch_max, batch_max, bits))
         else:
             s_out = site.scale
-        mult, shift = common_shift_dyadic(scale_arr / s_out)
-        lo, hi = int_range(bits)
-        m_r, s_r, t2_max = 0, 0, 0
-        if residual is not None and residual_scale is not None:
-            dr = dyadic(residual_scale / s_out)
-            m_r, s_r = int(dr.multiplier), int(dr.shift)
-            if residual_absmax * abs(m_r) < 2**53 and -10 < s_r < 1000:
-                t2_max = ((residual_absmax * abs(m_r)) >> max(s_r, 0) << max(-s_r, 0)) + 1
-            else:
-                t2_max = -1  # the residual term is not exact in float64
-        bound = max(-lo, hi) + 1 + t2_max
-        if 1 <= shift <= 53 and t2_max >= 0 and bound <= 2 ** (53 - shift):
-            w = q if consume and q.dtype == np.float64 else scratch("encoder.w", np.float64, q.size).reshape(q.shape)
-            if bias_f is not None:
-                np.add(q, bias_f, out=w)
-            elif w is not q:
-                np.copyto(w, q, casting="unsafe")
-            w *= np.asarray(mult, dtype=np.float64) * 2.0**-shift  # an exact ratio: |m| < 2^32 times 2^-s
-            np.rint(w, out=w)
-            if residual is not None:
-                t = scratch("encoder.t", np.float64, residual.size).reshape(residual.shape)
-                np.multiply(residual, np.float64(m_r * 2.0**-s_r), out=t)  # float64 scalar: a float64 product
-                np.rint(t, out=t)
-                w += t
-            np.clip(w, lo, hi, out=w)
-            out = np.empty(q.shape, dtype=out_dtype)
-            np.copyto(out, w, casting="unsafe")
-            return out, s_out
-        # int64: the exact integers q + bias, in q's own buffer when it may be consumed.
-        if consume and q.dtype == np.float64:
-            q += FLOAT_INT_MAGIC  # exact below 2^51
-            a = q.view(np.int64)
-            a -= FLOAT_INT_MAGIC_BITS
-        elif consume and q.dtype == np.int64:
-            a = q
-        else:
-            a = scratch("encoder.a", np.int64, q.size).reshape(q.shape)
-            np.copyto(a, q, casting="unsafe")
-        if bias is not None:
-            a += bias
-        a_max = max(-int(a.min()), int(a.max())) if a.size else 0
-        if mul_shift_ok(a_max, mult, shift):
-            acc = mul_shift_rhe(a, mult, shift, a_max, inplace=True)
-        else:
-            acc = shift_round_half_even(a * mult, shift)
-        if residual is not None:
-            r = residual.astype(np.int64)
-            if mul_shift_ok(residual_absmax, m_r, s_r):
-                acc += mul_shift_rhe(r, m_r, s_r, residual_absmax, inplace=True)
-            else:
-                acc += shift_round_half_even(r * m_r, s_r)
-        np.clip(acc, lo, hi, out=acc)
-        return acc.astype(out_dtype), s_out
+        plan = _RequantPlan.make(scale_arr / s_out, bits, None if residual_scale is None else residual_scale / s_out)
+        out = np.empty(q.shape, dtype=out_dtype)
+        n = q.shape[-1]
+        q2, out2 = q.reshape(-1, n), out.reshape(-1, n)
+        r2 = None if residual is None else residual.reshape(-1, n)
+
+        def block(a: int, b: int) -> None:
+            plan.run(q2[a:b], bias, None if r2 is None else r2[a:b], residual_absmax, out2[a:b], q_absmax)
+
+        for_blocks(q2.shape[0], max(1, _BLOCK_ELEMENTS // n), block)
+        return out, s_out
+
+    def _gelu_stage(self, i: int, acc: AnyArray, s_acc: FloatArray, b_int: IntArray) -> tuple[AnyArray, float]:
+        """gelu.in requantization (16 bits), i-GELU and gelu.out requantization (8 bits) of the FFN accumulator.
+        With frozen scales, fused per cache-sized row block (the 16-bit and GELU integers never leave the cache);
+        while calibrating (each site needs its whole-tensor range first), stage by stage."""
+        bw = self.bits
+        in_name, out_name = f"{i}.gelu.in", f"{i}.gelu.out"
+        if not self.calibrating and in_name in self.sites and out_name in self.sites:
+            s_g = self.sites[in_name].scale
+            q_absmax = 2 ** (bw.gelu_input - 1)
+            g_bound = gelu_int32_bound(q_absmax, s_g)
+            if gelu_bound(bw.gelu_input, s_g) <= INT64_LIMIT and g_bound < 2**31:
+                b, c, one, shift, s_erf = gelu_constants(s_g)
+                s_gout = -(s_g * s_erf / 2)
+                s8 = self.sites[out_name].scale
+                plan_in = _RequantPlan.make(np.asarray(s_acc, dtype=np.float64) / s_g, bw.gelu_input, None)
+                plan_out = _RequantPlan.make(np.asarray(s_gout / s8), bw.activation, None)
+                out = np.empty(acc.shape, dtype=np.float32)
+                n = acc.shape[-1]
+                acc2, out2 = acc.reshape(-1, n), out.reshape(-1, n)
+
+                def block(a: int, z: int) -> None:
+                    rows = z - a
+                    g_in = scratch("encoder.gelu_in", np.int32, rows * n).reshape(rows, n)
+                    plan_in.run(acc2[a:z], b_int, None, 0, g_in, None)
+                    g = scratch("encoder.gelu", np.int64, rows * n)
+                    gelu_int32_block(g_in.reshape(-1), b, c, one, shift, g)
+                    plan_out.run(g.reshape(rows, n), None, None, 0, out2[a:z], g_bound)
+
+                for_blocks(acc2.shape[0], max(1, _BLOCK_ELEMENTS // n), block)
+                return out, s8
+        g_in, s_g = self._requant(in_name, acc, s_acc, bw.gelu_input, bias=b_int, out_dtype=np.int32)
+        g, s_gout, g_bound_or_none = self._gelu_fast(g_in, s_g, bw.gelu_input)
+        return self._requant(out_name, g, s_gout, bw.activation, out_dtype=np.float32, q_absmax=g_bound_or_none)
 
     def _ln_fast(self, name: str, q: npt.NDArray[np.integer], s: float, bits: int) -> tuple[AnyArray, FloatArray]:
         """i-LayerNorm of `bits`-bit integers q: float64 holding the exact output integers where the kernel's fast
@@ -498,21 +615,24 @@ class IntegerEncoder:
         shift = self.ln_shift[name]
         n = q.shape[-1]
         if not np.any(w == 0):
-            res = ibert_layernorm_into(q.reshape(-1, n), shift, 2**bits - 1, w, b)
+            res = ibert_layernorm_into(q.reshape(-1, n), shift, 2**bits - 1, 2 ** (bits - 1), w, b)
             if res is not None:
                 y, s_ln = res
                 return y.reshape(q.shape), s_ln * w
         return int_layernorm(q, s, w, b, bits=bits, shift=shift)
 
-    def _gelu_fast(self, q: AnyArray, s: float, bits: int) -> tuple[AnyArray, float]:
-        """i-GELU of `bits`-bit integers (int64 out): the kernel's int32 core where its bound holds."""
+    def _gelu_fast(self, q: AnyArray, s: float, bits: int) -> tuple[AnyArray, float, int | None]:
+        """i-GELU of `bits`-bit integers (int64 out) and a bound on |out|: the kernel's int32 core where its bound
+        holds, else the kernel."""
         q_absmax = 2 ** (bits - 1)
-        if gelu_bound(bits, s) <= INT64_LIMIT and gelu_int32_bound(q_absmax, s) < 2**31:
+        bound = gelu_int32_bound(q_absmax, s)
+        if gelu_bound(bits, s) <= INT64_LIMIT and bound < 2**31:
             b_int, c_int, one_int, shift, s_erf = gelu_constants(s)
             out = np.empty(q.shape, dtype=np.int64)
             gelu_int32_into(q.reshape(-1), b_int, c_int, one_int, shift, out.reshape(-1))
-            return out, -(s * s_erf / 2)
-        return int_gelu(q, s, bits=bits)
+            return out, -(s * s_erf / 2), bound
+        g, s_g = int_gelu(q, s, bits=bits)
+        return g, s_g, None
 
     def _linear_fast(
         self, name: str, x: npt.NDArray[np.float32], s_x: float, x_absmax: int
@@ -521,7 +641,7 @@ class IntegerEncoder:
         lin = self.linears[name]
         s_acc = lin.w_scale * s_x
         b_int = quantize(lin.bias, s_acc, self.bits.bias)
-        return exact_float_matmul(x, lin.w_int32, x_absmax, lin.w_absmax), s_acc, b_int
+        return exact_float_matmul(x, lin.w_int32, x_absmax, lin.w_absmax, lin.w_col_l1), s_acc, b_int
 
     def _forward_fast(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
         batch, seq = ids.shape
@@ -538,7 +658,7 @@ class IntegerEncoder:
             "emb.sum2", h, s, bw.embedding, np.broadcast_to(self.position[:seq], h.shape), self.position_scale
         )
         y, s_y = self._ln_fast("emb", h, s, bw.embedding)
-        x, s = self._requant("emb.out", y, s_y, bw.activation, out_dtype=np.float32, consume=True)
+        x, s = self._requant("emb.out", y, s_y, bw.activation, out_dtype=np.float32)
         keep = None if bool(mask.all()) else np.broadcast_to(mask[:, None, None, :], (batch, cfg.heads, seq, seq))
         dh = cfg.d_model // cfg.heads
         for i in range(cfg.layers):
@@ -597,11 +717,9 @@ class IntegerEncoder:
             out_dtype=np.int32,
         )
         y, s_y = self._ln_fast(f"{i}.ln1", r, s_r, bw.layernorm_input)
-        h1, s1 = self._requant(f"{i}.ln1.out", y, s_y, bw.activation, out_dtype=np.float32, consume=True)
+        h1, s1 = self._requant(f"{i}.ln1.out", y, s_y, bw.activation, out_dtype=np.float32)
         acc, s_acc, b_int = self._linear_fast(f"{i}.ff1", h1, s1, amax)
-        g_in, s_g = self._requant(f"{i}.gelu.in", acc, s_acc, bw.gelu_input, bias=b_int, out_dtype=np.int32)
-        g, s_gout = self._gelu_fast(g_in, s_g, bw.gelu_input)
-        g8, s_g8 = self._requant(f"{i}.gelu.out", g, s_gout, bw.activation, out_dtype=np.float32, consume=True)
+        g8, s_g8 = self._gelu_stage(i, acc, s_acc, b_int)
         acc, s_acc, b_int = self._linear_fast(f"{i}.ff2", g8, s_g8, amax)
         r, s_r = self._requant(
             f"{i}.res2",
@@ -615,7 +733,7 @@ class IntegerEncoder:
             out_dtype=np.int32,
         )
         y, s_y = self._ln_fast(f"{i}.ln2", r, s_r, bw.layernorm_input)
-        return self._requant(f"{i}.ln2.out", y, s_y, bw.activation, out_dtype=np.float32, consume=True)
+        return self._requant(f"{i}.ln2.out", y, s_y, bw.activation, out_dtype=np.float32)
 
     def calibrate(self, batches: Iterable[tuple[npt.ArrayLike, npt.ArrayLike | None]]) -> IntegerEncoder:
         """Record every activation range (max |x|) and LayerNorm pre-shift over the batches; then freeze them."""

@@ -30,6 +30,8 @@ from tstack.kernels.quant import (
     check_bits,
     check_scale,
     checked_ints,
+    constant_scratch,
+    for_blocks,
     scratch,
 )
 
@@ -121,9 +123,11 @@ def int_gelu(
     else:
         flat = qi.reshape(-1).astype(np.int64, copy=False)
         o = out.reshape(-1)
-        for start in range(0, flat.size, BLOCK_ELEMENTS):
-            sl = slice(start, start + BLOCK_ELEMENTS)
-            _gelu_block(flat[sl], np.int64, b_int, c_int, one_int, shift, o[sl])
+        for_blocks(
+            flat.size,
+            BLOCK_ELEMENTS,
+            lambda a, b: _gelu_block(flat[a:b], np.int64, b_int, c_int, one_int, shift, o[a:b]),
+        )
     s_out = s * s_erf / 2
     # s_erf < 0 (a < 0): negate both so that the returned scale is positive.
     return out, -s_out
@@ -139,31 +143,33 @@ def gelu_int32_into(q: SignedArray, b_int: int, c_int: int, one_int: int, shift:
     -(y + one) one (a reversed subtract) instead of two: eleven int32 passes and a widening copy, in cache-sized
     blocks.
     """
-    n = q.size
-    step = min(n, BLOCK_ELEMENTS)
-    x_buf = scratch("gelu.x", np.int32, step)
-    m_buf = scratch("gelu.m", np.int32, step)
-    v_buf = scratch("gelu.v", np.int32, step)
-    # np.minimum against an array runs the SIMD loop; against a scalar numpy takes a slower path (~2x).
-    cap_buf = scratch("gelu.cap", np.int32, step)
-    cap_buf.fill(-b_int)
-    for start in range(0, n, step):
-        k = min(step, n - start)
-        x = as_int32(q[start : start + k], x_buf[:k])
-        m, v = m_buf[:k], v_buf[:k]
-        np.right_shift(x, 31, out=m)
-        np.abs(x, out=v)
-        np.minimum(v, cap_buf[:k], out=v)
-        v += b_int
-        v *= v
-        v += c_int
-        v += m
-        if shift:
-            v >>= shift
-        v ^= m
-        np.subtract(-one_int, v, out=v)
-        v *= x
-        np.copyto(out[start : start + k], v)
+
+    for_blocks(
+        q.size,
+        BLOCK_ELEMENTS,
+        lambda a, b: gelu_int32_block(q[a:b], b_int, c_int, one_int, shift, out[a:b]),
+    )
+
+
+def gelu_int32_block(q: SignedArray, b_int: int, c_int: int, one_int: int, shift: int, out: npt.NDArray[Any]) -> None:
+    """One cache-sized block of `gelu_int32_into`, in the calling thread (its buffers are per thread)."""
+    k = q.size
+    x = as_int32(q, scratch("gelu.x", np.int32, k))
+    m = scratch("gelu.m", np.int32, k)
+    v = scratch("gelu.v", np.int32, k)
+    np.right_shift(x, 31, out=m)
+    np.abs(x, out=v)
+    np.minimum(v, constant_scratch("gelu.cap", np.int32, k, -b_int), out=v)
+    v += b_int
+    v *= v
+    v += c_int
+    v += m
+    if shift:
+        v >>= shift
+    v ^= m
+    np.subtract(-one_int, v, out=v)
+    v *= x
+    np.copyto(out, v)
 
 
 def _gelu_block(

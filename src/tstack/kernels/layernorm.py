@@ -26,11 +26,13 @@ from tstack.kernels.quant import (
     IntArray,
     KernelInputError,
     KernelOverflowError,
+    as_int32,
     check_axis,
     check_bits,
     check_int_array,
     check_scale,
     checked_ints,
+    for_blocks,
     scratch,
 )
 
@@ -146,12 +148,15 @@ def int_layernorm(
         out2 = np.empty(q2.shape, dtype=np.int64)
         s = float(np.sqrt(np.float32(n))) / 2**30  # float32 sqrt, as the reference
         bias_int = np.floor((beta / gamma) / s)
-        spread = hi - lo  # |q - mean| ≤ spread: the mean lies in [lo, hi]
-        step = max(1, BLOCK_ELEMENTS // n)  # cache-sized row blocks: temporaries stay in L2
-        for start in range(0, q2.shape[0], step):
-            sl = slice(start, start + step)
-            if not _ibert_rows_fast(q2[sl], shift, spread, bias_int, out2[sl]):
-                out2[sl] = _ibert_rows(q2[sl].astype(np.int64, copy=False), shift) + bias_int.astype(np.int64)
+        spread, q_absmax = hi - lo, max(-lo, hi)  # |q - mean| ≤ spread: the mean lies in [lo, hi]
+        ln_shift = shift
+
+        def block(start: int, stop: int) -> None:
+            if not _ibert_rows_fast(q2[start:stop], ln_shift, spread, q_absmax, bias_int, out2[start:stop]):
+                rows64 = q2[start:stop].astype(np.int64, copy=False)
+                out2[start:stop] = _ibert_rows(rows64, ln_shift) + bias_int.astype(np.int64)
+
+        for_blocks(q2.shape[0], max(1, BLOCK_ELEMENTS // n), block)  # cache-sized row blocks
         out = out2.reshape(qi.shape)
         if ax != qi.ndim - 1:
             out = np.moveaxis(out, -1, ax)
@@ -192,68 +197,73 @@ def isqrt_exact(v: IntArray) -> IntArray:
 
 
 def ibert_layernorm_into(
-    q: npt.NDArray[Any], shift: int, spread: int, weight: FloatArray, bias: FloatArray
+    q: npt.NDArray[Any], shift: int, spread: int, q_absmax: int, weight: FloatArray, bias: FloatArray
 ) -> tuple[FloatArray, float] | None:
     """I-BERT i-LayerNorm of validated rows q (rows, n) as float64 holding the exact output integers (all below
     2^51), and the scalar S of the per-channel output scale S·γ; None where the fast path's bounds fail (callers
-    then use `int_layernorm`). `spread` bounds max(q) - min(q). No input checks: for the integer encoder."""
+    then use `int_layernorm`). `spread` bounds max(q) - min(q), q_absmax |q|. No input checks: for the integer
+    encoder."""
     rows, n = q.shape
     s = float(np.sqrt(np.float32(n))) / 2**30
     bias_int = np.floor((bias / weight) / s)
     out = np.empty((rows, n), dtype=np.float64)
-    step = max(1, BLOCK_ELEMENTS // n)
-    for start in range(0, rows, step):
-        sl = slice(start, start + step)
-        if not _ibert_rows_fast(q[sl], shift, spread, bias_int, out[sl]):
-            return None
-    return out, s
+    done = for_blocks(
+        rows,
+        max(1, BLOCK_ELEMENTS // n),
+        lambda a, b: _ibert_rows_fast(q[a:b], shift, spread, q_absmax, bias_int, out[a:b]),
+    )
+    return (out, s) if all(done) else None
 
 
-def _ibert_rows_fast(q: npt.NDArray[Any], shift: int, spread: int, bias_int: FloatArray, out: npt.NDArray[Any]) -> bool:
+def _ibert_rows_fast(
+    q: npt.NDArray[Any], shift: int, spread: int, q_absmax: int, bias_int: FloatArray, out: npt.NDArray[Any]
+) -> bool:
     """I-BERT normalization plus bias of a block of rows into `out`, in int32 and exact float64; False (nothing
-    written) where its bounds do not hold and the int64 path must run.
+    written) where its bounds do not hold and the int64 path must run. `spread` ≥ max(q) - min(q), q_absmax ≥ |q|.
 
-    y = q - mean fits int32 when the spread max(q) - min(q) < 2^31. Σ (y >> shift)² is summed in int32 when it
-    provably stays below 2^31, else in float64 while it stays below 2^53 (every partial sum an exact integer).
-    ⌊y · factor / 2⌋ + bias is computed in float64 — y · (factor / 2) is exact below 2^53 and its floor is the
-    integer shift — and converted back with the 1.5·2^52 trick, exact below 2^51.
+    * Σq in int32 while n · q_absmax < 2^31; the mean rhe(Σq / n) as rint of the float64 quotient: a quotient that
+      is a half-integer is exact in float64, any other lies ≥ 1/(2n) from one, far beyond its rounding error
+      (|Σq| < 2^53, n < 2^21).
+    * y = q - mean fits int32 (spread < 2^31). Σ (y >> shift)² in int32 while it provably stays below 2^31, else in
+      float64 below 2^53 (every partial sum an exact integer); ⌊√var⌋ from the float64 root, exact below 2^52.
+    * ⌊y · factor / 2⌋ + bias in float64 — y · (factor / 2) is exact below 2^53 and its floor is the integer
+      shift — and back to int64 with the 1.5·2^52 trick, exact below 2^51.
     """
     rows, n = q.shape
-    if spread >= 2**31:
+    if spread >= 2**31 or q_absmax >= 2**31 or n >= 2**21:
         return False
     if rows == 0:
         return True
-    ys_max = (spread >> shift) + 1
-    total = q.sum(axis=-1, dtype=np.int64)
-    mean = div_round_half_even(total, n)
-    y = scratch("layernorm.y", np.int32, rows * n).reshape(rows, n)
-    if q.dtype == np.int32:
-        np.subtract(q, mean.astype(np.int32)[:, None], out=y)
-    else:
-        np.copyto(y, q, casting="unsafe")  # |q| ≤ spread + |mean| … both < 2^31 here
-        y -= mean.astype(np.int32)[:, None]
-    ys = scratch("layernorm.ys", np.int32, rows * n).reshape(rows, n)
+    size = rows * n
+    x = as_int32(q, scratch("layernorm.x", np.int32, size).reshape(rows, n))
+    total = x.sum(axis=-1, dtype=np.int32 if n * q_absmax < 2**31 else np.int64)
+    mean = np.rint(total / n).astype(np.int32)
+    y = scratch("layernorm.y", np.int32, size).reshape(rows, n)
+    np.subtract(x, mean[:, None], out=y)
+    ys = scratch("layernorm.ys", np.int32, size).reshape(rows, n)
     src = y
     if shift:
         np.right_shift(y, shift, out=ys)
         src = ys
+    ys_max = (spread >> shift) + 1
     if n * ys_max * ys_max < 2**31:
         np.multiply(src, src, out=ys)
         var = ys.sum(axis=-1, dtype=np.int32).astype(np.int64)
-    elif n * ys_max * ys_max < 2**53:
-        ysf = scratch("layernorm.ysf", np.float64, rows * n).reshape(rows, n)
+    elif n * ys_max * ys_max < 2**52:
+        ysf = scratch("layernorm.ysf", np.float64, size).reshape(rows, n)
         np.copyto(ysf, src)
         var = np.einsum("ij,ij->i", ysf, ysf).astype(np.int64)
     else:
         return False
-    std = isqrt_exact(var) << shift
+    # var < 2^52: float64 holds it exactly and ⌊√var⌋ of the rounded root is exact (k² - 1 lies 1/(2k) > ulp below k).
+    std = np.floor(np.sqrt(var.astype(np.float64))).astype(np.int64) << shift
     # The reference divides by zero on a constant row (NaN out); a unit std gives the exact answer 0 + β.
     np.maximum(std, 1, out=std)
     factor = (np.int64(1) << 31) // std
-    b_max = float(np.abs(bias_int).max(initial=0.0))
-    if spread * int(factor.max()) >= 2**52 or spread * int(factor.max()) / 2 + b_max >= 2**50:
+    f_max = int(factor.max())
+    if spread * f_max >= 2**52 or spread * f_max / 2 + float(np.abs(bias_int).max(initial=0.0)) >= 2**50:
         return False
-    w = out if out.dtype == np.float64 else scratch("layernorm.w", np.float64, rows * n).reshape(rows, n)
+    w = out if out.dtype == np.float64 else scratch("layernorm.w", np.float64, size).reshape(rows, n)
     np.multiply(y, (factor / 2.0)[:, None], out=w)  # exact: |y · factor| < 2^52
     np.floor(w, out=w)
     if w is out:

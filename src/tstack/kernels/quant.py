@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +22,7 @@ from tstack.errors import TstackError
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 SignedArray = npt.NDArray[np.signedinteger[Any]]
+T = TypeVar("T")
 
 #: The largest magnitude an int64 intermediate may reach; kernels check their bound against it before computing.
 INT64_LIMIT = 2**63 - 1
@@ -54,6 +57,66 @@ def scratch(name: str, dtype: npt.DTypeLike, size: int) -> npt.NDArray[Any]:
         buf = np.empty(size, dtype=dtype)
         pool[key] = buf
     return buf[:size]
+
+
+def constant_scratch(name: str, dtype: npt.DTypeLike, size: int, value: int) -> npt.NDArray[Any]:
+    """A per-thread buffer of at least `size` elements all equal to `value` (refilled only when the value or the
+    size changes): the array operand that lets np.minimum / np.maximum run their SIMD loops, which numpy does not
+    use against a scalar (about 2-3x slower there)."""
+    consts: dict[tuple[str, str], tuple[int, npt.NDArray[Any]]] | None = getattr(_SCRATCH, "consts", None)
+    if consts is None:
+        consts = {}
+        _SCRATCH.consts = consts
+    key = (name, np.dtype(dtype).str)
+    held = consts.get(key)
+    if held is None or held[0] != value or held[1].size < size:
+        buf = np.full(max(size, 0 if held is None else held[1].size), value, dtype=dtype)
+        consts[key] = (value, buf)
+        return buf[:size]
+    return held[1][:size]
+
+
+_POOL: ThreadPoolExecutor | None = None
+_THREADS = 1
+
+
+def set_num_threads(threads: int) -> None:
+    """Threads the kernels split their cache-sized blocks over (default 1). numpy releases the GIL inside each
+    array operation, so blocks run in parallel; each thread has its own scratch buffers. Like torch's intra-op
+    threads, more threads than idle cores only adds contention."""
+    global _POOL, _THREADS
+    if not isinstance(threads, int) or threads < 1:
+        raise KernelInputError(f"threads must be an integer ≥ 1; got {threads!r}")
+    if threads != _THREADS and _POOL is not None:
+        _POOL.shutdown(wait=True)
+        _POOL = None
+    _THREADS = threads
+
+
+def get_num_threads() -> int:
+    return _THREADS
+
+
+def for_blocks(n: int, step: int, fn: Callable[[int, int], T]) -> list[T]:
+    """[fn(start, stop) for consecutive blocks of at most `step` covering range(n)], on `get_num_threads()` threads
+    (blocks are shrunk so that every thread gets work). fn must write only its own block of any shared output."""
+    global _POOL
+    # A block that itself calls for_blocks runs its inner loop in place: waiting on the shared pool from one of its
+    # own workers could deadlock.
+    threads = 1 if getattr(_SCRATCH, "in_worker", False) else _THREADS
+    if threads > 1 and n > 1:
+        step = max(1, min(step, -(-n // threads)))
+    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+    if threads == 1 or len(bounds) < 2:
+        return [fn(a, b) for a, b in bounds]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tstack-kernels", initializer=_mark_worker)
+    futures = [_POOL.submit(fn, a, b) for a, b in bounds]
+    return [f.result() for f in futures]
+
+
+def _mark_worker() -> None:
+    _SCRATCH.in_worker = True
 
 
 def int_range(bits: int) -> tuple[int, int]:

@@ -33,8 +33,10 @@ from tstack.kernels.quant import (
     check_int_array,
     check_scale,
     checked_ints,
+    constant_scratch,
     dyadic,
     float32_scale,
+    for_blocks,
     scratch,
     shift_round_half_even,
 )
@@ -281,18 +283,17 @@ def int_softmax(
         lo, hi = int(q2.min()), int(q2.max())  # bounds were the dtype's; the int32 path needs the real spread
     # Blocks of rows sized to the cache: the temporaries stay in L2 and are recycled.
     step = max(1, BLOCK_ELEMENTS // n)
-    fast = plan is not None and hi - lo < 2**31
-    if fast:
-        floor_x = scratch("softmax.floor", np.int32, min(step, q2.shape[0]) * n)
-        floor_x.fill(EXP_SHIFT * plan.x0_int)  # type: ignore[union-attr]
-    for start in range(0, q2.shape[0], step):
-        sl = slice(start, start + step)
-        k_blk = None if k2 is None else k2[sl]
-        if fast:
-            _ibert_rows_fast(q2[sl], k_blk, plan, output_bits, floor_x, out[sl])  # type: ignore[arg-type]
+    fast_plan = plan if plan is not None and hi - lo < 2**31 else None
+
+    def block(start: int, stop: int) -> None:
+        k_blk = None if k2 is None else k2[start:stop]
+        if fast_plan is not None:
+            _ibert_rows_fast(q2[start:stop], k_blk, fast_plan, output_bits, out[start:stop])
         else:
-            q_blk = q2[sl].astype(np.int64, copy=False)
-            out[sl] = _softmax_rows(q_blk, k_blk, s, bits, output_bits, variant)
+            q_blk = q2[start:stop].astype(np.int64, copy=False)
+            out[start:stop] = _softmax_rows(q_blk, k_blk, s, bits, output_bits, variant)
+
+    for_blocks(q2.shape[0], step, block)
     s_out = 1.0 / 2**output_bits if variant == "ibert" else 1.0 / (2 ** (output_bits - 1) - 1)
     return np.moveaxis(out.reshape(shape), -1, ax), s_out
 
@@ -308,12 +309,12 @@ def ibert_softmax_into(
     if plan is None:
         return False
     rows, n = q.shape
-    step = max(1, BLOCK_ELEMENTS // n)
-    floor_x = scratch("softmax.floor", np.int32, min(step, rows) * n)
-    floor_x.fill(EXP_SHIFT * plan.x0_int)
-    for start in range(0, rows, step):
-        sl = slice(start, start + step)
-        _ibert_rows_fast(q[sl], None if mask is None else mask[sl], plan, output_bits, floor_x, out[sl])
+
+    def block(start: int, stop: int) -> None:
+        keep = None if mask is None else mask[start:stop]
+        _ibert_rows_fast(q[start:stop], keep, plan, output_bits, out[start:stop])
+
+    for_blocks(rows, max(1, BLOCK_ELEMENTS // n), block)
     return True
 
 
@@ -322,12 +323,11 @@ def _ibert_rows_fast(
     keep: npt.NDArray[np.bool_] | None,
     plan: _IbertPlan,
     output_bits: int,
-    floor_x: npt.NDArray[np.int32],
     out: npt.NDArray[Any],
 ) -> None:
     """I-BERT i-Softmax of a block of rows (last axis) into `out`, in int32 except one int64 product: the same
     integers as `_softmax_rows` under the conditions `_ibert_plan` checked, and the spread max(q) - min(q) < 2^31
-    (so that q - max fits int32). `floor_x` holds 30·x0 in at least as many elements as the block."""
+    (so that q - max fits int32)."""
     rows, n = q.shape
     size = rows * n
 
@@ -344,9 +344,9 @@ def _ibert_rows_fast(
     else:
         np.copyto(x, q, casting="unsafe")  # |q| < 2^31 (≤ 32 bits declared)
         x -= row_max.astype(np.int32)
-    np.maximum(
-        x, floor_x[:size].reshape(rows, n), out=x
-    )  # an array operand: numpy's SIMD loop (a scalar bound runs ~3x slower)
+    # An array operand for the bound: numpy's SIMD loop (a scalar bound takes a path about 3x slower).
+    lower = constant_scratch("softmax.floor", np.int32, size, EXP_SHIFT * plan.x0_int).reshape(rows, n)
+    np.maximum(x, lower, out=x)
     drop = None
     if keep is not None:
         drop = ~keep
