@@ -97,22 +97,33 @@ class MemoryLevel:
 @dataclass(frozen=True, slots=True)
 class NormalizationUnit:
     """Row reductions next to the accumulator (sum, sum of squares, max, sum of exponentials), one pass over an
-    accumulator row per reduction; `elements_per_cycle` accumulator elements are read per cycle."""
+    accumulator row per reduction; `elements_per_cycle` accumulator elements are read per cycle.
+
+    How many reductions an op needs comes from the integer kernel the activation units run
+    (`tstack.kernels.opcount`: I-BERT's LayerNorm and Softmax reduce twice each). `passes` overrides that count per
+    op: for a unit that reduces differently (Σx and Σx² in one pass), for an analytic model that counts its own, or
+    for an op without a kernel in tstack (RMSNorm)."""
 
     elements_per_cycle: int
-    passes: tuple[tuple[str, int], ...] = (("layernorm", 2), ("softmax", 2))
+    passes: tuple[tuple[str, int], ...] = ()
 
-    def passes_for(self, op: str) -> int:
-        return dict(self.passes).get(op, 0)
+    def passes_for(self, op: str) -> int | None:
+        """The overriding reduction count for `op`, or None to take the kernel's."""
+        return dict(self.passes).get(op)
 
 
 @dataclass(frozen=True, slots=True)
 class ActivationUnits:
-    """`count` units, each applying one element-wise integer function per cycle (i-GELU, i-LayerNorm apply,
-    i-Softmax apply, ReLU, residual add)."""
+    """`count` units applying the element-wise integer arithmetic of the kernels (i-GELU, the i-exp and apply of
+    i-Softmax, the apply of i-LayerNorm, ReLU, residual add); `kernels` names the variant they implement
+    (`tstack.kernels`: "ibert" or "gemmini"). Each unit takes at most one element per cycle; `ops_per_cycle` is the
+    integer operations a unit completes per cycle, None for a datapath pipelined over the whole kernel (one element
+    per cycle whatever its operation count, as Gemmini's accumulator read-out applies i-GELU)."""
 
     count: int
     ops: frozenset[str]
+    ops_per_cycle: int | None = None
+    kernels: str = "ibert"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ Placement, in order of preference:
    LayerNorm or Softmax fused there costs its normalization-unit passes over the accumulator rows (the units
    implement I-BERT's integer kernels, so a design lists an op only if it runs it in integer arithmetic);
 2. the special-function units, reading and writing DRAM through the accelerator's DMA: normalization-unit passes
-   (row reductions) plus one pass of the activation units, overlapped with the transfers;
+   (row reductions) plus one pass of the activation units, overlapped with the transfers; how many passes and how
+   much arithmetic per element come from the integer kernel's operation counts (`sfu_cycles`);
 3. the host CPU, in floating point: its per-element cost, overlapped with its DRAM traffic of 4-byte floats.
 An embedding gather is a DMA copy on any design.
 An op that fits none of these is an error naming the op and the fix.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from tstack.errors import InfeasibleError
 from tstack.hardware.types import Hardware, Tensor
+from tstack.kernels.opcount import op_counts
 from tstack.workload.ops import Op, OpKind, Role, total_elements
 
 # names the hardware files use for each op kind
@@ -37,6 +39,8 @@ OP_NAMES: dict[OpKind, str] = {
     OpKind.MAXPOOL: "maxpool",
     OpKind.AVGPOOL: "avgpool",
 }
+#: op names whose special-function-unit cost derives from an integer kernel's operation counts
+SFU_KERNELS = frozenset({"gelu", "softmax", "layernorm"})
 _ELEMENTWISE_FUSABLE = frozenset({OpKind.GELU, OpKind.GELU_TANH, OpKind.RELU})
 _ROW_REDUCTIONS = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})
 HOST_FLOAT_BYTES = 4
@@ -60,19 +64,58 @@ def _io_elements(op: Op) -> int:
     return sum(total_elements(o, op) for o in op.operands if o.role in (Role.INPUT, Role.OUTPUT))
 
 
-def _sfu_cycles(op: Op, hw: Hardware, name: str) -> float | None:
-    """Cycles on the special-function units, or None when they do not implement the op."""
+def kernel_passes(op: Op, name: str, variant: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(integer operations per element of each reduction pass, of each output pass) of the kernel `op` runs on the
+    special-function units: its `tstack.kernels.opcount` counts for a GELU, LayerNorm or Softmax, with the row
+    length of the op's last dimension; one operation in one output pass for an op without a kernel (ReLU, add)."""
+    if name not in SFU_KERNELS:
+        return (), (1.0,)
+    row = op.operands[-1].dims[-1]
+    counts = op_counts(name, op.dim[row], variant)
+    return counts.pass_ops[: counts.reductions], counts.pass_ops[counts.reductions :]
+
+
+def sfu_cycles(op: Op, hw: Hardware, name: str) -> tuple[float, float] | None:
+    """(normalization-unit cycles, activation-unit output-pass cycles) of `op` on the special-function units, or
+    None when they do not implement it. The costs derive from the integer kernel's operation counts:
+
+    * every pass streams the op's n elements once: a reduction pass through the normalization unit at
+      `elements_per_cycle`, the output pass through the `count` activation units at one element per unit;
+    * a pass's integer arithmetic (its operations per element, `OpCounts.pass_ops`) runs on the activation units,
+      `count` × `ops_per_cycle` operations per cycle (unbounded for pipelined units, `ops_per_cycle` None);
+    * a pass takes the longer of the two, and passes run one after the other (each reduction must finish first).
+
+    The number of reduction passes is the kernel's (`OpCounts.reductions`) unless the normalization unit's
+    `passes` overrides it for the op (a bare reduction then counts one operation per element).
+    """
     acts = hw.activations
     if acts is None or name not in acts.ops:
         return None
     n = _elements(op)
-    cycles = n / acts.count  # the apply pass
-    if op.kind in _ROW_REDUCTIONS:
-        norm = hw.normalization
-        if norm is None or norm.passes_for(name) == 0:
+    reductions, outputs = kernel_passes(op, name, acts.kernels)
+    norm = hw.normalization
+    override = None if norm is None else norm.passes_for(name)
+    if override is not None:
+        reductions = tuple(reductions[i] if i < len(reductions) else 1.0 for i in range(override))
+    if op.kind in _ROW_REDUCTIONS and (norm is None or not reductions):
+        return None
+    ops_rate = None if acts.ops_per_cycle is None else acts.count * acts.ops_per_cycle
+
+    def pass_cycles(ops: float, stream_per_cycle: int) -> float:
+        stream = n / stream_per_cycle
+        return stream if ops_rate is None else max(stream, n * ops / ops_rate)
+
+    norm_cycles = 0.0
+    if reductions:
+        if norm is None:
             return None
-        cycles += norm.passes_for(name) * n / norm.elements_per_cycle
-    return cycles
+        norm_cycles = sum(pass_cycles(ops, norm.elements_per_cycle) for ops in reductions)
+    return norm_cycles, sum(pass_cycles(ops, acts.count) for ops in outputs)
+
+
+def _sfu_cycles(op: Op, hw: Hardware, name: str) -> float | None:
+    cycles = sfu_cycles(op, hw, name)
+    return None if cycles is None else cycles[0] + cycles[1]
 
 
 def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCost:
@@ -85,7 +128,9 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
     if sfu is not None and follows_matmul and op.kind in _ELEMENTWISE_FUSABLE:
         return NonlinearCost("fused", 0.0, 0.0, 0.0)
     if sfu is not None and follows_matmul and op.kind in _ROW_REDUCTIONS:
-        return NonlinearCost("fused", sfu - n / hw.activations.count if hw.activations else sfu, 0.0, 0.0)
+        # the output pass rides the accumulator read-out; the reductions over the rows in place remain
+        parts = sfu_cycles(op, hw, name)
+        return NonlinearCost("fused", parts[0] if parts else sfu, 0.0, 0.0)
     # SFU and DMA traffic passes through the on-chip memories' port; inputs arrive at the width matmuls write
     # for nonlinear consumers (32 bits in the paper's analytic model), outputs leave as 8-bit activations
     port = hw.innermost_holding(Tensor.INPUTS).bandwidth_bytes_per_cycle

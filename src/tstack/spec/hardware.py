@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -72,12 +72,15 @@ class MemoryLevelFile(_Strict):
 
 class NormalizationUnitFile(_Strict):
     elements_per_cycle: Annotated[int, Field(gt=0)]
-    passes: dict[str, Annotated[int, Field(ge=0)]] = {"layernorm": 2, "softmax": 2}
+    # Reductions per op; an op not listed takes its integer kernel's count (tstack.kernels.opcount).
+    passes: dict[str, Annotated[int, Field(ge=0)]] = {}
 
 
 class ActivationUnitsFile(_Strict):
     count: Annotated[int, Field(gt=0)]
     ops: list[str] = Field(min_length=1)
+    ops_per_cycle: Annotated[int, Field(gt=0)] | None = None
+    kernels: Literal["ibert", "gemmini"] = "ibert"
 
 
 class HostFile(_Strict):
@@ -144,7 +147,10 @@ def to_hardware(f: HardwareFile) -> Hardware:
         norm = NormalizationUnit(
             f.normalization_unit.elements_per_cycle, tuple(sorted(f.normalization_unit.passes.items()))
         )
-    acts = ActivationUnits(f.activation_units.count, frozenset(f.activation_units.ops)) if f.activation_units else None
+    acts = None
+    if f.activation_units is not None:
+        a = f.activation_units
+        acts = ActivationUnits(a.count, frozenset(a.ops), a.ops_per_cycle, a.kernels)
     return Hardware(
         name=f.name,
         clock_hz=f.clock_ghz * 1e9,
