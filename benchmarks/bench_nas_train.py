@@ -138,7 +138,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['name']} | `{r['arch']}` | {r['ppl']:.1f} |")
     if not args.no_baseline:
-        print(f"| stand-alone baseline, same time ({results['baseline_steps']} steps) | largest | {bppl:.1f} |")
+        print(f"| stand-alone baseline, same compute ({results['baseline_steps']} steps) | largest | {bppl:.1f} |")
 
 
 if __name__ == "__main__":

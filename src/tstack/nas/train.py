@@ -111,10 +111,11 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The `cpu` space's setup, sized for about 5-8 minutes of supernet training on 2 cores.
+        """The `cpu` space's setup: 600 sandwich steps, 6.8 minutes on 2 cores (benchmarks/RESULTS-nas-train.md).
 
-        Differs from the paper in what a few minutes need: a higher peak LR (these models are 100x smaller and see
-        a few epochs, not 50) with 5% warm-up, a fixed step count, and gradient clipping at 1.
+        Differs from the paper in what a few minutes need: a fixed step count (0.55 epoch of the default corpus), a
+        higher peak LR for models 60x smaller (2e-3; 4e-3 trained worse) with 5% warm-up, light weight decay and
+        gradient clipping at 1.
         """
         base = cls(
             steps=600,
