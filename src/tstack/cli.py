@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,11 @@ from rich.table import Table
 
 from tstack.commands.common import emit_json, parse_ints
 from tstack.errors import TstackError
+
+# OpenMP's default spin-waiting makes torch's 2-thread runs 5-7x slower as soon as another process takes a core
+# (measured while training the NAS supernet on a shared 2-core machine); passive waiting costs nothing when idle.
+# It must be set before torch loads, and a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     name="tstack",
@@ -324,11 +330,18 @@ def mapspace(
     ops: Annotated[str | None, typer.Option(help="Comma-separated op names (default: the paper's ten).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.mapspace/1 JSON document.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the histogram and CDF (Figs. 18-19) to this folder.")] = None,
+    semantics: Annotated[
+        str,
+        typer.Option(
+            help="Mapspace and cost semantics: tstack (default) or timeloop (the Gemmini Timeloop mapspace: free "
+            "spatial factors, fixed DRAM order, no double buffering, no fill/drain; see tstack.mapping.mapspace)."
+        ),
+    ] = "tstack",
 ) -> None:
     """The paper's mapspace characterization: EDP of N random valid mappings relative to the best (Figs. 18-20)."""
     from rich.progress import track
 
-    from tstack.mapping.mapspace import PAPER_OPS, characterize
+    from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
     from tstack.report.simulate_doc import mapspace_document, mapspace_table
     from tstack.spec.hardware import load_hardware
 
@@ -337,8 +350,14 @@ def mapspace(
     unknown = [n for n in names if n not in PAPER_OPS]
     if unknown:
         raise TstackError(f"unknown mapspace op {unknown[0]!r}; choose from: {', '.join(PAPER_OPS)}")
+    try:
+        chosen = Semantics(semantics)
+    except ValueError:
+        raise TstackError(
+            f"unknown semantics {semantics!r}; choose one of: {', '.join(s.value for s in Semantics)}"
+        ) from None
     stats = [
-        characterize(n, PAPER_OPS[n], design, samples, seed)
+        characterize(n, PAPER_OPS[n], design, samples, seed, chosen)
         for n in track(names, description="sampling", console=_err, disable=as_json)
     ]
     if plot is not None:

@@ -16,11 +16,15 @@ class CorpusError(TstackError):
 
 
 def default_corpus_path() -> Path:
-    """data/austen-persuasion.txt of a source checkout (the wheel does not ship data/)."""
-    path = Path(__file__).resolve().parents[3] / "data" / DEFAULT_CORPUS
-    if not path.is_file():
-        raise CorpusError(f"the default corpus {DEFAULT_CORPUS} is not here ({path}); pass a text file with --calib")
-    return path
+    """austen-persuasion.txt: in the installed package's data/ (the wheel ships it) or data/ of a source checkout."""
+    here = Path(__file__).resolve()
+    candidates = [here.parents[1] / "data" / DEFAULT_CORPUS, here.parents[3] / "data" / DEFAULT_CORPUS]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise CorpusError(
+        f"the default corpus {DEFAULT_CORPUS} is not here ({candidates[-1]}); pass a text file with --calib"
+    )
 
 
 def split_sentences(text: str, *, min_words: int = 5, max_words: int = 40) -> list[str]:
