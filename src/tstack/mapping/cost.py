@@ -105,7 +105,7 @@ def _ceil_div(a: Any, b: Any) -> Any:
     return -(-a // b)
 
 
-def _folds(bound: int | IntArray, tile: IntArray, width: int) -> IntArray:
+def _folds(bound: int | IntArray, tile: IntArray, width: int | IntArray) -> IntArray:
     """Array-wide folds needed along one dim: full tiles of `tile`, then the partial last tile."""
     full = bound // tile
     return np.asarray(full * _ceil_div(tile, width) + _ceil_div(bound - full * tile, width), dtype=np.int64)
@@ -151,9 +151,17 @@ def matmul_costs(
     hw: Hardware,
     bits: OperandBits | None = None,
     options: CostOptions | None = None,
+    spatial_rows: IntArray | None = None,
+    spatial_cols: IntArray | None = None,
 ) -> MatmulCosts:
     """Cost of every mapping given as parallel arrays (tiles in elements, order as an index into ORDERS); the
-    shape is one for all mappings or one per mapping."""
+    shape is one for all mappings or one per mapping.
+
+    `spatial_rows` / `spatial_cols` (per mapping, dividing tile_k / tile_n) unroll only that many of the array's
+    rows / columns, as Timeloop's spatial factors do (`tstack.mapping.mapspace`, Timeloop semantics); the tile's
+    k and n are then folded over them, and each column's share of the accumulator holds its columns' outputs (the
+    Gemmini Timeloop arch gives every PE column its own accumulator), so the C tile must fit
+    tile_m x (tile_n / spatial_cols) x cols words. None: the whole array, tiles folded over it as Gemmini does."""
     if hw.pe.dataflow is not Dataflow.WEIGHT_STATIONARY:
         raise InfeasibleError(
             f"{hw.name!r}: the cost model implements weight-stationary arrays; {hw.pe.dataflow.value} is not "
@@ -166,7 +174,8 @@ def matmul_costs(
         for t, b in ((tile_m, shape.m), (tile_n, shape.n), (tile_k, shape.k))
     )
     order = np.asarray(order_code, dtype=np.int64)
-    rows, cols = hw.pe.rows, hw.pe.cols
+    rows: int | IntArray = hw.pe.rows if spatial_rows is None else np.asarray(spatial_rows, dtype=np.int64)
+    cols: int | IntArray = hw.pe.cols if spatial_cols is None else np.asarray(spatial_cols, dtype=np.int64)
     m, n, k = shape.m, shape.n, shape.k
     trips_m, trips_n, trips_k = _ceil_div(m, tm), _ceil_div(n, tn), _ceil_div(k, tk)
     folds_k, folds_n = _folds(k, tk, rows), _folds(n, tn, cols)  # array folds summed over the tiles
@@ -174,12 +183,12 @@ def matmul_costs(
     # --- compute: per M-tile, each of the folds_k * folds_n weight blocks streams the tile's rows
     weight_loads = trips_m * folds_k * folds_n
     stream = np.asarray(m, dtype=np.float64) * folds_k * folds_n
-    preload = np.zeros_like(stream) if options.preload_hidden else weight_loads * float(rows)
+    preload = np.zeros_like(stream) if options.preload_hidden else weight_loads * np.asarray(rows, np.float64)
     skew = rows + cols - 2
     if options.fill_drain is FillDrain.PER_FOLD:
-        fill = weight_loads * float(skew)
+        fill = weight_loads * np.asarray(skew, np.float64)
     elif options.fill_drain is FillDrain.PER_TILE:
-        fill = trips_m * trips_n * trips_k * float(skew)
+        fill = trips_m * trips_n * trips_k * np.asarray(skew, np.float64)
     else:
         fill = np.zeros_like(stream)
     compute = stream + preload + fill
@@ -225,6 +234,8 @@ def matmul_costs(
     # --- capacity
     ab_tile = (tm * tk * bits.a + tk * tn * bits.b) / 8
     c_tile = tm * tn * bits.acc / 8
+    if spatial_cols is not None:  # per-column accumulators: each used column holds tn / spatial_cols outputs
+        c_tile = tm * _ceil_div(tn, cols) * hw.pe.cols * bits.acc / 8
     if ab_level is c_level:
         feasible = ab_tile + c_tile <= ab_level.usable_bytes
     else:

@@ -5,6 +5,14 @@ back, normalize and write the result. Fusion-optimized: the tiler forces whole o
 (`tiled_matmul_auto` with a LayerNorm/Softmax activation), so the normalization unit reduces each row in place and
 nothing goes back to DRAM between the two ops; the price is a constrained tiling (and, if the row does not fit the
 double-buffered accumulator, a single-buffered one).
+
+Timeloop's semantics (`tstack.mapping.mapspace.timeloop_hardware`: no double buffering, no fill/drain) were tried
+and change no sign and no magnitude by more than a point: both tilings here are Gemmini's own (the heuristic and the
+forced full-row tile), so the mapspace differences do not apply, and the gaps come from the DMA. Under tstack's
+calibrated 5 B/cycle the forced full-row tiles are memory-bound: Q x K + Softmax at l = 4096 is +84% (paper -22%)
+and W_out + LayerNorm at 256 kB +56% (paper -4%). At the bus's 16 B/cycle peak, W_out + LayerNorm at 256 kB is -2%
+(paper -4%) and W2 + LayerNorm 0% (paper +27%), Q x K + Softmax at 4096 still +57%. No `--semantics` switch is offered
+for this study, since it would change nothing (benchmarks/RESULTS-mapping.md).
 """
 
 from __future__ import annotations
