@@ -1,7 +1,8 @@
 """Mapping speed on BERT-Base FFN1 (512 x 3072 x 768, int8, 16x16 WS, 256 KiB / 64 KiB): mappings evaluated per
 second by the vectorized cost model, the exhaustive optimum, 100,000 random valid mappings, and the exhaustive
 mapping of every op of the BERT-Base encoder at l = 512. For scale, peers.md measured ZigZag's default search on the
-same layer at about 3 s CPU (1.85 ms per evaluated mapping).
+same layer at about 3 s CPU (1.85 ms per evaluated mapping); benchmarks/bench_zigzag.py runs ZigZag and tstack side by
+side (results in benchmarks/RESULTS-mapping.md).
 
 Run: python benchmarks/bench_mapping.py
 """

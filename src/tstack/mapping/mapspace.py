@@ -4,8 +4,8 @@ Two semantics (`Semantics`), selectable in `characterize` and `tstack mapspace -
 
 * `tstack` (default): tstack's mapspace (`tstack.mapping.mappers`): any divisor tile per dim, the six DRAM loop
   orders, the whole 16x16 array unrolled (tiles folded over it), double-buffered memories, the hardware's
-  `CostOptions`. Measured (gemmini-baseline, 100,000 samples): 10th-percentile relative EDP 16.5 (BERT MHA) and
-  16.5 (FFN) against the paper's 9.42 / 9.84, 1.6% / 1.5% within 3x (paper 1.70% / 1.48%), spans ~4e6.
+  `CostOptions`. Measured (gemmini-baseline, 100,000 samples, seed 0): 10th-percentile relative EDP 15.7 (BERT
+  MHA) and 18.1 (FFN) against the paper's 9.42 / 9.84, 1.57% / 1.36% within 3x (paper 1.70% / 1.48%), spans ~4e6.
 * `timeloop`: the mapspace and model of the paper's tool, Timeloop with the Gemmini description in the Gemmini repo
   (paper-digest §5.4, `modeling/timeloop/{arch/arch_default.yaml, mapspace/mapspace.yaml}`), each choice from there:
   - spatial factors are free: C (reduction) <= 16 across PE rows, K (output columns) <= 16 across PE columns, any
