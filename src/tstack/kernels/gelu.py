@@ -13,6 +13,7 @@ scale, which denotes exactly the same real values.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -44,6 +45,7 @@ BLOCK_ELEMENTS = 1 << 16
 Variant = Literal["ibert", "gemmini"]
 
 
+@functools.lru_cache(maxsize=256)
 def gelu_constants(scale: float, variant: Variant = "ibert") -> tuple[int, int, int, int, float]:
     """(b_int, c_int, one_int, poly_shift, s_erf) for an input scale: offline constants of the kernel."""
     if variant == "ibert":

@@ -261,7 +261,7 @@ def _ibert_rows_fast(
     np.maximum(std, 1, out=std)
     factor = (np.int64(1) << 31) // std
     f_max = int(factor.max())
-    if spread * f_max >= 2**52 or spread * f_max / 2 + float(np.abs(bias_int).max(initial=0.0)) >= 2**50:
+    if spread * f_max >= 2**52 or spread * f_max / 2 + _abs_max(bias_int) >= 2**50:
         return False
     w = out if out.dtype == np.float64 else scratch("layernorm.w", np.float64, size).reshape(rows, n)
     np.multiply(y, (factor / 2.0)[:, None], out=w)  # exact: |y · factor| < 2^52
@@ -272,6 +272,10 @@ def _ibert_rows_fast(
         w += bias_int + FLOAT_INT_MAGIC
         np.subtract(w.view(np.int64), FLOAT_INT_MAGIC_BITS, out=out)
     return True
+
+
+def _abs_max(values: FloatArray) -> float:
+    return max(-float(values.min()), float(values.max())) if values.size else 0.0
 
 
 def _ibert_rows(q: IntArray, shift: int) -> IntArray:

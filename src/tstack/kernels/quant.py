@@ -7,6 +7,7 @@ operation on int64 numpy arrays.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -132,6 +133,8 @@ def check_bits(bits: int, *, name: str = "bits", max_bits: int = 32) -> None:
 def check_scale(scale: Any, *, name: str = "scale") -> FloatArray:
     """The scale as a float64 array; raises unless every entry is finite and > 0."""
     arr = np.asarray(scale, dtype=np.float64)
+    if arr.ndim == 0 and math.isfinite(float(arr)) and float(arr) > 0:  # the common scalar case, without reductions
+        return arr
     if arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
         bad = arr.ravel()[0] if arr.size else "an empty array"
         if arr.size:
@@ -168,7 +171,7 @@ def checked_ints(q: Any, bits: int, *, name: str = "q") -> tuple[SignedArray, in
             raise KernelInputError(f"{name} has values above 2^63 - 1; declare fewer bits or requantize first")
         arr = arr.astype(np.int64)
     lo, hi = int_range(bits)
-    info = np.iinfo(arr.dtype)
+    info = _iinfo(arr.dtype)
     if not arr.size:
         return arr, 0, 0
     if info.min >= lo and info.max <= hi:
@@ -180,6 +183,11 @@ def checked_ints(q: Any, bits: int, *, name: str = "q") -> tuple[SignedArray, in
             "declare more bits or requantize first"
         )
     return arr, amin, amax
+
+
+@functools.lru_cache(maxsize=16)
+def _iinfo(dtype: np.dtype[Any]) -> np.iinfo[Any]:
+    return np.iinfo(dtype)
 
 
 def as_int32(q: SignedArray, out: npt.NDArray[np.int32] | None = None) -> npt.NDArray[np.int32]:

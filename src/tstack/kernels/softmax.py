@@ -272,7 +272,7 @@ def int_softmax(
         _check_exp_scale(s)
     else:
         _gemmini_exp(np.zeros(1, dtype=np.int64), s)  # validates the scale
-    rows_q = np.moveaxis(qi, ax, -1)
+    rows_q = qi if ax == qi.ndim - 1 else np.moveaxis(qi, ax, -1)
     shape = rows_q.shape
     n = shape[-1]
     q2 = rows_q.reshape(-1, n)
@@ -295,7 +295,8 @@ def int_softmax(
 
     for_blocks(q2.shape[0], step, block)
     s_out = 1.0 / 2**output_bits if variant == "ibert" else 1.0 / (2 ** (output_bits - 1) - 1)
-    return np.moveaxis(out.reshape(shape), -1, ax), s_out
+    out_rows = out.reshape(shape)
+    return (out_rows if ax == qi.ndim - 1 else np.moveaxis(out_rows, -1, ax)), s_out
 
 
 def ibert_softmax_into(
