@@ -367,7 +367,7 @@ def mapspace(
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
-        emit_json(mapspace_document(design.name, stats))
+        emit_json(mapspace_document(design.name, stats, chosen.value))
         return
     _out.print(mapspace_table(stats))
 

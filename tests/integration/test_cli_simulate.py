@@ -109,7 +109,7 @@ def test_map_and_mapspace_json() -> None:
     one = json.loads(run("map", "bert-base", "--hw", "gemmini-baseline", "--op", "layer0.ffn.up", "--json").stdout)
     assert [op["op"] for op in one["ops"]] == ["layer0.ffn.up"]
     space = json.loads(run("mapspace", "--samples", "2000", "--ops", "bert-base-ffn", "--json").stdout)
-    assert space["schema"] == "tstack.mapspace/1"
+    assert space["schema"] == "tstack.mapspace/1" and space["semantics"] == "tstack"
     ffn = space["ops"][0]
     assert ffn["paper"] == {"p10_relative_edp": 9.84, "within_3x_share": 0.0148} and ffn["p10_relative_edp"] >= 1
     missing = run("map", "bert-base", "--hw", "gemmini-baseline", "--op", "layer0.nope")

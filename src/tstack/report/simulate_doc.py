@@ -263,7 +263,7 @@ def map_table(rows: Sequence[OpMapping]) -> Table:
     return table
 
 
-def mapspace_document(hardware: str, stats: Sequence[MapspaceStats]) -> dict[str, Any]:
+def mapspace_document(hardware: str, stats: Sequence[MapspaceStats], semantics: str = "tstack") -> dict[str, Any]:
     ops = []
     for st in stats:
         paper = PAPER_STATS.get(st.name)
@@ -283,7 +283,7 @@ def mapspace_document(hardware: str, stats: Sequence[MapspaceStats]) -> dict[str
                 "paper": None if paper is None else {"p10_relative_edp": paper[0], "within_3x_share": paper[1]},
             }
         )
-    return {"schema": "tstack.mapspace/1", "hardware": hardware, "ops": ops}
+    return {"schema": "tstack.mapspace/1", "hardware": hardware, "semantics": semantics, "ops": ops}
 
 
 def mapspace_table(stats: Sequence[MapspaceStats]) -> Table:
