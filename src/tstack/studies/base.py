@@ -35,7 +35,7 @@ class ScaleSettings:
     profile_models: tuple[str, ...] = ("bert-base", "bert-large", "gpt2")
     profile_repeats: int = 3
     profile_rounds: int = 2
-    mapspace_samples: int = 20_000
+    mapspace_samples: int = 100_000  # the paper's count (Figs. 18-19); vectorized, a few seconds
     mapspace_ops: tuple[str, ...] = (
         "bert-base-mha",
         "bert-base-ffn",
