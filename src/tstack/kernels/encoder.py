@@ -605,8 +605,8 @@ class IntegerEncoder:
         return self._requant(out_name, g, s_gout, bw.activation, out_dtype=np.float32, q_absmax=g_bound_or_none)
 
     def _ln_fast(self, name: str, q: npt.NDArray[np.integer], s: float, bits: int) -> tuple[AnyArray, FloatArray]:
-        """i-LayerNorm of `bits`-bit integers q: float64 holding the exact output integers where the kernel's fast
-        path applies, else the kernel's int64 result."""
+        """i-LayerNorm of `bits`-bit integers q (int64 out): the kernel's fast rows where their bounds hold (no
+        input checks: q comes from a `bits`-bit requantization), else the kernel."""
         if self.calibrating:
             self.ln_shift[name] = max(self.ln_shift.get(name, 0), ibert_layernorm_shift(q, bits=bits))
         elif name not in self.ln_shift:

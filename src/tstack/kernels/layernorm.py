@@ -19,8 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.kernels.quant import (
-    FLOAT_INT_MAGIC,
-    FLOAT_INT_MAGIC_BITS,
     INT64_LIMIT,
     FloatArray,
     IntArray,
@@ -198,15 +196,14 @@ def isqrt_exact(v: IntArray) -> IntArray:
 
 def ibert_layernorm_into(
     q: npt.NDArray[Any], shift: int, spread: int, q_absmax: int, weight: FloatArray, bias: FloatArray
-) -> tuple[FloatArray, float] | None:
-    """I-BERT i-LayerNorm of validated rows q (rows, n) as float64 holding the exact output integers (all below
-    2^51), and the scalar S of the per-channel output scale S·γ; None where the fast path's bounds fail (callers
-    then use `int_layernorm`). `spread` bounds max(q) - min(q), q_absmax |q|. No input checks: for the integer
-    encoder."""
+) -> tuple[IntArray, float] | None:
+    """I-BERT i-LayerNorm of validated rows q (rows, n) as int64, and the scalar S of the per-channel output scale
+    S·γ; None where the fast path's bounds fail (callers then use `int_layernorm`). `spread` bounds max(q) - min(q),
+    q_absmax |q|. No input checks: for the integer encoder."""
     rows, n = q.shape
     s = float(np.sqrt(np.float32(n))) / 2**30
     bias_int = np.floor((bias / weight) / s)
-    out = np.empty((rows, n), dtype=np.float64)
+    out = np.empty((rows, n), dtype=np.int64)
     done = for_blocks(
         rows,
         max(1, BLOCK_ELEMENTS // n),
@@ -216,18 +213,20 @@ def ibert_layernorm_into(
 
 
 def _ibert_rows_fast(
-    q: npt.NDArray[Any], shift: int, spread: int, q_absmax: int, bias_int: FloatArray, out: npt.NDArray[Any]
+    q: npt.NDArray[Any], shift: int, spread: int, q_absmax: int, bias_int: FloatArray, out: IntArray
 ) -> bool:
-    """I-BERT normalization plus bias of a block of rows into `out`, in int32 and exact float64; False (nothing
-    written) where its bounds do not hold and the int64 path must run. `spread` ≥ max(q) - min(q), q_absmax ≥ |q|.
+    """I-BERT normalization plus bias of a block of rows into int64 `out`, in int32 and exact float64 / int64; False
+    (nothing written) where its bounds do not hold and the literal int64 path must run. `spread` ≥ max(q) - min(q),
+    q_absmax ≥ |q|.
 
     * Σq in int32 while n · q_absmax < 2^31; the mean rhe(Σq / n) as rint of the float64 quotient: a quotient that
       is a half-integer is exact in float64, any other lies ≥ 1/(2n) from one, far beyond its rounding error
       (|Σq| < 2^53, n < 2^21).
     * y = q - mean fits int32 (spread < 2^31). Σ (y >> shift)² in int32 while it provably stays below 2^31, else in
-      float64 below 2^53 (every partial sum an exact integer); ⌊√var⌋ from the float64 root, exact below 2^52.
-    * ⌊y · factor / 2⌋ + bias in float64 — y · (factor / 2) is exact below 2^53 and its floor is the integer
-      shift — and back to int64 with the 1.5·2^52 trick, exact below 2^51.
+      float64 below 2^52 (every partial sum an exact integer); ⌊√var⌋ from the float64 root, exact below 2^52.
+    * ⌊y · factor / 2⌋ + bias = ⌊(y · factor + 2·bias) / 2⌋ in int64 while |y · factor| + 2|bias| < 2^62: the sum
+      is offset by 2^62 (to a non-negative value) so that the halving is a logical uint64 shift (vectorized; a signed
+      one is not), then the offset's 2^61 is taken back.
     """
     rows, n = q.shape
     if spread >= 2**31 or q_absmax >= 2**31 or n >= 2**21:
@@ -260,17 +259,15 @@ def _ibert_rows_fast(
     # The reference divides by zero on a constant row (NaN out); a unit std gives the exact answer 0 + β.
     np.maximum(std, 1, out=std)
     factor = (np.int64(1) << 31) // std
-    f_max = int(factor.max())
-    if spread * f_max >= 2**52 or spread * f_max / 2 + _abs_max(bias_int) >= 2**50:
+    if spread * int(factor.max()) + 2 * math.ceil(_abs_max(bias_int)) >= 2**62:
         return False
-    w = out if out.dtype == np.float64 else scratch("layernorm.w", np.float64, size).reshape(rows, n)
-    np.multiply(y, (factor / 2.0)[:, None], out=w)  # exact: |y · factor| < 2^52
-    np.floor(w, out=w)
-    if w is out:
-        w += bias_int
-    else:
-        w += bias_int + FLOAT_INT_MAGIC
-        np.subtract(w.view(np.int64), FLOAT_INT_MAGIC_BITS, out=out)
+    np.copyto(out, y)
+    out *= factor[:, None]
+    # y·factor + 2·bias + 2^62 lies in (0, 2^63): no wrap (numpy's vector add with wrapping operands is ~4x slower).
+    out += 2 * bias_int.astype(np.int64) + 2**62
+    out_u = out.view(np.uint64)
+    out_u >>= np.uint64(1)
+    out -= 2**61
     return True
 
 
