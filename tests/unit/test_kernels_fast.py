@@ -222,3 +222,16 @@ def test_threads_give_the_same_integers() -> None:
         np.testing.assert_array_equal(a, c)
     with pytest.raises(Exception, match="threads"):
         set_num_threads(0)
+
+
+@pytest.mark.parametrize(("n", "shift"), [(768, 10), (768, 6), (769, 10), (384, 0), (1000, 9)])
+def test_layernorm_variance_paths(n: int, shift: int) -> None:
+    # 22-bit rows: the sum of squares in int32 slices (n = 768, 1000: slices dividing the row), or in float64 where
+    # no slice length divides the row (769, a prime), or in one int32 sum (small squares).
+    rng = np.random.default_rng(n + shift)
+    q = rng.integers(-(2**21), 2**21, (40, n))
+    q[1] = rng.integers(-3, 3, n)  # a row whose std is tiny: a large factor
+    w, b = rng.uniform(0.5, 1.5, n), rng.normal(0, 0.5, n)
+    got, _ = int_layernorm(q, 1e-3, w, b, bits=22, shift=shift)
+    s = float(np.sqrt(np.float32(n))) / 2**30
+    np.testing.assert_array_equal(got, _ibert_rows(q, shift) + np.floor((b / w) / s).astype(np.int64))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -245,9 +246,12 @@ def _ibert_rows_fast(
         np.right_shift(y, shift, out=ys)
         src = ys
     ys_max = (spread >> shift) + 1
-    if n * ys_max * ys_max < 2**31:
+    chunk = _int32_sum_chunk(n, ys_max * ys_max)
+    if chunk:
+        # Squares in int32, summed in int32 over slices of the row short enough to stay below 2^31, then in int64.
         np.multiply(src, src, out=ys)
-        var = ys.sum(axis=-1, dtype=np.int32).astype(np.int64)
+        partial = ys.reshape(rows, n // chunk, chunk).sum(axis=-1, dtype=np.int32)
+        var = partial.sum(axis=-1, dtype=np.int64)
     elif n * ys_max * ys_max < 2**52:
         ysf = scratch("layernorm.ysf", np.float64, size).reshape(rows, n)
         np.copyto(ysf, src)
@@ -269,6 +273,18 @@ def _ibert_rows_fast(
     out_u >>= np.uint64(1)
     out -= 2**61
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _int32_sum_chunk(n: int, term_max: int) -> int:
+    """The longest slice length dividing n over which a sum of terms ≤ term_max stays below 2^31 (0 if none ≥ 16:
+    shorter slices cost more in reduction overhead than the int32 sum saves)."""
+    if term_max >= 2**31:
+        return 0
+    longest = min(n, (2**31 - 1) // max(term_max, 1))
+    if longest >= n:
+        return n
+    return next((c for c in range(longest, 15, -1) if n % c == 0), 0)
 
 
 def _abs_max(values: FloatArray) -> float:
