@@ -200,7 +200,7 @@ def exact_float_matmul(a: AnyArray, b: AnyArray, a_absmax: int, b_absmax: int, b
 
 #: Row blocks of the fast path's requantizations: about this many elements, so that their float64 and int64
 #: temporaries stay in the L2 cache.
-_BLOCK_ELEMENTS = 1 << 15
+_BLOCK_ELEMENTS = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +245,10 @@ class _RequantPlan:
         residual_absmax: int,
         out: AnyArray,
         q_absmax: int | None,
+        consume: bool = False,
     ) -> None:
-        """Requantize one block of rows q (+ bias) [+ residual] into `out` (any dtype holding [lo, hi])."""
+        """Requantize one block of rows q (+ bias) [+ residual] into `out` (any dtype holding [lo, hi]); with
+        `consume`, an int64 q is overwritten instead of copied."""
         lo, hi = self.lo, self.hi
         size = q.size
         float_path = self.float_path
@@ -284,6 +286,8 @@ class _RequantPlan:
             np.add(q, np.float64(FLOAT_INT_MAGIC), out=w)  # a float64 scalar: a float64 sum, exact below 2^51
             a = w.view(np.int64)
             a -= FLOAT_INT_MAGIC_BITS
+        elif consume and q.dtype == np.int64:
+            a = q
         else:
             a = scratch("encoder.a", np.int64, size).reshape(q.shape)
             np.copyto(a, q, casting="unsafe")
@@ -596,7 +600,7 @@ class IntegerEncoder:
                     plan_in.run(acc2[a:z], b_int, None, 0, g_in, None)
                     g = scratch("encoder.gelu", np.int64, rows * n)
                     gelu_int32_block(g_in.reshape(-1), b, c, one, shift, g)
-                    plan_out.run(g.reshape(rows, n), None, None, 0, out2[a:z], g_bound)
+                    plan_out.run(g.reshape(rows, n), None, None, 0, out2[a:z], g_bound, consume=True)
 
                 for_blocks(acc2.shape[0], max(1, _BLOCK_ELEMENTS // n), block)
                 return out, s8

@@ -88,8 +88,8 @@ def set_num_threads(threads: int) -> None:
     global _POOL, _THREADS
     if not isinstance(threads, int) or threads < 1:
         raise KernelInputError(f"threads must be an integer ≥ 1; got {threads!r}")
-    if threads != _THREADS and _POOL is not None:
-        _POOL.shutdown(wait=True)
+    if _POOL is not None and threads > _POOL._max_workers:
+        _POOL.shutdown(wait=True)  # a larger pool replaces it; a smaller count keeps its (warm) workers
         _POOL = None
     _THREADS = threads
 
