@@ -1,5 +1,5 @@
-"""I-BERT integer-only kernels (numpy int64), symmetric quantization, dyadic requantization, per-kernel operation
-counts and an integer-only encoder forward of BERT-family models."""
+"""I-BERT integer-only kernels (numpy; int64 results, int32 / exact-float fast paths), symmetric quantization, dyadic
+requantization, per-kernel operation counts and an integer-only encoder forward of BERT-family models."""
 
 from __future__ import annotations
 
