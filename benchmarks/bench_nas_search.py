@@ -105,12 +105,16 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="supernet checkpoint: real perplexity")
     parser.add_argument("--corpus", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the markdown tables here")
+    parser.add_argument("--max-tokens", type=int, default=None, help="held-out tokens per perplexity (supernet)")
+    parser.add_argument("--small-only", action="store_true", help="skip the paper's 40 x 40 budget")
+    parser.add_argument("--paper-only", action="store_true", help="skip the small 16 x 10 budget")
     args = parser.parse_args()
     if args.checkpoint is not None:
-        objective: Any = SupernetObjective(args.checkpoint, args.corpus)
+        objective: Any = SupernetObjective(args.checkpoint, args.corpus, max_tokens=args.max_tokens)
         space = objective.load().space
         name, proxy = "supernet", False
-        header = f"Objective: held-out perplexity of sub-networks of {args.checkpoint} (measured)."
+        tokens = f", {args.max_tokens} held-out tokens each" if args.max_tokens else ""
+        header = f"Objective: held-out perplexity of sub-networks of {args.checkpoint} (measured{tokens})."
     else:
         space = load_space("paper")
         objective = ProxyPerplexity(space)
@@ -119,7 +123,12 @@ def main() -> None:
                   "largest's)^-0.04, not a measured perplexity.")  # fmt: skip
     seeds = list(range(args.seeds))
     sections = [header, ""]
-    for population, iterations in ((40, 40), (16, 10)):
+    budgets = [(40, 40), (16, 10)]
+    if args.small_only:
+        budgets = [(16, 10)]
+    if args.paper_only:
+        budgets = [(40, 40)]
+    for population, iterations in budgets:
         text, _ = run(space, objective, name, population, iterations, seeds, proxy)
         print(text, "\n", flush=True)
         sections += [text, ""]

@@ -100,7 +100,9 @@ def study(
     for f in c["factors"]:
         g = f["gains"]
         _out.print(
-            f"{f['step']:<28} latency {g['latency']:.3g}x  EDP {g['edp']:.3g}x   ({f['source']})", highlight=False
+            f"{f['step']:<28} latency {g['latency']:.3g}x  EDP {g['edp']:.3g}x   ({f['source']})",
+            highlight=False,
+            soft_wrap=True,
         )
     if c["factors"]:
         e = c["end_to_end"]
