@@ -20,6 +20,13 @@ import os
 import time
 from collections.abc import Callable
 
+# As the CLI does: OpenMP's spin-waiting makes torch's multi-threaded runs several times slower as soon as another
+# process takes a core; passive waiting costs nothing when idle. OpenBLAS's idle threads spin too (2^28 cycles by
+# default) and then starve tstack's kernel threads: the integer MiniLM forward at 2 threads took 66 s instead of
+# 2.1 s on the shared 2-core machine. Both are read when the libraries load; the user's own settings win.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 import numpy as np
 import torch
 from transformers.models.ibert import quant_modules as qm

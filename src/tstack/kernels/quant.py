@@ -86,7 +86,9 @@ _THREADS = 1
 def set_num_threads(threads: int) -> None:
     """Threads the kernels split their cache-sized blocks over (default 1). numpy releases the GIL inside each
     array operation, so blocks run in parallel; each thread has its own scratch buffers. Like torch's intra-op
-    threads, more threads than idle cores only adds contention."""
+    threads, more threads than idle cores only adds contention; next to a multi-threaded OpenBLAS, whose idle
+    threads spin for 2^28 cycles by default, set OPENBLAS_THREAD_TIMEOUT=4 before numpy loads (as
+    benchmarks/bench_kernels.py does), or the spinning threads starve these ones."""
     global _POOL, _THREADS
     if not isinstance(threads, int) or threads < 1:
         raise KernelInputError(f"threads must be an integer ≥ 1; got {threads!r}")
