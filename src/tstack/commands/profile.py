@@ -180,7 +180,7 @@ def profile_document(
 def _save_png(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    from tstack.profile.calibrate import write_atomic
+    from tstack.fileio import write_atomic
 
     buf = io.BytesIO()
     try:

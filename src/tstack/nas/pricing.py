@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import SpecError, TstackError
+from tstack.fileio import write_atomic
 from tstack.hardware.types import Hardware
 from tstack.nas.space import Architecture, SearchSpace
 from tstack.workload.model import ModelSpec
@@ -404,18 +404,6 @@ def _verify(table: PriceTable, arch: Architecture, hw: Hardware) -> None:
         )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def build_price_table(
     space: SearchSpace,
     hardware: str | Path | Hardware = DEFAULT_HARDWARE,
@@ -447,5 +435,5 @@ def build_price_table(
     table = _fill(space, hw, seq, the_phase, lm_head, mapper, key, progress)
     if use_cache:
         with contextlib.suppress(OSError):  # an unwritable cache only costs the next run a rebuild
-            _write_atomic(path, json.dumps(table.to_dict()))
+            write_atomic(path, json.dumps(table.to_dict()))
     return table

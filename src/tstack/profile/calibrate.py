@@ -9,9 +9,7 @@ device YAML that `tstack.load_device` reads.
 
 from __future__ import annotations
 
-import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from tstack.errors import SpecError, WorkloadError
+from tstack.fileio import write_atomic
 from tstack.profile.measure import resolve_device
 from tstack.workload.roofline import RooflineDevice
 
@@ -138,20 +137,6 @@ def device_yaml(cal: Calibration) -> str:
         "mem_bandwidth_gb_per_s": cal.mem_bandwidth_bytes_per_s / 1e9,
     }
     return yaml.safe_dump(doc, sort_keys=False)
-
-
-def write_atomic(path: Path, text: str | bytes) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_device(cal: Calibration, path: Path) -> Path:

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tstack.fileio import write_atomic
 from tstack.report.study_plots import FigureFile, render_figures
-from tstack.studies.cache import write_atomic
 
 # Why tstack's numbers differ from the paper's, where they do (the measured differences are in the tables).
 WHY = {

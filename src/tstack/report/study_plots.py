@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from tstack.fileio import write_atomic
 from tstack.report.plots import save_figure
-from tstack.studies.cache import write_atomic
 
 _GROUP_LABELS = {"mha_proj": "MHA projections", "mha_act": "MHA act-to-act", "ffn_proj": "FFN", "other": "Other"}
 _PAPER_STYLE: dict[str, Any] = {"linestyle": "none", "marker": "x", "markersize": 7, "color": "black"}

@@ -18,9 +18,10 @@ from typing import Any
 
 from tstack import __version__
 from tstack.errors import SpecError, TstackError
+from tstack.fileio import write_atomic
 from tstack.studies import cumulative
 from tstack.studies.base import Progress, StudyConfig
-from tstack.studies.cache import StudyCache, cache_key, write_atomic
+from tstack.studies.cache import StudyCache, cache_key
 
 SCHEMA = "tstack.study/1"
 EXPERIMENTS = ("workload", "profile", "gemmini", "mapping", "nas")
