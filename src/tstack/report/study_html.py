@@ -399,6 +399,11 @@ def _headline(doc: dict[str, Any]) -> str:
         if c["factors"]
         else ""
     )
+    if doc["config"]["scale"] == "quick":
+        big += (
+            '<p class="why"><b>--quick</b>: small sweeps and a supernet trained for a few dozen steps; the NAS '
+            "factor (and so the end-to-end figure) is not a number to quote. Run the default scale for that.</p>"
+        )
     return (
         '<section class="headline" id="headline"><h2>Headline</h2>'
         + big
