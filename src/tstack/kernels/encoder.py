@@ -477,10 +477,10 @@ class IntegerEncoder:
                 return self._forward_fast(ids, mask)
             return self._forward(ids, mask)
 
-    def _forward(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
+    def _embedding_sum(self, ids: IntArray) -> tuple[IntArray, float]:
+        """Embeddings: word + token type (0) + position, summed in 16-bit requantizations (i-LayerNorm follows)."""
         batch, seq = ids.shape
         cfg, bw = self.config, self.bits
-        # Embeddings: word + token type (0) + position, summed in a 16-bit requantization, then i-LayerNorm.
         h, s = self._act(
             "emb.sum1",
             self.word[ids],
@@ -492,6 +492,11 @@ class IntegerEncoder:
         h, s = self._act(
             "emb.sum2", h, s, bw.embedding, np.broadcast_to(self.position[:seq], h.shape), self.position_scale
         )
+        return h, s
+
+    def _forward(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
+        cfg, bw = self.config, self.bits
+        h, s = self._embedding_sum(ids)
         y, s_y = self._layernorm("emb", h, s, bw.embedding)
         h, s = self._act("emb.out", y, s_y, bw.activation)
         key_keep = mask[:, None, None, :]
@@ -650,17 +655,7 @@ class IntegerEncoder:
     def _forward_fast(self, ids: IntArray, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, float]:
         batch, seq = ids.shape
         cfg, bw = self.config, self.bits
-        h, s = self._act(
-            "emb.sum1",
-            self.word[ids],
-            self.word_scale,
-            bw.embedding,
-            np.broadcast_to(self.token_type[0], (batch, seq, cfg.d_model)),
-            self.token_type_scale,
-        )
-        h, s = self._act(
-            "emb.sum2", h, s, bw.embedding, np.broadcast_to(self.position[:seq], h.shape), self.position_scale
-        )
+        h, s = self._embedding_sum(ids)
         y, s_y = self._ln_fast("emb", h, s, bw.embedding)
         x, s = self._requant("emb.out", y, s_y, bw.activation, out_dtype=np.float32)
         keep = None if bool(mask.all()) else np.broadcast_to(mask[:, None, None, :], (batch, cfg.heads, seq, seq))
