@@ -6,7 +6,11 @@ the shortest length (Fig. 9), and `--compare`: predicted vs. measured share per 
 in the same run. The Llama-style model is Llama's structure at GPT-2 scale (12 layers, d = 768, GQA 12/4 heads,
 SwiGLU d_ff 2048, 32k vocabulary), since Llama-2-7B does not fit in fp32 on small machines.
 
-Run: python benchmarks/bench_profile.py [--threads N] [--seq 128,256,512] [--gen-seq 128] [--json PATH]
+On a GPU (`--device cuda`) the breakdown is GPU kernel time per op and the calibration is the GPU's (fp32 GEMM,
+attention matmul, copy); benchmarks/cuda_profile.sh runs it with the profile tests on a machine with a GPU.
+
+Run: python benchmarks/bench_profile.py [--device cpu|cuda] [--threads N] [--seq 128,256,512] [--gen-seq 128]
+     [--json PATH]
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ def report(results: tuple[ProfileResult, ...], base: float, out: dict[str, Any])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="default: 1 on the CPU, torch's own with a GPU")
     parser.add_argument("--seq", default="128,256,512")
     parser.add_argument("--gen-seq", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
@@ -85,17 +90,18 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     seqs = tuple(int(s) for s in args.seq.split(","))
-    out: dict[str, Any] = {"threads": args.threads, "runs": [], "compare": []}
+    threads = args.threads if args.threads is not None or args.device != "cpu" else 1
+    out: dict[str, Any] = {"device": args.device, "threads": threads, "runs": [], "compare": []}
 
     start = time.perf_counter()
-    cal = calibrate(threads=args.threads, repeats=7)
+    cal = calibrate(device=args.device, threads=threads, repeats=7)
     out["calibration"] = {
         "matmul_flops_per_s": cal.matmul_flops_per_s,
         "attention_matmul_flops_per_s": cal.attention_matmul_flops_per_s,
         "mem_bandwidth_bytes_per_s": cal.mem_bandwidth_bytes_per_s,
     }
     print(cal.describe(), file=sys.stderr)
-    kw: dict[str, Any] = {"threads": args.threads, "repeats": args.repeats, "rounds": args.rounds}
+    kw: dict[str, Any] = {"device": args.device, "threads": threads, "repeats": args.repeats, "rounds": args.rounds}
     bert = profile(tstack.load_model("bert-base"), seqs, **kw)
     base = bert[0].wall.min_s
     report(bert, base, out)

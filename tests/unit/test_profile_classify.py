@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytest.importorskip("torch", reason="profiling needs the torch extra")
@@ -126,11 +128,20 @@ def test_cuda_without_gpu_is_a_clear_error() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
-def test_cuda_profile_same_code_path() -> None:
-    (r,) = profile(tiny_bert(), (64,), device="cuda", repeats=3, rounds=2)
+@pytest.mark.parametrize(
+    ("build", "phase"),
+    [(tiny_bert, Phase.ENCODER), (tiny_gpt2, Phase.GENERATE), (tiny_gpt2, Phase.DECODE), (tiny_llama, Phase.GENERATE)],
+)
+def test_cuda_profile_same_code_path(build: Any, phase: Phase) -> None:
+    """On a GPU the breakdown is kernel (device) time, through the same attribution as on the CPU."""
+    (r,) = profile(build(), (64,), device="cuda", phase=phase, repeats=3, rounds=2)
     assert r.device == "cuda"
-    assert r.coverage >= 0.95
-    assert r.shares()["ffn_proj"] > 0
+    assert r.coverage >= 0.95, r.unclassified()[:5]
+    assert sum(r.shares().values()) == pytest.approx(1.0)
+    for op_class in ("mha_proj", "mha_act", "ffn_proj", "softmax", "norm"):
+        assert r.time_s(op_class) > 0, op_class
+    # device time is GPU kernel time: far below the wall time of a launch-bound tiny model, never above it
+    assert 0 < r.profiled_s < r.wall.median_s * 1.05
 
 
 def test_fast_event_tree_matches_torch_function_events() -> None:
@@ -140,6 +151,7 @@ def test_fast_event_tree_matches_torch_function_events() -> None:
 
     from tstack.profile import build_torch_model
     from tstack.profile.classify import attribute, cpu_events, scoped
+    from tstack.profile.measure import cache_kwarg
 
     model = build_torch_model(tiny_gpt2(n=1, d=128, heads=2, d_ff=256))
     ids = torch.arange(6).unsqueeze(0)
@@ -147,7 +159,7 @@ def test_fast_event_tree_matches_torch_function_events() -> None:
         cache = DynamicCache(config=model.module.config)
         with scoped(model), torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             for t in range(6):
-                model.module(input_ids=ids[:, t : t + 1], cache=cache, use_cache=True)
+                model.module(input_ids=ids[:, t : t + 1], use_cache=True, **{cache_kwarg(model.module): cache})
     fast = {
         (o.name, o.scope, o.shapes, o.op_class): (o.time_s, o.calls)
         for o in attribute(cpu_events(prof), device_time=False, runs=1)

@@ -108,6 +108,7 @@ class _Runner:
         gen = torch.Generator().manual_seed(seed)
         self.ids = torch.randint(0, model.spec.vocab_size, (batch, seq), generator=gen).to(model.device)
         self.cache: Any = None
+        self.cache_kwarg = cache_kwarg(model.module)
 
     def _new_cache(self) -> Any:
         from transformers import DynamicCache
@@ -119,7 +120,7 @@ class _Runner:
             if self.cache is None:
                 self.cache = self._new_cache()
                 if self.seq > 1:
-                    self.model.module(input_ids=self.ids[:, : self.seq - 1], cache=self.cache, use_cache=True)
+                    self._step(self.ids[:, : self.seq - 1])
             else:
                 extra = self.cache.get_seq_length() - (self.seq - 1)
                 if extra > 0:
@@ -127,17 +128,33 @@ class _Runner:
         elif self.phase in (Phase.PREFILL, Phase.GENERATE):
             self.cache = self._new_cache()
 
+    def _step(self, ids: Any) -> None:
+        self.model.module(input_ids=ids, use_cache=True, **{self.cache_kwarg: self.cache})
+
     def run(self) -> None:
-        m = self.model.module
         if self.phase is Phase.ENCODER:
-            m(input_ids=self.ids)
+            self.model.module(input_ids=self.ids)
         elif self.phase is Phase.PREFILL:
-            m(input_ids=self.ids, cache=self.cache, use_cache=True)
+            self._step(self.ids)
         elif self.phase is Phase.DECODE:
-            m(input_ids=self.ids[:, self.seq - 1 :], cache=self.cache, use_cache=True)
+            self._step(self.ids[:, self.seq - 1 :])
         else:  # the paper's generation: l steps of one token each, no prompt, the KV cache growing
             for t in range(self.seq):
-                m(input_ids=self.ids[:, t : t + 1], cache=self.cache, use_cache=True)
+                self._step(self.ids[:, t : t + 1])
+        if self.cache is not None and self.cache.get_seq_length() != self.seq:
+            # a forward that ignored the cache (an unknown keyword lands in **kwargs) would time a different model
+            raise TstackError(
+                f"the KV cache holds {self.cache.get_seq_length()} positions after a {self.phase.value} run of "
+                f"{self.seq} tokens: this transformers version did not use the cache passed as {self.cache_kwarg!r}"
+            )
+
+
+def cache_kwarg(module: Any) -> str:
+    """The forward's name for the KV cache: `cache` in transformers >= 5.2x, `past_key_values` before."""
+    import inspect
+
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _sync(device: str) -> Callable[[], None]:
