@@ -82,3 +82,16 @@ def test_matmul_classes_measured_and_predicted_agree_roughly_on_a_small_encoder(
     # the prediction ranks FFN above the act-to-act matmuls, as the measurement does
     assert cmp.of("ffn_proj").predicted_share > cmp.of("mha_act").predicted_share
     assert cmp.of("ffn_proj").measured_share > cmp.of("mha_act").measured_share
+
+
+def test_a_gpu_calibration_gets_the_plain_roofline_of_its_rates() -> None:
+    r = _result()
+    cpu = Calibration("c", "cpu", 1, 1e11, 1e9, 1e10, 128, 64, 2**20)
+    gpu = dataclasses.replace(cpu, device="cuda")
+    assert compare(r, calibration=cpu).method == "calibrated"
+    on_gpu = compare(r, calibration=gpu)
+    plain = compare(r, device=gpu.to_device())
+    assert on_gpu.method == "roofline"
+    assert [c.predicted_s for c in on_gpu.classes] == [c.predicted_s for c in plain.classes]
+    # the CPU refinement slows act-to-act down to the (here 100x lower) attention-matmul rate
+    assert compare(r, calibration=cpu).of("mha_act").predicted_s > on_gpu.of("mha_act").predicted_s

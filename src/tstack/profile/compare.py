@@ -7,7 +7,10 @@ the profiled model runs in fp32. Two models:
   `roofline`), with the calibrated GEMM rate as the peak and the copy bandwidth as the memory roof.
 - ``calibrated`` (the default when a `Calibration` is given), one refinement: act-to-act matmuls (class
   mha_act) are batched small-K matmuls, which reach only a fraction of the GEMM rate on a CPU; their compute roof
-  is the calibrated attention-matmul rate instead of the GEMM rate. All other ops as in ``roofline``.
+  is the calibrated attention-matmul rate instead of the GEMM rate. All other ops as in ``roofline``. CPU
+  calibrations only: on a GPU the calibration's attention matmul (12 x 256 x 64 x 256) is launch-bound (H200: 3.4
+  TFLOP/s against 26.9 for the GEMM) while the model's act-to-act kernels are not, and the refinement predicted them
+  6.7x too slow at l = 512 (benchmarks/RESULTS-profile.md); a GPU calibration gets the plain ``roofline``.
 
 Measured shares are over all profiled self time (data movement included, which the prediction has no class for);
 predicted shares are over the predicted total.
@@ -81,11 +84,14 @@ def predict_class_times(
 def compare(
     result: ProfileResult, *, device: RooflineDevice | None = None, calibration: Calibration | None = None
 ) -> Comparison:
-    """Per class, predicted vs. measured time and share. Give a `calibration` (refined model) or a `device`."""
+    """Per class, predicted vs. measured time and share. Give a `calibration` (refined model on a CPU, plain roofline
+    of the calibrated rates on a GPU) or a `device` (plain roofline)."""
     if device is None:
         if calibration is None:
             raise ValueError("compare needs a device or a calibration")
         device = calibration.to_device()
+    if calibration is not None and calibration.device != "cpu":
+        calibration = None  # the refinement is for CPUs (module docstring); the calibrated rates stay as the device
     predicted = predict_class_times(result, device, calibration)
     p_total = sum(predicted.values())
     m_total = result.profiled_s
