@@ -31,11 +31,15 @@ WHY = {
     "speedup is a prediction of that model, not fitted (gemmini-baseline.yaml).",
     "utilization": "the same calibration: the host's absolute speed sets how small the matmul share is.",
     "rebalance": "the paper's own Fig. 13 ratio (69% -> 91%) implies a 24% cut; its text says 36%.",
-    "mapspace": "Timeloop's mapspace (the paper's) includes spatial and bypass choices and spills partial sums; "
-    "tstack's is the divisor tiling space of a weight-stationary array with on-chip accumulation, so fewer "
-    "mappings are far from the best and the 10th percentile is higher.",
-    "fusion": "tstack's non-fused schedules keep partial sums on chip where the paper's Timeloop schedules spill "
-    "them, so fusion's relative gain differs; the sign flips for Q x K + Softmax at 4096 and W_out + LN at 256 kB.",
+    "mapspace": "the paper sampled Timeloop's Gemmini mapspace (free spatial factors, a fixed DRAM order, its own "
+    "energy tables); tstack's default samples the divisor tilings of the whole array with double buffering and a "
+    "fill/drain per tile, so its 10th percentile is higher and its span wider. `tstack mapspace --semantics "
+    "timeloop` reproduces the span but not the near-optimum shares (benchmarks/RESULTS-mapping.md).",
+    "fusion": "Q x K + Softmax follows the paper (the unfused int32 scores round trip is what fusion saves). In "
+    "tstack's model W_out and W2 pay the same relative price for the forced full-row tile (their weights are re-read "
+    "once per row block), so they differ only by the LayerNorm round trip saved; the paper's -4% and +27% together "
+    "need a larger price and a costlier unfused LayerNorm than one DMA bandwidth gives (W_out + LN at 256 kB: +30% "
+    "at the calibrated 5 B/cycle, -10% at Timeloop's 8 B/cycle, where W2 + LN breaks even).",
     "nas": "the cpu space is the paper's Table 8 shape scaled to train in minutes on 2 cores, on a public-domain "
     "corpus rather than WikiText-2, and priced at its own sequence length; the paper's gains are for its full "
     "space at 512 tokens after 50 epochs.",

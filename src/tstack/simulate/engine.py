@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from tstack.errors import SpecError
-from tstack.hardware.types import CostOptions, Hardware
+from tstack.hardware.types import CostOptions, Hardware, Tensor
 from tstack.mapping.cost import MatmulShapes, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
@@ -155,6 +155,53 @@ def _cosa_mapping(shape: MatmulShape, hw: Hardware, bits: OperandBits, options: 
     return cosa(shape, hw, bits, options).mapping, True
 
 
+def _mapped(
+    shapes: list[MatmulShape],
+    hw: Hardware,
+    act: FusedActivation,
+    bits: OperandBits,
+    options: CostOptions,
+    mapper: MapperName,
+) -> list[tuple[Mapping, bool]]:
+    if mapper is MapperName.EXHAUSTIVE:
+        return [_searched_mapping(shape, hw, act, bits, options) for shape in shapes]
+    if mapper is MapperName.COSA and act not in (FusedActivation.LAYERNORM, FusedActivation.SOFTMAX):
+        return [_cosa_mapping(shape, hw, bits, options) for shape in shapes]
+    return [_gemmini_mapping(shape, hw, act) for shape in shapes]
+
+
+def _bits(out_bits: int, has_bias: bool, options: CostOptions) -> OperandBits:
+    return OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0)
+
+
+def fused_row_tiles(
+    shapes: list[MatmulShape],
+    hw: Hardware,
+    act: FusedActivation,
+    options: CostOptions,
+    has_bias: bool,
+    mapper: MapperName = MapperName.GEMMINI,
+) -> tuple[int, bool]:
+    """(output tiles the normalization unit processes, whether they are double-buffered) of a matmul whose output
+    rows a fused LayerNorm/Softmax reduces in the accumulator."""
+    mapped = _mapped(shapes, hw, act, _bits(8, has_bias, options), options, mapper)
+    tiles = sum(-(-s.m // m.tile_m) * -(-s.n // m.tile_n) * s.batch for s, (m, _) in zip(shapes, mapped, strict=True))
+    return tiles, all(f for _, f in mapped) and hw.innermost_holding(Tensor.OUTPUTS).double_buffered
+
+
+def exposed_reduction_cycles(reduction_cycles: float, matmul_cycles: float, tiles: int, overlapped: bool) -> float:
+    """The part of a fused normalization's row passes that the matmul does not hide.
+
+    With a double-buffered accumulator the normalization unit reduces the rows of one output tile while the array
+    computes the next tile into the other half (Gemmini's execute and store controllers run concurrently, and the
+    normalizer sits on the accumulator's read-out path), so only what exceeds the matmul is exposed, and at least
+    the last tile's passes (pipeline drain). A single-buffered accumulator has no other half: the passes are serial.
+    """
+    if not overlapped or tiles <= 0:
+        return reduction_cycles
+    return max(reduction_cycles - matmul_cycles, reduction_cycles / tiles)
+
+
 def matmul_results(
     shapes: list[MatmulShape],
     hw: Hardware,
@@ -165,13 +212,8 @@ def matmul_results(
     mapper: MapperName = MapperName.GEMMINI,
 ) -> tuple[Mapping, float, float, float]:
     """Summed latency, energy and DRAM bytes of the shapes (one vectorized cost call), and the last mapping."""
-    bits = OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0)
-    if mapper is MapperName.EXHAUSTIVE:
-        mapped = [_searched_mapping(shape, hw, act, bits, options) for shape in shapes]
-    elif mapper is MapperName.COSA and act not in (FusedActivation.LAYERNORM, FusedActivation.SOFTMAX):
-        mapped = [_cosa_mapping(shape, hw, bits, options) for shape in shapes]
-    else:
-        mapped = [_gemmini_mapping(shape, hw, act) for shape in shapes]
+    bits = _bits(out_bits, has_bias, options)
+    mapped = _mapped(shapes, hw, act, bits, options, mapper)
     mappings = [m for m, _ in mapped]
     fits = all(f for _, f in mapped)
     # a fused full-row tile that overflows the double buffer runs single-buffered
@@ -220,7 +262,11 @@ def _decide_fusion(
         shapes, hw, FusedActivation.NONE, hw.nonlinear_input_bits, options, has_bias, mapper
     )
     apart = nonlinear_cost(op, hw, follows_matmul=False)
-    return fused if with_fusion + fused.latency_cycles <= without + apart.latency_cycles else apart
+    tiles, overlapped = fused_row_tiles(shapes, hw, act, options, has_bias, mapper)
+    exposed = exposed_reduction_cycles(fused.latency_cycles, with_fusion, tiles, overlapped)
+    if with_fusion + exposed <= without + apart.latency_cycles:
+        return replace(fused, latency_cycles=exposed)
+    return apart
 
 
 def simulate_workload(

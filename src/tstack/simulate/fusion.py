@@ -6,13 +6,30 @@ back, normalize and write the result. Fusion-optimized: the tiler forces whole o
 nothing goes back to DRAM between the two ops; the price is a constrained tiling (and, if the row does not fit the
 double-buffered accumulator, a single-buffered one).
 
-Timeloop's semantics (`tstack.mapping.mapspace.timeloop_hardware`: no double buffering, no fill/drain) were tried
-and change no sign and no magnitude by more than a point: both tilings here are Gemmini's own (the heuristic and the
-forced full-row tile), so the mapspace differences do not apply, and the gaps come from the DMA. Under tstack's
-calibrated 5 B/cycle the forced full-row tiles are memory-bound: Q x K + Softmax at l = 4096 is +84% (paper -22%)
-and W_out + LayerNorm at 256 kB +56% (paper -4%). At the bus's 16 B/cycle peak, W_out + LayerNorm at 256 kB is -2%
-(paper -4%) and W2 + LayerNorm 0% (paper +27%), Q x K + Softmax at 4096 still +57%. No `--semantics` switch is offered
-for this study, since it would change nothing (benchmarks/RESULTS-mapping.md).
+Two parts of the model decide the outcome, each from the hardware, not fitted:
+- the round trip an unfused pair pays is at the width the nonlinear op takes in I-BERT's integer pipeline
+  (`nonlinear_input_bits` of the design: gemmini-ibert 32, since IntSoftmax takes the raw int32 Q x K^T product
+  and IntLayerNorm a 22-bit sum), written by the matmul and read back by the special-function units;
+- fused, the normalization unit's row passes over one output tile run while the array computes the next tile into
+  the other half of the double-buffered accumulator (`engine.exposed_reduction_cycles`), so they are hidden
+  except the last tile's; a tile that does not fit double-buffered runs single-buffered, passes serial.
+
+Measured (BERT-Base, 256 kB scratchpad, accumulator 128 / 256 kB; paper in brackets):
+
+| pair, l            | gemmini-ibert (5 B/cycle) | gemmini-ibert-timeloop (8 B/cycle) | paper          |
+| Q x K + Softmax 512  | -68% / -77%             | -68% / -77%                        | -78% / -78%    |
+| Q x K + Softmax 4096 | (does not fit) / -29%   | (does not fit) / -18%              | - / -22%       |
+| W_out + LN 512       | +136% / +30%            | +71% / -10%                        | matmul +83% / -4% |
+| W2 + LN 512, 4096    | +202% / +55%            | +95% / -0%                         | - / +27%       |
+
+Gemmini's forced full-row tile holds 32 rows of 768 in half of a 256 kB accumulator, so the 576 kB W_out weights are
+re-read for every 32 rows: 9.4 MB, 1.6x the matmul's compute at 5 B/cycle, about even at 8. The same holds for W2
+(same bytes per MAC), so in this model W_out and W2 pay the same relative matmul penalty and differ only in how
+much the saved LayerNorm round trip weighs; the paper's -4% and +27% at one accumulator size imply a penalty of
+about +43% and an unfused LayerNorm of about 0.6 M cycles (tstack: 0.39 M at 5 B/cycle, 0.25 M at 8), which a
+single bandwidth cannot give. Under Timeloop's semantics (`tstack.mapping.mapspace.timeloop_hardware`: a tile may
+fill the whole buffer) with the best constrained tiling the penalty vanishes (W_out + LN -26%, W2 + LN -8% at
+256 kB). None of these is fitted; which reading the paper's run used is not published.
 """
 
 from __future__ import annotations
@@ -22,7 +39,7 @@ from dataclasses import dataclass, replace
 from tstack.errors import WorkloadError
 from tstack.hardware.types import Hardware, Tensor
 from tstack.mapping.gemmini_tiler import FusedActivation
-from tstack.simulate.engine import matmul_results, matmul_shapes
+from tstack.simulate.engine import exposed_reduction_cycles, fused_row_tiles, matmul_results, matmul_shapes
 from tstack.simulate.nonlinear import nonlinear_cost
 from tstack.workload.model import ModelSpec
 from tstack.workload.ops import Op, OpKind, Phase
@@ -84,10 +101,14 @@ def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | Non
         shapes = matmul_shapes(matmul)
         act = FusedActivation.SOFTMAX if kind is OpKind.SOFTMAX else FusedActivation.LAYERNORM
         has_bias = any(o.role.value == "bias" for o in matmul.operands)
-        _, plain, _, _ = matmul_results(shapes, hw, FusedActivation.NONE, 8, hw.cost_options, has_bias)
-        _, forced, _, _ = matmul_results(shapes, hw, act, 8, hw.cost_options, has_bias)
+        # apart, the matmul hands the nonlinear op its output at the design's nonlinear-input width (as simulate)
+        opts = hw.cost_options
+        _, plain, _, _ = matmul_results(shapes, hw, FusedActivation.NONE, hw.nonlinear_input_bits, opts, has_bias)
+        _, forced, _, _ = matmul_results(shapes, hw, act, 8, opts, has_bias)
         apart = nonlinear_cost(nonlinear, hw, follows_matmul=False).latency_cycles
-        together = nonlinear_cost(nonlinear, replace(hw, fuse_nonlinear=True), follows_matmul=True).latency_cycles
+        passes = nonlinear_cost(nonlinear, replace(hw, fuse_nonlinear=True), follows_matmul=True).latency_cycles
+        tiles, overlapped = fused_row_tiles(shapes, hw, act, opts, has_bias)
+        together = exposed_reduction_cycles(passes, forced, tiles, overlapped)
         acc = hw.innermost_holding(Tensor.OUTPUTS).capacity_bytes
         results.append(FusionResult(pair, hw.name, acc, seq, PairLatency(plain, apart), PairLatency(forced, together)))
     return results
