@@ -24,7 +24,7 @@ from typing import Any
 import tstack
 from tstack.profile import MATMUL_CLASSES, ProfileResult, profile
 from tstack.profile.calibrate import calibrate
-from tstack.profile.compare import compare
+from tstack.profile.compare import calibration_for, compare
 from tstack.workload import Activation, Family, ModelSpec, Norm, NormPlacement, Phase, PositionEmbedding
 
 
@@ -110,7 +110,7 @@ def main() -> None:
     llama = profile(llama_style(), (args.gen_seq,), phase=Phase.GENERATE, **kw)
     report(llama, base, out)
     for r in (*bert, *gpt2):
-        for cmp in (compare(r, calibration=cal), compare(r, device=cal.to_device())):
+        for cmp in (compare(r, calibration=calibration_for(r, cal)), compare(r, device=cal.to_device())):
             rows = {c.op_class: [c.predicted_share, c.measured_share] for c in cmp.classes}
             worst = max(abs(cmp.of(c).share_error_points) for c in MATMUL_CLASSES)
             out["compare"].append(

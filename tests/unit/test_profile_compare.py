@@ -16,6 +16,7 @@ from tstack.errors import SpecError
 from tstack.profile import MATMUL_CLASSES, ProfileResult, profile
 from tstack.profile.calibrate import Calibration, calibrate, write_device
 from tstack.profile.compare import compare
+from tstack.workload import Phase
 from tstack.workload.roofline import RooflineDevice
 
 _RESULT: list[ProfileResult] = []
@@ -66,7 +67,12 @@ def test_compute_bound_prediction_is_the_flop_share_of_the_analysis() -> None:
 def test_calibrated_model_changes_only_the_act_to_act_matmuls() -> None:
     r = _result()
     cal = dataclasses.replace(
-        _tiny_calibration(), matmul_flops_per_s=1e11, attention_matmul_flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e30
+        _tiny_calibration(),
+        matmul_flops_per_s=1e11,
+        attention_matmul_flops_per_s=1e10,
+        mem_bandwidth_bytes_per_s=1e30,
+        softmax_elements_per_s=None,  # refinements 2 and 3 off: tested below
+        scale_elements_per_s=None,
     )
     plain = compare(r, device=cal.to_device())
     refined = compare(r, calibration=cal)
@@ -95,3 +101,41 @@ def test_a_gpu_calibration_gets_the_plain_roofline_of_its_rates() -> None:
     assert [c.predicted_s for c in on_gpu.classes] == [c.predicted_s for c in plain.classes]
     # the CPU refinement slows act-to-act down to the (here 100x lower) attention-matmul rate
     assert compare(r, calibration=cpu).of("mha_act").predicted_s > on_gpu.of("mha_act").predicted_s
+
+
+def test_calibrated_softmax_and_score_scaling_come_from_their_measured_rates() -> None:
+    r = _result()
+    base = Calibration("c", "cpu", 1, 1e11, 1e10, 1e10, 128, 64, 2**20)
+    slow = dataclasses.replace(base, softmax_elements_per_s=1e6, scale_elements_per_s=2e6)
+    plain, refined = compare(r, calibration=base), compare(r, calibration=slow)
+    (a,) = analyze(r.model, r.seq_len, phase=r.phase, bits=32).results
+    spec = r.model
+    scores = spec.n_layers * spec.heads[0] * r.seq_len**2 * r.batch  # one heads x l x l score tensor per layer
+    assert refined.of("softmax").predicted_s == pytest.approx(scores / 1e6)
+    extra = refined.of("residual").predicted_s - plain.of("residual").predicted_s
+    assert extra == pytest.approx(scores / 2e6)
+    for c in MATMUL_CLASSES:  # untouched
+        assert refined.of(c).predicted_s == pytest.approx(plain.of(c).predicted_s)
+    assert a.total.flops > 0
+
+
+def test_calibration_measures_softmax_and_scaling_rates() -> None:
+    cal = _tiny_calibration()
+    assert cal.softmax_elements_per_s is not None and cal.softmax_elements_per_s > 1e6
+    assert cal.scale_elements_per_s is not None and cal.scale_elements_per_s > 1e6
+    assert "softmax" in cal.describe()
+
+
+def test_attention_rates_are_measured_at_the_profiled_length() -> None:
+    from tstack.profile.compare import calibration_for
+
+    r = _result()
+    base = dataclasses.replace(_tiny_calibration(), attention_seq=8)  # as if measured at another length
+    at_l = calibration_for(r, base)
+    assert at_l.attention_seq == r.seq_len != base.attention_seq
+    assert at_l.matmul_flops_per_s == base.matmul_flops_per_s  # only the attention-shaped rates are re-measured
+    assert at_l.softmax_elements_per_s is not None and at_l.softmax_elements_per_s > 1e6
+    assert compare(r, calibration=at_l).calibration == at_l
+    assert calibration_for(dataclasses.replace(r, phase=Phase.GENERATE), base) is base
+    on_gpu = dataclasses.replace(base, device="cuda")
+    assert calibration_for(r, on_gpu) is on_gpu

@@ -102,9 +102,18 @@ def _op_doc(o: Any, with_class: bool = False) -> dict[str, Any]:
 
 
 def _compare_doc(c: Comparison) -> dict[str, Any]:
+    rates = None
+    if c.calibration is not None:
+        rates = {
+            "attention_seq": c.calibration.attention_seq,
+            "attention_matmul_flops_per_s": c.calibration.attention_matmul_flops_per_s,
+            "softmax_elements_per_s": c.calibration.softmax_elements_per_s,
+            "scale_elements_per_s": c.calibration.scale_elements_per_s,
+        }
     return {
         "method": c.method,
         "device": c.device.name,
+        "attention_rates": rates,
         "predicted_s": c.predicted_s,
         "classes": {
             r.op_class: {
@@ -164,6 +173,8 @@ def profile_document(
             "matmul_flops_per_s": calibration.matmul_flops_per_s,
             "attention_matmul_flops_per_s": calibration.attention_matmul_flops_per_s,
             "mem_bandwidth_bytes_per_s": calibration.mem_bandwidth_bytes_per_s,
+            "softmax_elements_per_s": calibration.softmax_elements_per_s,
+            "scale_elements_per_s": calibration.scale_elements_per_s,
         }
     return {
         "schema": SCHEMA,
@@ -306,6 +317,7 @@ def profile(
     """Measure a model on this CPU/GPU and break its latency into op classes (the paper's Figs. 7-9)."""
     _require_torch()
     from tstack.profile.calibrate import calibrate as run_calibrate
+    from tstack.profile.compare import calibration_for
     from tstack.profile.compare import compare as run_compare
     from tstack.profile.measure import preflight
     from tstack.profile.measure import profile as run_profile
@@ -350,7 +362,9 @@ def profile(
         else:
             calibration = run_calibrate(device=device, threads=threads)
             comparisons = {
-                (i, j): run_compare(r, calibration=calibration) for i, rs in enumerate(runs) for j, r in enumerate(rs)
+                (i, j): run_compare(r, calibration=calibration_for(r, calibration))
+                for i, rs in enumerate(runs)
+                for j, r in enumerate(rs)
             }
     written = profile_plots(runs, plot) if plot is not None else []
     if as_json:
@@ -394,6 +408,8 @@ def calibrate(
             "matmul_flops_per_s": cal.matmul_flops_per_s,
             "attention_matmul_flops_per_s": cal.attention_matmul_flops_per_s,
             "mem_bandwidth_bytes_per_s": cal.mem_bandwidth_bytes_per_s,
+            "softmax_elements_per_s": cal.softmax_elements_per_s,
+            "scale_elements_per_s": cal.scale_elements_per_s,
             "path": str(path) if path else None,
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")

@@ -1,9 +1,11 @@
 """Device calibration: this machine's achievable matmul throughput and memory bandwidth, by microbenchmark.
 
-Three fp32 measurements, each the best (minimum time) of `repeats` after a warm-up, at the current torch thread
+Five fp32 measurements, each the best (minimum time) of `repeats` after a warm-up, at the current torch thread
 count: a square GEMM (n x n x n) for the compute roof, a batched attention-shaped matmul (heads x l x 64 by
-heads x 64 x l) for the act-to-act matmuls, which run far below the GEMM roof on CPUs, and a large tensor copy
-(bytes read plus bytes written) for the memory roof. The result converts to a roofline device and is stored as a
+heads x 64 x l) for the act-to-act matmuls, which run far below the GEMM roof on CPUs, a large tensor copy
+(bytes read plus bytes written) for the memory roof, and on the heads x l x l score tensor a softmax and an
+out-of-place scaling (as eager attention runs them), which on CPUs run several times below the copy roof (exp, and
+a fresh output allocation). The result converts to a roofline device and is stored as a
 device YAML that `tstack.load_device` reads.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -39,6 +41,9 @@ class Calibration:
     matmul_n: int
     attention_seq: int
     copy_bytes: int
+    # on the heads x l x l score tensor, out of place as eager attention runs them (None: not measured)
+    softmax_elements_per_s: float | None = None
+    scale_elements_per_s: float | None = None
 
     def to_device(self) -> RooflineDevice:
         """The plain roofline device: the GEMM rate as the fp32 peak and the copy bandwidth."""
@@ -54,10 +59,16 @@ class Calibration:
         gemm = self.matmul_flops_per_s / 1e9
         att = self.attention_matmul_flops_per_s / 1e9
         copy = self.mem_bandwidth_bytes_per_s / 1e9
+        scores = ""
+        if self.softmax_elements_per_s is not None and self.scale_elements_per_s is not None:
+            scores = (
+                f", softmax {self.softmax_elements_per_s / 1e9:.2f} Gelem/s, "
+                f"score scaling {self.scale_elements_per_s / 1e9:.2f} Gelem/s"
+            )
         return (
             f"{self.device} on {platform.node() or 'this machine'}, {self.threads} threads: fp32 GEMM "
             f"{self.matmul_n}^3 {gemm:.1f} GFLOP/s, attention matmul (l={self.attention_seq}) {att:.1f} GFLOP/s, "
-            f"copy {copy:.1f} GB/s"
+            f"copy {copy:.1f} GB/s{scores}"
         )
 
 
@@ -108,6 +119,8 @@ def calibrate(
             k = torch.full((heads, head_dim, attention_seq), 0.25, device=dev)
             s = torch.empty((heads, attention_seq, attention_seq), device=dev)
             t_att = _best_time(lambda: torch.bmm(q, k, out=s), sync, repeats)
+            t_softmax = _best_time(lambda: torch.softmax(s, dim=-1), sync, repeats)
+            t_scale = _best_time(lambda: s * 0.125, sync, repeats)
             n_elem = max(copy_bytes // BYTES_PER_FP32, 1)
             src = torch.full((n_elem,), 1.0, device=dev)
             dst = torch.empty_like(src)
@@ -124,6 +137,45 @@ def calibrate(
         matmul_n=matmul_n,
         attention_seq=attention_seq,
         copy_bytes=n_elem * BYTES_PER_FP32,
+        softmax_elements_per_s=heads * attention_seq**2 / t_softmax,
+        scale_elements_per_s=heads * attention_seq**2 / t_scale,
+    )
+
+
+def calibrate_attention(
+    base: Calibration, *, seq: int, heads: int = 12, head_dim: int = 64, repeats: int = 5
+) -> Calibration:
+    """`base` with its attention-shaped rates (act-to-act matmul, softmax, score scaling) re-measured on the score
+    tensor a model with `heads` heads of `head_dim` runs at length `seq`.
+
+    On a CPU these rates fall as l grows and the heads x l x l scores leave the caches (measured on this project's
+    2-vCPU VM: softmax 0.59 Gelem/s at l = 256, 0.23 inside BERT-Base at l = 512), so a prediction at l uses rates
+    measured at l."""
+    import torch
+
+    if min(seq, heads, head_dim, repeats) <= 0:
+        raise WorkloadError("calibration sizes and repeats must be positive")
+    dev = resolve_device(base.device)
+    sync: Callable[[], None] = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(base.threads)
+        with torch.inference_mode():
+            q = torch.full((heads, seq, head_dim), 0.5, device=dev)
+            k = torch.full((heads, head_dim, seq), 0.25, device=dev)
+            s = torch.empty((heads, seq, seq), device=dev)
+            t_att = _best_time(lambda: torch.bmm(q, k, out=s), sync, repeats)
+            t_softmax = _best_time(lambda: torch.softmax(s, dim=-1), sync, repeats)
+            t_scale = _best_time(lambda: s * 0.125, sync, repeats)
+    finally:
+        torch.set_num_threads(before)
+    elements = heads * seq * seq
+    return replace(
+        base,
+        attention_seq=seq,
+        attention_matmul_flops_per_s=2.0 * elements * head_dim / t_att,
+        softmax_elements_per_s=elements / t_softmax,
+        scale_elements_per_s=elements / t_scale,
     )
 
 

@@ -5,12 +5,20 @@ the profiled model runs in fp32. Two models:
 
 - ``roofline``: each op takes max(FLOPs / peak, bytes / bandwidth) on the device (the workload layer's
   `roofline`), with the calibrated GEMM rate as the peak and the copy bandwidth as the memory roof.
-- ``calibrated`` (the default when a `Calibration` is given), one refinement: act-to-act matmuls (class
-  mha_act) are batched small-K matmuls, which reach only a fraction of the GEMM rate on a CPU; their compute roof
-  is the calibrated attention-matmul rate instead of the GEMM rate. All other ops as in ``roofline``. CPU
-  calibrations only: on a GPU the calibration's attention matmul (12 x 256 x 64 x 256) is launch-bound (H200: 3.4
-  TFLOP/s against 26.9 for the GEMM) while the model's act-to-act kernels are not, and the refinement predicted them
-  6.7x too slow at l = 512 (benchmarks/RESULTS-profile.md); a GPU calibration gets the plain ``roofline``.
+- ``calibrated`` (the default when a `Calibration` is given), three refinements, each measured by the calibration:
+  1. act-to-act matmuls (class mha_act) are batched small-K matmuls, which reach only a fraction of the GEMM rate
+     on a CPU; their compute roof is the calibrated attention-matmul rate instead of the GEMM rate;
+  2. Softmax runs at the calibrated softmax rate (elements per second on a heads x l x l score tensor): exp makes
+     it several times slower than a memory pass on a CPU (measured 4-7x under the copy roof);
+  3. eager attention in `transformers` scales the scores as a separate elementwise op over the score tensor (BERT,
+     Llama: ``* scaling``; GPT-2: ``/ sqrt(d)``), which the workload layer, like the paper, folds into the matmul;
+     one such pass over every Softmax's elements is added to the residual/elementwise class, at the calibrated
+     scaling rate.
+  All other ops as in ``roofline``.
+  CPU calibrations only: on a GPU the calibration's small attention-shaped kernels are launch-bound (H200: the
+  attention matmul at 3.4 TFLOP/s against 26.9 for the GEMM) while the model's are not, and refinement 1 predicted
+  act-to-act 6.7x too slow at l = 512 (benchmarks/RESULTS-profile.md); a GPU calibration gets the plain
+  ``roofline`` of its measured rates.
 
 Measured shares are over all profiled self time (data movement included, which the prediction has no class for);
 predicted shares are over the predicted total.
@@ -20,12 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tstack.profile.calibrate import FP32_BITS, Calibration
+from tstack.profile.calibrate import FP32_BITS, Calibration, calibrate_attention
 from tstack.profile.classify import MEASURED_CLASSES
 from tstack.profile.measure import ProfileResult
 from tstack.workload.analysis import analyze_workload, build_workload
 from tstack.workload.counting import Convention
-from tstack.workload.ops import OpClass, OpKind
+from tstack.workload.ops import OpClass, OpKind, Phase, Role, total_elements
 from tstack.workload.roofline import RooflineDevice
 
 
@@ -54,6 +62,7 @@ class Comparison:
     device: RooflineDevice
     method: str  # "roofline" or "calibrated"
     classes: tuple[ClassComparison, ...]
+    calibration: Calibration | None = None  # the rates the calibrated method used
 
     @property
     def predicted_s(self) -> float:
@@ -71,13 +80,25 @@ def predict_class_times(
     analysis = analyze_workload(result.model, workload, Convention.DEFAULT)
     peak = device.peak_at(FP32_BITS)
     bandwidth = device.mem_bandwidth_bytes_per_s
+    ops = {op.name: op for op in workload.ops}
     out: dict[str, float] = {}
+
+    def add(op_class: str, seconds: float) -> None:
+        out[op_class] = out.get(op_class, 0.0) + seconds
+
     for op in analysis.ops:
         rate = peak
         if calibration is not None and op.kind is OpKind.MATMUL and op.op_class is OpClass.MHA_ACT:
             rate = calibration.attention_matmul_flops_per_s
         t = max(op.flops / rate, op.mops_bytes / bandwidth)
-        out[str(op.op_class)] = out.get(str(op.op_class), 0.0) + t
+        if calibration is not None and op.kind is OpKind.SOFTMAX:
+            out_operand = ops[op.name].operand(Role.OUTPUT)
+            scores = total_elements(out_operand, ops[op.name]) if out_operand is not None else 0
+            if calibration.softmax_elements_per_s:
+                t = scores / calibration.softmax_elements_per_s
+            if calibration.scale_elements_per_s:
+                add(str(OpClass.RESIDUAL), scores / calibration.scale_elements_per_s)
+        add(str(op.op_class), t)
     return out
 
 
@@ -91,7 +112,7 @@ def compare(
             raise ValueError("compare needs a device or a calibration")
         device = calibration.to_device()
     if calibration is not None and calibration.device != "cpu":
-        calibration = None  # the refinement is for CPUs (module docstring); the calibrated rates stay as the device
+        calibration = None  # the refinements are for CPUs (module docstring); the calibrated rates stay as the device
     predicted = predict_class_times(result, device, calibration)
     p_total = sum(predicted.values())
     m_total = result.profiled_s
@@ -106,4 +127,15 @@ def compare(
         )
         for c in classes
     )
-    return Comparison(result, device, "calibrated" if calibration is not None else "roofline", rows)
+    method = "calibrated" if calibration is not None else "roofline"
+    return Comparison(result, device, method, rows, calibration)
+
+
+def calibration_for(result: ProfileResult, base: Calibration) -> Calibration:
+    """`base` with attention rates measured on the score tensor of `result` (heads x l x l, at the result's l) when
+    it ran full-length attention (encoder, prefill); `base` as it is for one-token steps (generate, decode) and on
+    GPUs, where the refinements do not apply."""
+    spec = result.model
+    if base.device != "cpu" or result.phase not in (Phase.ENCODER, Phase.PREFILL):
+        return base
+    return calibrate_attention(base, seq=result.seq_len, heads=spec.heads[0] * result.batch, head_dim=spec.head_dim)
