@@ -4,7 +4,9 @@ Placement, in order of preference:
 1. fused into the preceding matmul's output path: an activation (GELU, ReLU) applied by the activation units as
    rows leave the accumulator costs nothing extra, since 16 units keep pace with a 16-wide array's output; a
    LayerNorm or Softmax fused there costs its normalization-unit passes over the accumulator rows (the units
-   implement I-BERT's integer kernels, so a design lists an op only if it runs it in integer arithmetic);
+   implement I-BERT's integer kernels, so a design lists an op only if it runs it in integer arithmetic); the
+   simulator hides those passes behind the matmul's next tile where the accumulator is double-buffered
+   (`engine.exposed_reduction_cycles`);
 2. the special-function units, reading and writing DRAM through the accelerator's DMA: normalization-unit passes
    (row reductions) plus one pass of the activation units, overlapped with the transfers; how many passes and how
    much arithmetic per element come from the integer kernel's operation counts (`sfu_cycles`);
