@@ -1,11 +1,11 @@
 """End to end: latency, energy, EDP, utilization and breakdowns of a workload on a hardware design.
 
 Ops run one after another (no overlap between ops, except the row passes of a LayerNorm/Softmax fused into a
-matmul, which overlap the matmul's next output tile: `exposed_reduction_cycles`). Matmuls and convolutions (as im2col matmuls) run on the PE
-array with a mapping from the chosen mapper; other ops run fused, on the special-function units or on the host
-(`tstack.simulate.nonlinear`). Where an op crosses between the integer accelerator and a floating-point host, the
-host dequantizes the matmul output it consumes and requantizes the activation it hands back; that work is
-reported as its own category, as in the paper's Fig. 14.
+matmul, which overlap the matmul's next output tile: `exposed_reduction_cycles`). Matmuls and convolutions (as
+im2col matmuls) run on the PE array with a mapping from the chosen mapper; other ops run fused, on the
+special-function units or on the host (`tstack.simulate.nonlinear`). Where an op crosses between the integer
+accelerator and a floating-point host, the host dequantizes the matmul output it consumes and requantizes the
+activation it hands back; that work is reported as its own category, as in the paper's Fig. 14.
 """
 
 from __future__ import annotations
