@@ -36,8 +36,8 @@ def test_baseline_is_starved_by_host_nonlinear_ops(case_study: dict[str, ModelRe
 def test_ibert_codesign_speedup_and_matmul_share(case_study: dict[str, ModelResult]) -> None:
     base, ibert = case_study["gemmini-baseline"], case_study["gemmini-ibert"]
     speedup = base.latency_cycles / ibert.latency_cycles
-    assert 20 <= speedup <= 80  # 69.9x (paper: 39.6x)
-    assert ibert.by_category()["matmul"] / ibert.latency_cycles >= 0.75  # 93.0% (paper: 87% with GELU)
+    assert 20 <= speedup <= 80  # 65.7x (paper: 39.6x)
+    assert ibert.by_category()["matmul"] / ibert.latency_cycles >= 0.75  # 87.4% (paper: 87% with GELU)
     assert ibert.by_category()["dequant"] / ibert.latency_cycles < 0.001  # quantization disappears
 
 
