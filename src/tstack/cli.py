@@ -337,11 +337,23 @@ def mapspace(
             "spatial factors, fixed DRAM order, no double buffering, no fill/drain; see tstack.mapping.mapspace)."
         ),
     ] = "tstack",
+    im2col: Annotated[
+        bool,
+        typer.Option(
+            "--im2col",
+            help="Map the ResNet-50 convolutions as their im2col matmuls instead of 7-loop conv mappings (N, K, C, "
+            "P, Q, R, S tiles and any DRAM order); the timeloop semantics always use im2col.",
+        ),
+    ] = False,
 ) -> None:
-    """The paper's mapspace characterization: EDP of N random valid mappings relative to the best (Figs. 18-20)."""
+    """The paper's mapspace characterization: EDP of N random valid mappings relative to the best (Figs. 18-20).
+
+    The JSON op entries add, beyond the original fields: mapspace (matmul or conv-7-loop), conv (N, K, C, P, Q, R,
+    S, stride, H, W, or null), best_mapping (tiles by dim, DRAM order outermost first), best_latency_cycles and
+    best_energy_pj."""
     from rich.progress import track
 
-    from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
+    from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, document_fields
     from tstack.report.simulate_doc import mapspace_document, mapspace_table
     from tstack.spec.hardware import load_hardware
 
@@ -357,7 +369,7 @@ def mapspace(
             f"unknown semantics {semantics!r}; choose one of: {', '.join(s.value for s in Semantics)}"
         ) from None
     stats = [
-        characterize(n, PAPER_OPS[n], design, samples, seed, chosen)
+        characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col)
         for n in track(names, description="sampling", console=_err, disable=as_json)
     ]
     if plot is not None:
@@ -367,7 +379,10 @@ def mapspace(
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
-        emit_json(mapspace_document(design.name, stats, chosen.value))
+        doc = mapspace_document(design.name, stats, chosen.value)
+        for entry, st in zip(doc["ops"], stats, strict=True):
+            entry.update(document_fields(st))
+        emit_json(doc)
         return
     _out.print(mapspace_table(stats))
 

@@ -24,6 +24,9 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
   a d_out vector.
 * Energy: MACs x MAC energy + bytes moved at each level x that level's per-byte read/write energy, including
   on-chip reads of A per N-fold and B per M-tile and read-modify-writes of partial sums per K-fold.
+
+Everything after the operand movement (`Traffic`: output passes, the intermediate level, capacity, latency,
+energy) is `finish_costs`, which the 7-loop convolution model (`tstack.mapping.conv_cost`) shares.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def _order_positions() -> dict[str, IntArray]:
 _POS = _order_positions()
 
 
-def _onchip_levels(hw: Hardware) -> tuple[MemoryLevel, MemoryLevel, MemoryLevel | None]:
+def onchip_levels(hw: Hardware) -> tuple[MemoryLevel, MemoryLevel, MemoryLevel | None]:
     """The level holding A/B tiles, the level holding the C tile, and an optional intermediate level (L2)."""
     ab = hw.innermost_holding(Tensor.INPUTS)
     c = hw.innermost_holding(Tensor.OUTPUTS)
@@ -162,11 +165,7 @@ def matmul_costs(
     k and n are then folded over them, and each column's share of the accumulator holds its columns' outputs (the
     Gemmini Timeloop arch gives every PE column its own accumulator), so the C tile must fit
     tile_m x (tile_n / spatial_cols) x cols words. None: the whole array, tiles folded over it as Gemmini does."""
-    if hw.pe.dataflow is not Dataflow.WEIGHT_STATIONARY:
-        raise InfeasibleError(
-            f"{hw.name!r}: the cost model implements weight-stationary arrays; {hw.pe.dataflow.value} is not "
-            f"modelled yet, so set pe_array.dataflow: weight_stationary"
-        )
+    check_dataflow(hw)
     bits = bits or OperandBits()
     options = options or hw.cost_options
     tm, tn, tk = (
@@ -174,8 +173,7 @@ def matmul_costs(
         for t, b in ((tile_m, shape.m), (tile_n, shape.n), (tile_k, shape.k))
     )
     order = np.asarray(order_code, dtype=np.int64)
-    rows: int | IntArray = hw.pe.rows if spatial_rows is None else np.asarray(spatial_rows, dtype=np.int64)
-    cols: int | IntArray = hw.pe.cols if spatial_cols is None else np.asarray(spatial_cols, dtype=np.int64)
+    rows, cols = array_extent(hw, spatial_rows, spatial_cols)
     m, n, k = shape.m, shape.n, shape.k
     trips_m, trips_n, trips_k = _ceil_div(m, tm), _ceil_div(n, tn), _ceil_div(k, tk)
     folds_k, folds_n = _folds(k, tk, rows), _folds(n, tn, cols)  # array folds summed over the tiles
@@ -183,15 +181,7 @@ def matmul_costs(
     # --- compute: per M-tile, each of the folds_k * folds_n weight blocks streams the tile's rows
     weight_loads = trips_m * folds_k * folds_n
     stream = np.asarray(m, dtype=np.float64) * folds_k * folds_n
-    preload = np.zeros_like(stream) if options.preload_hidden else weight_loads * np.asarray(rows, np.float64)
-    skew = rows + cols - 2
-    if options.fill_drain is FillDrain.PER_FOLD:
-        fill = weight_loads * np.asarray(skew, np.float64)
-    elif options.fill_drain is FillDrain.PER_TILE:
-        fill = trips_m * trips_n * trips_k * np.asarray(skew, np.float64)
-    else:
-        fill = np.zeros_like(stream)
-    compute = stream + preload + fill
+    compute = compute_cycles(stream, weight_loads, trips_m * trips_n * trips_k, rows, cols, options)
 
     # --- traffic between the on-chip level and its parent, by loop-nest reuse
     pm, pn, pk = _POS["m"][order], _POS["n"][order], _POS["k"][order]
@@ -203,15 +193,131 @@ def matmul_costs(
         spills = np.broadcast_to(folds_k, tm.shape).astype(np.float64)
     else:
         spills = np.where(pk < np.maximum(pm, pn), trips_k, 1).astype(np.float64)
-    # every pass but the last writes partial sums at accumulator width and later reads them back
-    c_bytes = m * n * ((spills - 1) * 2 * bits.acc / 8 + bits.out / 8)
 
-    ab_level, c_level, middle = _onchip_levels(hw)
-    bias_bytes = m * n * bits.bias / 8
+    # --- capacity
+    ab_tile = (tm * tk * bits.a + tk * tn * bits.b) / 8
+    c_tile = tm * tn * bits.acc / 8
+    if spatial_cols is not None:  # per-column accumulators: each used column holds tn / spatial_cols outputs
+        c_tile = tm * _ceil_div(tn, cols) * hw.pe.cols * bits.acc / 8
+
+    return finish_costs(
+        hw,
+        bits,
+        options,
+        Traffic(
+            a_bytes=a_bytes,
+            b_bytes=b_bytes,
+            spills=spills,
+            out_elems=m * n,
+            a_reads=m * k * folds_n,
+            b_reads=k * n * trips_m,
+            out_passes=m * n * folds_k,
+        ),
+        L2View(m=m, n=n, k=k, w_bytes=k * n * bits.b / 8),
+        compute=compute,
+        ab_tile=ab_tile,
+        c_tile=c_tile,
+        macs=m * n * k,
+        like=tm,
+        batch=shape.batch,
+        total_macs=shape.macs,
+    )
+
+
+def check_dataflow(hw: Hardware) -> None:
+    if hw.pe.dataflow is not Dataflow.WEIGHT_STATIONARY:
+        raise InfeasibleError(
+            f"{hw.name!r}: the cost model implements weight-stationary arrays; {hw.pe.dataflow.value} is not "
+            f"modelled yet, so set pe_array.dataflow: weight_stationary"
+        )
+
+
+def array_extent(
+    hw: Hardware, spatial_rows: IntArray | None, spatial_cols: IntArray | None
+) -> tuple[int | IntArray, int | IntArray]:
+    """The rows and columns a mapping unrolls over: the whole array, or its own spatial factors."""
+    rows: int | IntArray = hw.pe.rows if spatial_rows is None else np.asarray(spatial_rows, dtype=np.int64)
+    cols: int | IntArray = hw.pe.cols if spatial_cols is None else np.asarray(spatial_cols, dtype=np.int64)
+    return rows, cols
+
+
+def compute_cycles(
+    stream: FloatArray,
+    weight_loads: Any,
+    dram_tiles: Any,
+    rows: int | IntArray,
+    cols: int | IntArray,
+    options: CostOptions,
+) -> FloatArray:
+    """Weight-stationary compute: rows streamed past every weight block, plus preload and fill/drain (module
+    docstring). `weight_loads` counts the weight blocks loaded into the array, `dram_tiles` the DRAM-level tiles."""
+    preload = np.zeros_like(stream) if options.preload_hidden else weight_loads * np.asarray(rows, np.float64)
+    skew = rows + cols - 2
+    if options.fill_drain is FillDrain.PER_FOLD:
+        fill = weight_loads * np.asarray(skew, np.float64)
+    elif options.fill_drain is FillDrain.PER_TILE:
+        fill = dram_tiles * np.asarray(skew, np.float64)
+    else:
+        fill = np.zeros_like(stream)
+    return np.asarray(stream + preload + fill, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Per-mapping operand movement of one matmul-like problem (A = streamed inputs, B = weights, C = outputs).
+
+    a_bytes / b_bytes: bytes of A and B fetched into the on-chip level; spills: passes each output makes through
+    the accumulator's parent (1 = written once); out_elems: output elements; a_reads / b_reads: elements of A and
+    B read out of the on-chip level into the array; out_passes: accumulator read-modify-writes per output summed
+    (elements)."""
+
+    a_bytes: Any
+    b_bytes: Any
+    spills: Any
+    out_elems: Any
+    a_reads: Any
+    b_reads: Any
+    out_passes: Any
+
+
+@dataclass(frozen=True, slots=True)
+class L2View:
+    """The problem as the intermediate level's tiling sees it: m rows of k A-elements and n outputs each, and the
+    whole weight tensor of w_bytes."""
+
+    m: Any
+    n: Any
+    k: Any
+    w_bytes: Any
+
+
+def finish_costs(
+    hw: Hardware,
+    bits: OperandBits,
+    options: CostOptions,
+    traffic: Traffic,
+    l2: L2View,
+    *,
+    compute: FloatArray,
+    ab_tile: Any,
+    c_tile: Any,
+    macs: Any,
+    like: IntArray,
+    batch: int,
+    total_macs: int | IntArray,
+) -> MatmulCosts:
+    """Output traffic, the intermediate level, capacity, latency and energy from the operand movement (module
+    docstring); shared by the matmul and the convolution models."""
+    a_bytes, b_bytes, spills = traffic.a_bytes, traffic.b_bytes, traffic.spills
+    # every pass but the last writes partial sums at accumulator width and later reads them back
+    c_bytes = traffic.out_elems * ((spills - 1) * 2 * bits.acc / 8 + bits.out / 8)
+
+    ab_level, c_level, middle = onchip_levels(hw)
+    bias_bytes = traffic.out_elems * bits.bias / 8
     c_bytes = c_bytes + bias_bytes
     onchip = a_bytes + b_bytes + c_bytes
     if middle is not None:
-        w_bytes = k * n * bits.b / 8
+        m, n, k, w_bytes = l2.m, l2.n, l2.k, l2.w_bytes
         a_total, c_total = m * k * bits.a / 8, m * n * bits.out / 8 + bias_bytes
         if options.l2_tiling is L2Tiling.SQUARE:
             # square tiles of A and B filling the level: B re-read per M-tile, A per N-tile, C and bias once
@@ -232,10 +338,6 @@ def matmul_costs(
         dram = onchip
 
     # --- capacity
-    ab_tile = (tm * tk * bits.a + tk * tn * bits.b) / 8
-    c_tile = tm * tn * bits.acc / 8
-    if spatial_cols is not None:  # per-column accumulators: each used column holds tn / spatial_cols outputs
-        c_tile = tm * _ceil_div(tn, cols) * hw.pe.cols * bits.acc / 8
     if ab_level is c_level:
         feasible = ab_tile + c_tile <= ab_level.usable_bytes
     else:
@@ -258,18 +360,16 @@ def matmul_costs(
         latency = compute + np.sum(transfer_cycles, axis=0)
 
     # --- energy
-    macs = m * n * k
-    e: FloatArray = np.broadcast_to(macs * hw.pe.mac_energy_pj, tm.shape).astype(np.float64)
+    e: FloatArray = np.broadcast_to(macs * hw.pe.mac_energy_pj, like.shape).astype(np.float64)
     e = e + (a_bytes + b_bytes) * ab_level.write_energy_pj_per_byte
-    e = e + (m * k * folds_n * bits.a / 8 + k * n * trips_m * bits.b / 8) * ab_level.read_energy_pj_per_byte
-    rmw = m * n * folds_k * bits.acc / 8
+    e = e + (traffic.a_reads * bits.a / 8 + traffic.b_reads * bits.b / 8) * ab_level.read_energy_pj_per_byte
+    rmw = traffic.out_passes * bits.acc / 8
     e = e + rmw * (c_level.read_energy_pj_per_byte + c_level.write_energy_pj_per_byte)
     e = e + c_bytes * c_level.read_energy_pj_per_byte
     if middle is not None:
         e = e + onchip * (middle.read_energy_pj_per_byte + middle.write_energy_pj_per_byte) / 2
     e = e + dram * (hw.dram.read_energy_pj_per_byte + hw.dram.write_energy_pj_per_byte) / 2
 
-    batch = shape.batch
     return MatmulCosts(
         compute_cycles=np.asarray(compute * batch, dtype=np.float64),
         latency_cycles=np.where(feasible, latency * batch, np.inf),
@@ -277,7 +377,7 @@ def matmul_costs(
         dram_bytes=np.asarray(dram * batch, dtype=np.float64),
         energy_pj=np.asarray(e * batch, dtype=np.float64),
         feasible=np.asarray(feasible),
-        macs=shape.macs,
+        macs=total_macs,
         peak_macs_per_cycle=hw.pe.macs_per_cycle,
     )
 

@@ -22,6 +22,18 @@ Two semantics (`Semantics`), selectable in `characterize` and `tstack mapspace -
   The hardware itself (capacities, bandwidth, energies) stays the design's; Timeloop's 40 nm Accelergy energies and
   its 8 words/cycle DRAM are not copied.
 
+Convolutions. Under `tstack` semantics the ResNet-50 ops (`PAPER_CONVS`) are mapped as 7-loop convolutions
+(`tstack.mapping.conv`, `conv_mappers`: N, K, C, P, Q, R, S tiles, C over the PE rows and K over the columns, any
+DRAM order, input tiles with their sliding-window halo) unless `im2col=True`, which maps their im2col matmuls as
+before; `MapspaceStats.shape` stays the im2col matmul, `MapspaceStats.conv` holds the conv, and the heuristic is
+Gemmini's tiler on the im2col matmul (what `tstack simulate` prices a conv at). The `timeloop` semantics map convs
+as im2col matmuls. Measured (gemmini-baseline, 100,000 samples, seed 0; benchmarks/RESULTS-mapping.md, section C):
+p10 / within 3x of the best go from 8.54 / 3.72% (im2col) to 10.1 / 4.2% (7-loop) for 3x3/512 (paper 7.44 / 1.58%)
+and from 16.8 / 3.23% to 15.8 / 3.9% for 1x1/2048 (paper 12.06 / 2.62%), sampling a valid tiling uniformly and then
+one of its orders (`random_conv` default, as the matmul mapspace and Timeloop's random mapper). Sampled uniformly
+over distinct loop nests instead (`weighting="mapping"`), small tiles with many orders dominate: 63.3 / 0.32% and
+39.7 / 0.83%.
+
 Result (gemmini-baseline, 100,000 samples, benchmarks/RESULTS-mapping.md): the `timeloop` semantics bring the span
 to the paper's "up to four orders of magnitude" (2.3e4 for BERT MHA and FFN, from ~4e6: the default's per-tile
 fill/drain makes tiny tiles absurdly slow, and its five other DRAM orders re-read whole operands), but not the
@@ -37,12 +49,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
+from tstack.mapping.conv import CONV_DIMS, ConvShape
+from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
 from tstack.mapping.cost import MatmulCosts, OperandBits, matmul_costs
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
@@ -135,8 +150,8 @@ def timeloop_mapspace(shape: MatmulShape, hw: Hardware) -> SpatialMapspace:
 
 
 # The paper's operators (section 5.5.1), as matmuls M x N x K (M = rows streamed, N = outputs, K = reduction).
-# Convolutions enter as their im2col matmuls (output pixels x output channels x C*R*S), so the conv-specific
-# 7-loop orders are not part of this mapspace.
+# Convolutions are listed as their im2col matmuls (output pixels x output channels x C*R*S); `PAPER_CONVS` holds
+# them as convolutions, which `characterize` maps with the 7-loop conv mapspace.
 PAPER_OPS: dict[str, MatmulShape] = {
     "bert-base-mha": MatmulShape(512, 768, 768),
     "bert-base-ffn": MatmulShape(512, 3072, 768),
@@ -148,6 +163,14 @@ PAPER_OPS: dict[str, MatmulShape] = {
     "resnet50-conv5-3x3-512": MatmulShape(7 * 7, 512, 512 * 9),
     "resnet50-conv5-1x1-512": MatmulShape(7 * 7, 512, 2048),
     "resnet50-conv5-1x1-2048": MatmulShape(7 * 7, 2048, 512),
+}
+# ResNet-50 (He et al. 2016, Table 1; batch 1): conv1 7x7/64 stride 2 on the 224x224 RGB image padded by 3
+# (-> 112x112); the last stage (conv5_x) at 7x7 output: 3x3/512, and the bottleneck's 1x1s 2048 -> 512, 512 -> 2048
+PAPER_CONVS: dict[str, ConvShape] = {
+    "resnet50-conv1-7x7-64": ConvShape.from_input(1, 64, 3, 224, 224, 7, 7, stride=2, padding=3),
+    "resnet50-conv5-3x3-512": ConvShape(1, 512, 512, 7, 7, 3, 3),
+    "resnet50-conv5-1x1-512": ConvShape(1, 512, 2048, 7, 7, 1, 1),
+    "resnet50-conv5-1x1-2048": ConvShape(1, 2048, 512, 7, 7, 1, 1),
 }
 # Paper Fig. 19: 10th-percentile relative EDP and share within 3x of the best
 PAPER_STATS = {
@@ -165,8 +188,13 @@ class MapspaceStats:
     valid_mappings: int
     samples: int
     relative_edp: npt.NDArray[np.float64]  # of each sample, to the exhaustive best
-    best: MapperResult
+    best: MapperResult | ConvMapperResult
     heuristic: MapperResult
+    conv: ConvShape | None = None  # set when the op was mapped as a 7-loop convolution
+
+    @property
+    def mapspace(self) -> str:
+        return "matmul" if self.conv is None else "conv-7-loop"
 
     @property
     def p10(self) -> float:
@@ -182,15 +210,62 @@ class MapspaceStats:
 
 
 def characterize(
-    name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int, semantics: Semantics = Semantics.TSTACK
+    name: str,
+    shape: MatmulShape,
+    hw: Hardware,
+    samples: int,
+    seed: int,
+    semantics: Semantics = Semantics.TSTACK,
+    *,
+    conv: ConvShape | None = None,
+    im2col: bool = False,
 ) -> MapspaceStats:
-    """`samples` random valid mappings' EDP relative to the exhaustive best, under `semantics` (module docstring)."""
+    """`samples` random valid mappings' EDP relative to the exhaustive best, under `semantics` (module docstring).
+
+    A convolution (`conv`, or the `PAPER_CONVS` entry of `name` whose im2col matmul is `shape`) is mapped with the
+    7-loop conv mapspace under `tstack` semantics, unless `im2col`."""
     if semantics is Semantics.TIMELOOP:
         return _characterize_timeloop(name, shape, hw, samples, seed)
+    if conv is None and name in PAPER_CONVS and PAPER_CONVS[name].im2col() == shape:
+        conv = PAPER_CONVS[name]
+    if conv is not None and not im2col:
+        if conv.im2col() != shape:
+            raise InfeasibleError(f"op {name!r}: the conv's im2col matmul {conv.im2col()} is not its shape {shape}")
+        return _characterize_conv(name, conv, hw, samples, seed)
     valid, _ = valid_mappings(shape, hw)
     best = exhaustive(shape, hw)
     _, costs = random_search(shape, hw, samples, np.random.default_rng(seed))
     return MapspaceStats(name, shape, len(valid), samples, np.asarray(costs.edp / best.edp), best, gemmini(shape, hw))
+
+
+def _characterize_conv(name: str, conv: ConvShape, hw: Hardware, samples: int, seed: int) -> MapspaceStats:
+    best = exhaustive_conv(conv, hw)
+    _, costs = random_conv(conv, hw, samples, np.random.default_rng(seed))
+    shape = conv.im2col()
+    relative = np.asarray(costs.edp / best.edp, dtype=np.float64)
+    return MapspaceStats(
+        name, shape, count_valid_conv(conv, hw), samples, relative, best, gemmini(shape, hw), conv=conv
+    )
+
+
+def document_fields(stats: MapspaceStats) -> dict[str, Any]:
+    """Fields a `tstack.mapspace/1` op entry carries beyond the original schema: which mapspace was sampled, the
+    convolution (or null), and the best mapping (tiles by dim, DRAM order outermost first)."""
+    best = stats.best
+    if isinstance(best, ConvMapperResult):
+        tiles = dict(zip(CONV_DIMS, best.mapping.tiles, strict=True))
+    else:
+        tiles = {"m": best.mapping.tile_m, "n": best.mapping.tile_n, "k": best.mapping.tile_k}
+    conv = stats.conv
+    return {
+        "mapspace": stats.mapspace,
+        "conv": None
+        if conv is None
+        else {**dict(zip(CONV_DIMS, conv.bounds, strict=True)), "stride": conv.stride, "H": conv.h, "W": conv.w},
+        "best_mapping": {"tiles": tiles, "order": list(best.mapping.order)},
+        "best_latency_cycles": best.latency_cycles,
+        "best_energy_pj": best.energy_pj,
+    }
 
 
 def _characterize_timeloop(name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int) -> MapspaceStats:
