@@ -235,3 +235,152 @@ def test_layernorm_variance_paths(n: int, shift: int) -> None:
     got, _ = int_layernorm(q, 1e-3, w, b, bits=22, shift=shift)
     s = float(np.sqrt(np.float32(n))) / 2**30
     np.testing.assert_array_equal(got, _ibert_rows(q, shift) + np.floor((b / w) / s).astype(np.int64))
+
+
+def _layernorm_literal(q: np.ndarray, w: np.ndarray, b: np.ndarray, shift: int) -> np.ndarray:
+    n = q.shape[-1]
+    s = float(np.sqrt(np.float32(n))) / 2**30
+    rows = q.reshape(-1, n).astype(np.int64)
+    return (_ibert_rows(rows, shift) + np.floor((b / w) / s).astype(np.int64)).reshape(q.shape)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(4, 31),
+    st.sampled_from([1, 2, 3, 7, 64, 128, 384, 768, 769]),
+    st.integers(1, 9),
+    st.integers(0, 24),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.int64, np.int32]),
+)
+def test_layernorm_fast_path_equals_literal_int64(
+    bits: int, n: int, rows: int, shift: int, seed: int, dtype: type
+) -> None:
+    # Random rows with the declared range's edge values, a constant row and a row whose std is tiny, at every shift
+    # the kernel accepts: the int32 / float64 path (or the int64 output stage, or the literal fallback) gives the
+    # literal int64 evaluation's integers, for int64 and int32 inputs alike.
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if n * (2**bits >> shift) ** 2 > 2**63 - 1 or 2**bits * 2**31 > 2**63 - 1:
+        return  # the kernel's overflow guard refuses these
+    rng = np.random.default_rng(seed)
+    q = rng.integers(lo, hi + 1, (rows + 2, n))
+    q[0] = rng.choice([lo, hi])  # a constant row at an edge
+    q[1] = q[1] % 3 + (lo if seed % 2 else hi - 3)  # a tiny spread near an edge
+    q.flat[rng.integers(0, q.size, 4)] = [lo, hi, lo, hi]
+    w = rng.uniform(0.2, 2.0, n) * rng.choice([-1.0, 1.0], n)
+    b = rng.normal(0, 2.0, n)
+    got, _ = int_layernorm(q.astype(dtype), 0.01, w, b, bits=bits, shift=shift)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, _layernorm_literal(q, w, b, shift))
+
+
+@pytest.mark.parametrize(("bits", "shift", "float_output"), [(22, 10, True), (31, 12, True), (31, 21, False)])
+def test_layernorm_output_stages(bits: int, shift: int, float_output: bool) -> None:
+    # |y · factor| ≤ 2^31 · min(2^shift, spread) for a row with ⌊√var⌋ = 0: a large shift over a wide range takes
+    # the int64 output stage instead of the float64 one; both are exact.
+    from tstack.kernels.layernorm import _ibert_affine, _ibert_plan
+
+    n = 96
+    rng = np.random.default_rng(bits + shift)
+    w, b = rng.uniform(0.5, 1.5, n), rng.normal(0, 1.0, n)
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    plan = _ibert_plan(shift, hi - lo, 2 ** (bits - 1), w.tobytes(), b.tobytes())
+    assert plan is not None and plan.float_output is float_output
+    assert _ibert_affine(w.tobytes(), b.tobytes())[0].size == n
+    q = rng.integers(lo, hi + 1, (12, n))
+    q[0] = 5  # ⌊√var⌋ = 0: std 1, factor 2^31
+    q[1] = rng.integers(0, 2**shift, n)  # y >> shift ∈ {-1, 0}: the largest |y · factor| the bound allows
+    q[2, :2] = [lo, hi]
+    got, _ = int_layernorm(q, 0.01, w, b, bits=bits, shift=shift)
+    np.testing.assert_array_equal(got, _layernorm_literal(q, w, b, shift))
+
+
+def test_layernorm_cached_constants_follow_the_weights() -> None:
+    # The folded bias and the output scale are cached per (γ, β): new values give new constants, and the returned
+    # scale is the caller's own array.
+    rng = np.random.default_rng(5)
+    q = rng.integers(-(2**21), 2**21, (4, 32))
+    w, b = rng.uniform(0.5, 1.5, 32), rng.normal(0, 0.5, 32)
+    _, s1 = int_layernorm(q, 0.01, w, b, bits=22, shift=6)
+    s1 *= 2  # writable, and not the cached array
+    w2 = w.copy()
+    w2[3] *= -1
+    out2, _ = int_layernorm(q, 0.01, w2, b, bits=22, shift=6)
+    np.testing.assert_array_equal(out2, _layernorm_literal(q, w2, b, 6))
+    _, s3 = int_layernorm(q, 0.01, w, b, bits=22, shift=6)
+    np.testing.assert_array_equal(s3, s1 / 2)
+    with pytest.raises(Exception, match="weight is 0"):
+        int_layernorm(q, 0.01, np.where(np.arange(32) == 7, 0.0, w), b, bits=22)
+
+
+@pytest.mark.parametrize("kernel", ["layernorm", "gelu"])
+def test_fused_range_check_rejects_like_checked_ints(kernel: str) -> None:
+    # int64 inputs are range-checked block by block (a value out of range in the last block, past several blocks);
+    # the message is the one checked_ints gives, with the whole array's minimum and maximum.
+    rng = np.random.default_rng(2)
+    bits = 16
+    q = rng.integers(-(2**15), 2**15, (200, 768))
+    q[-1, -1] = 2**15
+    q[-1, -2] = -(2**15) - 3
+    with pytest.raises(Exception) as want:
+        checked_ints(q, bits)
+    with pytest.raises(Exception) as got:
+        if kernel == "layernorm":
+            int_layernorm(q, 0.01, np.ones(768), np.zeros(768), bits=bits, shift=0)
+        else:
+            int_gelu(q, 2**-12, bits=bits)
+    assert type(got.value) is type(want.value)
+    assert str(got.value) == str(want.value)
+    assert f"[{-(2**15) - 3}, {2**15}]" in str(got.value)
+
+
+def test_checked_int32_narrows_and_bounds() -> None:
+    from tstack.kernels.quant import NARROW_BLOCK, checked_int32
+
+    rng = np.random.default_rng(8)
+    q = rng.integers(-(2**30), 2**30, 3 * NARROW_BLOCK + 17).reshape(-1, 1)
+    q[5], q[-1] = -(2**31), 2**31 - 1
+    x, lo, hi = checked_int32(q, 32, "test.narrow")
+    assert x.dtype == np.int32 and x.shape == q.shape
+    np.testing.assert_array_equal(x, q)
+    assert (lo, hi) == checked_ints(q, 32)[1:]
+    q32 = q.astype(np.int32)
+    assert checked_int32(q32, 32, "test.narrow")[0] is q32  # narrow dtypes pass through, no copy
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 31), st.floats(0.3, 12.0), st.integers(0, 2**32 - 1), st.sampled_from(["ibert", "gemmini"]))
+def test_gelu_int64_input_equals_literal(bits: int, mult: float, seed: int, variant: str) -> None:
+    # int64 inputs take the block-wise checked int32 path where the declared width proves it exact, else the
+    # checked int64 path: the integers are the literal int64 evaluation's either way, edge values included.
+    s = mult / 2 ** (bits - 1)
+    if gelu_bound(bits, s, variant) > 2**63 - 1:  # type: ignore[arg-type]
+        return
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    rng = np.random.default_rng(seed)
+    q = rng.integers(lo, hi + 1, (3, 70001))
+    q.flat[:4] = [lo, hi, 0, -1]
+    out, _ = int_gelu(q, s, bits=bits, variant=variant)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(out, _gelu_literal(q, s, variant))
+
+
+def test_for_blocks_order_and_errors_with_threads() -> None:
+    from tstack.kernels import set_num_threads
+    from tstack.kernels.quant import for_blocks
+
+    set_num_threads(3)
+    try:
+        assert for_blocks(10, 1, lambda a, b: (a, b)) == [(i, i + 1) for i in range(10)]
+        assert for_blocks(1, 4, lambda a, b: (a, b)) == [(0, 1)]
+        # A block that itself splits runs its inner loop in place, in workers and in the calling thread alike.
+        assert for_blocks(4, 1, lambda a, b: len(for_blocks(6, 1, lambda c, d: c))) == [6] * 4
+
+        def fail(a: int, b: int) -> int:
+            if a == 7:
+                raise ValueError("block 7")
+            return a
+
+        with pytest.raises(ValueError, match="block 7"):
+            for_blocks(10, 1, fail)
+    finally:
+        set_num_threads(1)

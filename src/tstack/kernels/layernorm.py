@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from tstack.kernels.quant import (
+    FLOAT_INT_MAGIC,
+    FLOAT_INT_MAGIC_BITS,
     INT64_LIMIT,
     FloatArray,
     IntArray,
@@ -30,6 +33,7 @@ from tstack.kernels.quant import (
     check_bits,
     check_int_array,
     check_scale,
+    checked_int32,
     checked_ints,
     for_blocks,
     scratch,
@@ -121,7 +125,8 @@ def int_layernorm(
     """
     check_bits(bits)
     check_scale(scale)
-    qi, lo, hi = checked_ints(q, bits)
+    # I-BERT's rows run in int32: an int64 input is range-checked and narrowed in one pass over it.
+    qi, lo, hi = checked_int32(q, bits, "layernorm.q32") if variant == "ibert" else checked_ints(q, bits)
     ax = check_axis(qi, axis)
     if ax != qi.ndim - 1:
         qi = np.moveaxis(qi, ax, -1)
@@ -130,9 +135,10 @@ def int_layernorm(
     beta = np.asarray(bias, dtype=np.float64).reshape(-1)
     if gamma.shape != (n,) or beta.shape != (n,):
         raise KernelInputError(f"weight and bias must have the normalized length {n}; got {gamma.shape}, {beta.shape}")
-    if np.any(gamma == 0):
-        raise KernelInputError("a LayerNorm weight is 0: the integer kernel folds β/γ into the bias; perturb it")
     if variant == "ibert":
+        # Offline constants (β/γ folded into an integer bias, the output scale), computed once per weight and bias.
+        gamma_bytes, beta_bytes = gamma.tobytes(), beta.tobytes()
+        bias_int, scale_out, s = _ibert_affine(gamma_bytes, beta_bytes)
         if shift is None:
             shift = ibert_layernorm_shift(qi, bits=bits)
         if shift < 0:
@@ -145,13 +151,14 @@ def int_layernorm(
             )
         q2 = qi.reshape(-1, n)
         out2 = np.empty(q2.shape, dtype=np.int64)
-        s = float(np.sqrt(np.float32(n))) / 2**30  # float32 sqrt, as the reference
-        bias_int = np.floor((beta / gamma) / s)
-        spread, q_absmax = hi - lo, max(-lo, hi)  # |q - mean| ≤ spread: the mean lies in [lo, hi]
+        # |q - mean| ≤ spread: the mean lies in [lo, hi].
+        plan = _ibert_plan(shift, hi - lo, max(-lo, hi), gamma_bytes, beta_bytes)
         ln_shift = shift
 
         def block(start: int, stop: int) -> None:
-            if not _ibert_rows_fast(q2[start:stop], ln_shift, spread, q_absmax, bias_int, out2[start:stop]):
+            if plan is not None:
+                _ibert_rows_fast(q2[start:stop], plan, out2[start:stop])
+            else:
                 rows64 = q2[start:stop].astype(np.int64, copy=False)
                 out2[start:stop] = _ibert_rows(rows64, ln_shift) + bias_int.astype(np.int64)
 
@@ -159,8 +166,10 @@ def int_layernorm(
         out = out2.reshape(qi.shape)
         if ax != qi.ndim - 1:
             out = np.moveaxis(out, -1, ax)
-        return out, s * gamma
-    elif variant == "gemmini":
+        return out, scale_out.copy()
+    if np.any(gamma == 0):
+        raise KernelInputError("a LayerNorm weight is 0: the integer kernel folds β/γ into the bias; perturb it")
+    if variant == "gemmini":
         if not 0 <= frac_bits <= 30:
             raise KernelInputError(f"frac_bits must be in 0..30; got {frac_bits}")
         if n * 2 ** (2 * bits) > INT64_LIMIT or 2 ** (bits + frac_bits) > INT64_LIMIT:
@@ -182,8 +191,7 @@ def int_layernorm(
     out += bias_int
     if ax != qi.ndim - 1:
         out = np.moveaxis(out, -1, ax)
-    scale_out: FloatArray = s * gamma
-    return out, scale_out
+    return out, s * gamma
 
 
 def isqrt_exact(v: IntArray) -> IntArray:
@@ -200,79 +208,161 @@ def ibert_layernorm_into(
 ) -> tuple[IntArray, float] | None:
     """I-BERT i-LayerNorm of validated rows q (rows, n) as int64, and the scalar S of the per-channel output scale
     S·γ; None where the fast path's bounds fail (callers then use `int_layernorm`). `spread` bounds max(q) - min(q),
-    q_absmax |q|. No input checks: for the integer encoder."""
+    q_absmax |q|; no weight is 0. No input checks: for the integer encoder."""
     rows, n = q.shape
-    s = float(np.sqrt(np.float32(n))) / 2**30
-    bias_int = np.floor((bias / weight) / s)
+    w_bytes, b_bytes = np.asarray(weight, dtype=np.float64).tobytes(), np.asarray(bias, dtype=np.float64).tobytes()
+    plan = _ibert_plan(shift, spread, q_absmax, w_bytes, b_bytes)
+    if plan is None or plan.n != n:
+        return None
     out = np.empty((rows, n), dtype=np.int64)
-    done = for_blocks(
-        rows,
-        max(1, BLOCK_ELEMENTS // n),
-        lambda a, b: _ibert_rows_fast(q[a:b], shift, spread, q_absmax, bias_int, out[a:b]),
-    )
-    return (out, s) if all(done) else None
+    for_blocks(rows, max(1, BLOCK_ELEMENTS // n), lambda a, z: _ibert_rows_fast(q[a:z], plan, out[a:z]))
+    return out, _ibert_affine(w_bytes, b_bytes)[2]
 
 
-def _ibert_rows_fast(
-    q: npt.NDArray[Any], shift: int, spread: int, q_absmax: int, bias_int: FloatArray, out: IntArray
-) -> bool:
-    """I-BERT normalization plus bias of a block of rows into int64 `out`, in int32 and exact float64 / int64; False
-    (nothing written) where its bounds do not hold and the literal int64 path must run. `spread` ≥ max(q) - min(q),
-    q_absmax ≥ |q|.
+@functools.lru_cache(maxsize=64)
+def _ibert_affine(gamma_bytes: bytes, beta_bytes: bytes) -> tuple[FloatArray, FloatArray, float]:
+    """(⌊(β/γ) / S⌋ as float64, the per-channel output scale S·γ, S) with S = √n / 2^30 (√n in float32, as the
+    reference), from γ and β as float64 bytes; raises where a weight is 0. Cached: the arrays are read-only."""
+    gamma, beta = np.frombuffer(gamma_bytes), np.frombuffer(beta_bytes)
+    if np.any(gamma == 0):
+        raise KernelInputError("a LayerNorm weight is 0: the integer kernel folds β/γ into the bias; perturb it")
+    s = float(np.sqrt(np.float32(gamma.size))) / 2**30
+    bias_int = np.floor((beta / gamma) / s)
+    scale_out = s * gamma
+    bias_int.flags.writeable = scale_out.flags.writeable = False
+    return bias_int, scale_out, s
 
-    * Σq in int32 while n · q_absmax < 2^31; the mean rhe(Σq / n) as rint of the float64 quotient: a quotient that
-      is a half-integer is exact in float64, any other lies ≥ 1/(2n) from one, far beyond its rounding error
-      (|Σq| < 2^53, n < 2^21).
-    * y = q - mean fits int32 (spread < 2^31). Σ (y >> shift)² in int32 while it provably stays below 2^31, else in
-      float64 below 2^52 (every partial sum an exact integer); ⌊√var⌋ from the float64 root, exact below 2^52.
-    * ⌊y · factor / 2⌋ + bias = ⌊(y · factor + 2·bias) / 2⌋ in int64 while |y · factor| + 2|bias| < 2^62: the sum
-      is offset by 2^62 (to a non-negative value) so that the halving is a logical uint64 shift (vectorized; a signed
-      one is not), then the offset's 2^61 is taken back.
+
+@dataclass(frozen=True, slots=True)
+class _IbertPlan:
+    """Per-call constants of `_ibert_rows_fast`, fixed by the row length, the shift, bounds on the input and β/γ.
+
+    * sum_dtype: Σq in int32 while n · q_absmax < 2^31, else int64;
+    * chunk: Σ (y >> shift)² in int32 over row slices of this length (0: in float64);
+    * float_output: ⌊y · factor / 2⌋ + bias in float64 (`_output_float`), else in int64 (`_output_int64`);
+    * bias_add: the per-channel term that output stage adds (bias - 1/4, or 2·bias + 2^62 as int64).
     """
+
+    n: int
+    shift: int
+    sum_dtype: type[np.signedinteger[Any]]
+    chunk: int
+    float_output: bool
+    bias_add: npt.NDArray[Any]
+
+
+@functools.lru_cache(maxsize=256)
+def _ibert_plan(shift: int, spread: int, q_absmax: int, gamma_bytes: bytes, beta_bytes: bytes) -> _IbertPlan | None:
+    """The fast path's evaluation for rows of length n whose values lie within `spread` of each other and within
+    q_absmax of 0; None where no exact int32 / float64 / int64 evaluation is proven (the literal int64 path runs).
+
+    * The mean rhe(Σq / n) is rint of the float64 quotient: a quotient that is a half-integer is exact in float64,
+      any other lies ≥ 1/(2n) from one, far beyond its rounding error (|Σq| < 2^53, n < 2^21). y = q - mean fits
+      int32 (spread < 2^31).
+    * var = Σ (y >> shift)² < n · ys_max² is summed in int32 slices or in float64, exact below 2^52; ⌊√var⌋ from the
+      float64 root is exact there (k² - 1 lies 1/(2k) > ulp below k), and so is ⌊2^31 / std⌋ from the float64
+      quotient (a non-integer quotient lies ≥ 1/std below the next integer; the rounding error is ≤ 2^-22 / std).
+    * |y · factor| ≤ 2^31 · max(2, min(2^shift, spread)): |y >> shift| ≤ √var gives y in [-r·2^shift, (r+1)·2^shift)
+      with r = ⌊√var⌋; for r ≥ 1, std = r·2^shift and |y| · factor ≤ 2^31 (r + 1) / r ≤ 2^32; for r = 0, std is 1
+      and |y| ≤ min(2^shift, spread). The float64 output needs |y · factor / 2| + |bias| + 1 < 2^50 (`_output_float`),
+      the int64 one |y · factor| + 2 |bias| < 2^62.
+    """
+    bias_int = _ibert_affine(gamma_bytes, beta_bytes)[0]
+    n = bias_int.size
+    if spread >= 2**31 or q_absmax >= 2**31 or n >= 2**21 or shift > 32:
+        return None
+    ys_max = (spread >> shift) + 1
+    chunk = _int32_sum_chunk(n, ys_max * ys_max)
+    if not chunk and n * ys_max * ys_max >= 2**52:
+        return None
+    yf_max = 2**31 * max(2, min(2**shift, spread))
+    bias_max = math.ceil(float(np.abs(bias_int).max(initial=0.0)))
+    sum_dtype = np.int32 if n * q_absmax < 2**31 else np.int64
+    bias_add: npt.NDArray[Any]
+    if yf_max // 2 + bias_max + 1 < 2**50:
+        bias_add = bias_int - 0.25
+    elif yf_max + 2 * bias_max < 2**62:
+        bias_add = 2 * bias_int.astype(np.int64) + 2**62
+    else:
+        return None
+    bias_add.flags.writeable = False
+    return _IbertPlan(n, shift, sum_dtype, chunk, bias_add.dtype == np.float64, bias_add)
+
+
+def _ibert_rows_fast(q: npt.NDArray[Any], plan: _IbertPlan, out: IntArray) -> None:
+    """I-BERT normalization plus bias of a block of rows into int64 `out`, in int32 and exact float64 / int64, as
+    `plan` (`_ibert_plan`, whose docstring gives the bounds) sets out."""
     rows, n = q.shape
-    if spread >= 2**31 or q_absmax >= 2**31 or n >= 2**21:
-        return False
     if rows == 0:
-        return True
+        return
     size = rows * n
-    x = as_int32(q, scratch("layernorm.x", np.int32, size).reshape(rows, n))
-    total = x.sum(axis=-1, dtype=np.int32 if n * q_absmax < 2**31 else np.int64)
-    mean = np.rint(total / n).astype(np.int32)
     y = scratch("layernorm.y", np.int32, size).reshape(rows, n)
-    np.subtract(x, mean[:, None], out=y)
     ys = scratch("layernorm.ys", np.int32, size).reshape(rows, n)
+    x = as_int32(q, y)
+    mean = x.sum(axis=-1, dtype=plan.sum_dtype) / n
+    np.rint(mean, out=mean)
+    np.subtract(x, mean.astype(np.int32)[:, None], out=y)
+    shift = plan.shift
     src = y
     if shift:
         np.right_shift(y, shift, out=ys)
         src = ys
-    ys_max = (spread >> shift) + 1
-    chunk = _int32_sum_chunk(n, ys_max * ys_max)
+    chunk = plan.chunk
     if chunk:
-        # Squares in int32, summed in int32 over slices of the row short enough to stay below 2^31, then in int64.
+        # Squares in int32, summed in int32 over slices of the row short enough to stay below 2^31, then in float64
+        # (exact: var < 2^52).
         np.multiply(src, src, out=ys)
-        partial = ys.reshape(rows, n // chunk, chunk).sum(axis=-1, dtype=np.int32)
-        var = partial.sum(axis=-1, dtype=np.int64)
-    elif n * ys_max * ys_max < 2**52:
+        var = ys.reshape(rows, n // chunk, chunk).sum(axis=-1, dtype=np.int32).sum(axis=-1, dtype=np.float64)
+    else:
         ysf = scratch("layernorm.ysf", np.float64, size).reshape(rows, n)
         np.copyto(ysf, src)
-        var = np.einsum("ij,ij->i", ysf, ysf).astype(np.int64)
+        var = np.einsum("ij,ij->i", ysf, ysf)
+    root = np.sqrt(var)
+    np.floor(root, out=root)
+    # std = ⌊√var⌋ · 2^shift; the reference divides by zero on a constant row (NaN out), a unit std gives the exact
+    # answer 0 + β. factor = ⌊2^31 / std⌋.
+    root *= float(2**shift)
+    np.maximum(root, 1.0, out=root)
+    factor = np.divide(2.0**31, root, out=root)
+    np.floor(factor, out=factor)
+    if plan.float_output:
+        _output_float(y, factor, plan.bias_add, out)
     else:
-        return False
-    # var < 2^52: float64 holds it exactly and ⌊√var⌋ of the rounded root is exact (k² - 1 lies 1/(2k) > ulp below k).
-    std = np.floor(np.sqrt(var.astype(np.float64))).astype(np.int64) << shift
-    # The reference divides by zero on a constant row (NaN out); a unit std gives the exact answer 0 + β.
-    np.maximum(std, 1, out=std)
-    factor = (np.int64(1) << 31) // std
-    if spread * int(factor.max()) + 2 * math.ceil(_abs_max(bias_int)) >= 2**62:
-        return False
+        _output_int64(y, factor.astype(np.int64), plan.bias_add, out)
+
+
+def _output_float(y: npt.NDArray[np.int32], factor: FloatArray, bias_quarter: FloatArray, out: IntArray) -> None:
+    """out = ⌊y · factor / 2⌋ + bias in float64, where every |y · factor / 2| + |bias| + 1 < 2^50; bias_quarter
+    is bias - 1/4 (bias an integer-valued float64).
+
+    y · (factor / 2) is exact (a half-integer below 2^50); adding bias - 1/4 is exact too (quarter-integers below
+    2^51), and the sum is never a tie: y · factor / 2 + bias - 1/4 lies 1/4 above ⌊y · factor / 2⌋ + bias or 1/4
+    below it, so rounding to the nearest integer gives the floor. Adding 1.5 · 2^52 rounds to integers (the spacing
+    there is 1) and leaves FLOAT_INT_MAGIC_BITS + result as the int64 bits. Five vectorized float64 / int64 passes;
+    an int64 product, a signed 64-bit shift and a float64 → int64 cast are all scalar code on AVX2.
+    """
+    of = out.view(np.float64)
+    np.copyto(of, y)
+    factor *= 0.5
+    of *= factor[:, None]
+    of += bias_quarter
+    of += FLOAT_INT_MAGIC
+    out -= FLOAT_INT_MAGIC_BITS
+
+
+def _output_int64(y: npt.NDArray[np.int32], factor: IntArray, bias_add: IntArray, out: IntArray) -> None:
+    """out = ⌊y · factor / 2⌋ + bias in int64, where every |y · factor| + 2 |bias| < 2^62; bias_add is 2·bias + 2^62.
+
+    ⌊y · factor / 2⌋ + bias = ⌊(y · factor + 2·bias) / 2⌋: the sum is offset by 2^62 (to a value in (0, 2^63), no
+    wrap) so that the halving is a logical uint64 shift (vectorized; a signed one is not), then the offset's 2^61
+    is taken back.
+    """
     np.copyto(out, y)
     out *= factor[:, None]
-    # y·factor + 2·bias + 2^62 lies in (0, 2^63): no wrap (numpy's vector add with wrapping operands is ~4x slower).
-    out += 2 * bias_int.astype(np.int64) + 2**62
+    out += bias_add
     out_u = out.view(np.uint64)
     out_u >>= np.uint64(1)
     out -= 2**61
-    return True
 
 
 @functools.lru_cache(maxsize=64)
@@ -285,10 +375,6 @@ def _int32_sum_chunk(n: int, term_max: int) -> int:
     if longest >= n:
         return n
     return next((c for c in range(longest, 15, -1) if n % c == 0), 0)
-
-
-def _abs_max(values: FloatArray) -> float:
-    return max(-float(values.min()), float(values.max())) if values.size else 0.0
 
 
 def _ibert_rows(q: IntArray, shift: int) -> IntArray:
