@@ -192,10 +192,12 @@ def simulate(
     _out.print(summary_line(result))
     if ops:
         table = Table(title="ops", title_justify="left")
-        for col in ("op", "where", "cycles", "mapping (m x n x k tiles)"):
+        for col in ("op", "where", "cycles", "tiles: m x n x k, or conv N K C P Q R S"):
             table.add_column(col, justify="right" if col == "cycles" else "left")
         for o in result.ops:
             tiles = f"{o.mapping.tile_m} x {o.mapping.tile_n} x {o.mapping.tile_k}" if o.mapping else ""
+            if o.conv_mapping is not None:
+                tiles = "conv " + " ".join(map(str, o.conv_mapping.tiles))
             table.add_row(o.name, o.where, f"{o.latency_cycles:,.0f}", tiles)
         _out.print(table)
 

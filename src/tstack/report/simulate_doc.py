@@ -25,6 +25,7 @@ from typing import Any
 from rich.table import Table
 
 from tstack.api import OpMapping
+from tstack.mapping.conv import CONV_DIMS
 from tstack.mapping.mappers import MapperResult
 from tstack.mapping.mapspace import PAPER_STATS, MapspaceStats
 from tstack.simulate import ModelResult
@@ -86,6 +87,12 @@ def simulate_document(r: ModelResult, *, ops: bool = False) -> dict[str, Any]:
                     "tile_n": o.mapping.tile_n,
                     "tile_k": o.mapping.tile_k,
                     "order": list(o.mapping.order),
+                },
+                "conv_mapping": None
+                if o.conv_mapping is None
+                else {
+                    "tiles": dict(zip(CONV_DIMS, o.conv_mapping.tiles, strict=True)),
+                    "order": list(o.conv_mapping.order),
                 },
             }
             for o in r.ops

@@ -1,8 +1,9 @@
 """End to end: latency, energy, EDP, utilization and breakdowns of a workload on a hardware design.
 
 Ops run one after another (no overlap between ops, except the row passes of a LayerNorm/Softmax fused into a
-matmul, which overlap the matmul's next output tile: `exposed_reduction_cycles`). Matmuls and convolutions (as
-im2col matmuls) run on the PE array with a mapping from the chosen mapper; other ops run fused, on the
+matmul, which overlap the matmul's next output tile: `exposed_reduction_cycles`). Matmuls and convolutions run on
+the PE array with a mapping from the chosen mapper (convolutions as im2col matmuls, or, with the exhaustive mapper,
+as 7-loop convolutions where that mapping's EDP is lower); other ops run fused, on the
 special-function units or on the host (`tstack.simulate.nonlinear`). Where an op crosses between the integer
 accelerator and a floating-point host, the host dequantizes the matmul output it consumes and requantizes the
 activation it hands back; that work is reported as its own category, as in the paper's Fig. 14.
@@ -16,9 +17,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from tstack.errors import SpecError
+from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import CostOptions, Hardware, Tensor
-from tstack.mapping.cost import MatmulShapes, OperandBits, matmul_costs
+from tstack.mapping.conv import ConvMapping, ConvShape
+from tstack.mapping.conv_cost import evaluate_conv
+from tstack.mapping.conv_mappers import exhaustive_conv
+from tstack.mapping.cost import Cost, MatmulShapes, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace, gemmini_memory
@@ -58,8 +62,9 @@ class OpResult:
     energy_pj: float
     macs: int
     dram_bytes: float
-    mapping: Mapping | None = None
+    mapping: Mapping | None = None  # the matmul (or a conv's im2col matmul) mapping
     dequant_cycles: float = 0.0  # host de/quantization charged to this op (in latency_cycles too)
+    conv_mapping: ConvMapping | None = None  # set when a conv runs as a 7-loop convolution (exhaustive mapper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +248,40 @@ def matmul_results(
     )
 
 
+def conv_shape(op: Op) -> ConvShape:
+    """A convolution op as the 7-loop conv mapspace sees it (padding folded into its input size)."""
+    d = op.dim
+    return ConvShape(d["N"], d["K"], d["C"], d["P"], d["Q"], d["R"], d["S"], op.attr("stride", 1))
+
+
+@lru_cache(maxsize=4096)
+def _direct_conv(
+    conv: ConvShape, hw: Hardware, bits: OperandBits, options: CostOptions
+) -> tuple[ConvMapping, Cost] | None:
+    try:
+        best = exhaustive_conv(conv, hw, bits, options)
+    except InfeasibleError:
+        return None
+    return best.mapping, evaluate_conv(conv, best.mapping, hw, bits, options)
+
+
+def direct_conv_if_better(
+    op: Op, hw: Hardware, out_bits: int, options: CostOptions, has_bias: bool, im2col_edp: float
+) -> tuple[ConvMapping, float, float, float] | None:
+    """(mapping, latency, energy, DRAM bytes) of the conv's best 7-loop mapping when its EDP beats `im2col_edp`
+    (the op's EDP as an im2col matmul), else None. The two mapspaces do not contain each other (im2col can fold
+    C x R x S over the array rows; a direct conv reuses input windows instead of reading the R x S times larger
+    im2col matrix), so the exhaustive mapper takes the better of their optima."""
+    direct = _direct_conv(conv_shape(op), hw, _bits(out_bits, has_bias, options), options)
+    if direct is None:
+        return None
+    mapping, cost = direct
+    latency, energy = cost.latency_cycles * op.repeat, cost.energy_pj * op.repeat
+    if latency * energy >= im2col_edp:
+        return None
+    return mapping, latency, energy, cost.dram_bytes * op.repeat
+
+
 def _single_buffered(hw: Hardware) -> Hardware:
     return replace(hw, levels=tuple(replace(lv, double_buffered=False) for lv in hw.levels))
 
@@ -313,6 +352,11 @@ def simulate_workload(
         out_bits = hw.nonlinear_input_bits if feeds_nonlinear else 8
         has_bias = op.operand(Role.BIAS) is not None
         mapping, latency, energy, dram = matmul_results(shapes, hw, act, out_bits, options, has_bias, mapper)
+        conv_mapping = None
+        if op.kind is OpKind.CONV and mapper is MapperName.EXHAUSTIVE and op.sweep is None:
+            direct = direct_conv_if_better(op, hw, out_bits, options, has_bias, latency * energy)
+            if direct is not None:
+                conv_mapping, latency, energy, dram = direct
         dq = 0.0
         if nxt is not None and placement[i + 1] == "host":
             out = op.operand(Role.OUTPUT)
@@ -324,6 +368,19 @@ def simulate_workload(
                 dq += requantize_cycles(hw, total_elements(act_in, op))
         macs = sum(sh.macs for sh in shapes)
         results.append(
-            OpResult(op.name, op.kind, op.op_class, "matmul", "array", latency + dq, energy, macs, dram, mapping, dq)
+            OpResult(
+                op.name,
+                op.kind,
+                op.op_class,
+                "matmul",
+                "array",
+                latency + dq,
+                energy,
+                macs,
+                dram,
+                None if conv_mapping is not None else mapping,
+                dq,
+                conv_mapping,
+            )
         )
     return ModelResult(workload, hw, tuple(results))
