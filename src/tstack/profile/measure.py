@@ -113,7 +113,10 @@ class _Runner:
     def _new_cache(self) -> Any:
         from transformers import DynamicCache
 
-        return DynamicCache(config=self.model.module.config)
+        try:
+            return DynamicCache(config=self.model.module.config)
+        except TypeError:  # older transformers: a DynamicCache takes no config and grows its layers lazily
+            return DynamicCache()
 
     def prepare(self) -> None:
         if self.phase is Phase.DECODE:
