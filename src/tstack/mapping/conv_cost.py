@@ -239,11 +239,4 @@ def evaluate_conv(
         spatial_rows,
         spatial_cols,
     )
-    return Cost(
-        compute_cycles=float(arrays.compute_cycles[0]),
-        latency_cycles=float(arrays.latency_cycles[0]),
-        onchip_bytes=float(arrays.onchip_bytes[0]),
-        dram_bytes=float(arrays.dram_bytes[0]),
-        energy_pj=float(arrays.energy_pj[0]),
-        utilization=float(arrays.utilization[0]),
-    )
+    return Cost.at(arrays)

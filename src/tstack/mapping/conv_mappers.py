@@ -29,7 +29,7 @@ from tstack.hardware.types import CostOptions, Hardware
 from tstack.mapping.conv import CONV_DIMS, CONV_ORDERS, RELEVANT, ConvMapping, ConvShape, order_code
 from tstack.mapping.conv_cost import conv_costs
 from tstack.mapping.cost import MatmulCosts, OperandBits, _ceil_div
-from tstack.mapping.mappers import Objective, _score, divisors
+from tstack.mapping.mappers import Objective, best_index, divisors
 
 IntArray = npt.NDArray[np.int64]
 Distinct = Literal["loops", "reuse"]
@@ -159,10 +159,7 @@ def count_valid_conv(
 
 
 def _result(space: ConvMapspace, costs: MatmulCosts, objective: Objective, evaluated: int) -> ConvMapperResult:
-    score = _score(costs, objective)
-    best = int(np.argmin(score))
-    if not np.isfinite(score[best]):
-        raise InfeasibleError("no valid mapping: no tile of this conv fits the design's on-chip memories")
+    best = best_index(costs, objective, "conv")
     return ConvMapperResult(
         space.mapping(best),
         float(costs.latency_cycles[best]),

@@ -103,6 +103,18 @@ class Cost:
     def edp(self) -> float:
         return self.energy_pj * self.latency_cycles
 
+    @staticmethod
+    def at(costs: MatmulCosts, i: int = 0) -> Cost:
+        """Mapping `i` of a vectorized evaluation."""
+        return Cost(
+            compute_cycles=float(costs.compute_cycles[i]),
+            latency_cycles=float(costs.latency_cycles[i]),
+            onchip_bytes=float(costs.onchip_bytes[i]),
+            dram_bytes=float(costs.dram_bytes[i]),
+            energy_pj=float(costs.energy_pj[i]),
+            utilization=float(costs.utilization[i]),
+        )
+
 
 def _ceil_div(a: Any, b: Any) -> Any:
     return -(-a // b)
@@ -400,11 +412,4 @@ def evaluate(
         bits,
         options,
     )
-    return Cost(
-        compute_cycles=float(arrays.compute_cycles[0]),
-        latency_cycles=float(arrays.latency_cycles[0]),
-        onchip_bytes=float(arrays.onchip_bytes[0]),
-        dram_bytes=float(arrays.dram_bytes[0]),
-        energy_pj=float(arrays.energy_pj[0]),
-        utilization=float(arrays.utilization[0]),
-    )
+    return Cost.at(arrays)

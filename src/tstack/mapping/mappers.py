@@ -111,11 +111,17 @@ def evaluate_space(
     return matmul_costs(shape, space.tile_m, space.tile_n, space.tile_k, space.order, hw, bits, options)
 
 
-def _result(space: Mapspace, costs: MatmulCosts, objective: Objective) -> MapperResult:
+def best_index(costs: MatmulCosts, objective: Objective, what: str) -> int:
+    """The index of the best feasible mapping under `objective`; an error naming `what` when none is feasible."""
     score = _score(costs, objective)
     best = int(np.argmin(score))
     if not np.isfinite(score[best]):
-        raise InfeasibleError("no valid mapping: no tile of this matmul fits the design's on-chip memories")
+        raise InfeasibleError(f"no valid mapping: no tile of this {what} fits the design's on-chip memories")
+    return best
+
+
+def _result(space: Mapspace, costs: MatmulCosts, objective: Objective) -> MapperResult:
+    best = best_index(costs, objective, "matmul")
     return MapperResult(
         space.mapping(best),
         float(costs.latency_cycles[best]),
