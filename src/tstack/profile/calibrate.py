@@ -21,7 +21,7 @@ import yaml
 
 from tstack.errors import SpecError, WorkloadError
 from tstack.fileio import write_atomic
-from tstack.profile.measure import resolve_device
+from tstack.profile.measure import device_sync, resolve_device
 from tstack.workload.roofline import RooflineDevice
 
 FP32_BITS = 32
@@ -104,7 +104,7 @@ def calibrate(
     dev = resolve_device(device)
     if threads is not None and threads <= 0:
         raise WorkloadError(f"--threads must be positive, got {threads}")
-    sync: Callable[[], None] = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    sync = device_sync(dev)
     before = torch.get_num_threads()
     try:
         if threads is not None:
@@ -115,12 +115,7 @@ def calibrate(
             b = torch.full((matmul_n, matmul_n), 0.25, device=dev)
             c = torch.empty((matmul_n, matmul_n), device=dev)
             t_mm = _best_time(lambda: torch.mm(a, b, out=c), sync, repeats)
-            q = torch.full((heads, attention_seq, head_dim), 0.5, device=dev)
-            k = torch.full((heads, head_dim, attention_seq), 0.25, device=dev)
-            s = torch.empty((heads, attention_seq, attention_seq), device=dev)
-            t_att = _best_time(lambda: torch.bmm(q, k, out=s), sync, repeats)
-            t_softmax = _best_time(lambda: torch.softmax(s, dim=-1), sync, repeats)
-            t_scale = _best_time(lambda: s * 0.125, sync, repeats)
+            att_flops, softmax_rate, scale_rate = _attention_rates(dev, sync, attention_seq, heads, head_dim, repeats)
             n_elem = max(copy_bytes // BYTES_PER_FP32, 1)
             src = torch.full((n_elem,), 1.0, device=dev)
             dst = torch.empty_like(src)
@@ -132,14 +127,31 @@ def calibrate(
         device=dev,
         threads=n_threads,
         matmul_flops_per_s=2.0 * matmul_n**3 / t_mm,
-        attention_matmul_flops_per_s=2.0 * heads * attention_seq**2 * head_dim / t_att,
+        attention_matmul_flops_per_s=att_flops,
         mem_bandwidth_bytes_per_s=2.0 * n_elem * BYTES_PER_FP32 / t_copy,
         matmul_n=matmul_n,
         attention_seq=attention_seq,
         copy_bytes=n_elem * BYTES_PER_FP32,
-        softmax_elements_per_s=heads * attention_seq**2 / t_softmax,
-        scale_elements_per_s=heads * attention_seq**2 / t_scale,
+        softmax_elements_per_s=softmax_rate,
+        scale_elements_per_s=scale_rate,
     )
+
+
+def _attention_rates(
+    dev: str, sync: Callable[[], None], seq: int, heads: int, head_dim: int, repeats: int
+) -> tuple[float, float, float]:
+    """(attention-matmul FLOP/s, softmax elements/s, score-scaling elements/s) on a heads x seq x seq score tensor,
+    out of place as eager attention runs them. Call inside `torch.inference_mode()`."""
+    import torch
+
+    q = torch.full((heads, seq, head_dim), 0.5, device=dev)
+    k = torch.full((heads, head_dim, seq), 0.25, device=dev)
+    s = torch.empty((heads, seq, seq), device=dev)
+    t_att = _best_time(lambda: torch.bmm(q, k, out=s), sync, repeats)
+    t_softmax = _best_time(lambda: torch.softmax(s, dim=-1), sync, repeats)
+    t_scale = _best_time(lambda: s * 0.125, sync, repeats)
+    elements = heads * seq * seq
+    return 2.0 * elements * head_dim / t_att, elements / t_softmax, elements / t_scale
 
 
 def calibrate_attention(
@@ -156,26 +168,20 @@ def calibrate_attention(
     if min(seq, heads, head_dim, repeats) <= 0:
         raise WorkloadError("calibration sizes and repeats must be positive")
     dev = resolve_device(base.device)
-    sync: Callable[[], None] = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    sync = device_sync(dev)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(base.threads)
         with torch.inference_mode():
-            q = torch.full((heads, seq, head_dim), 0.5, device=dev)
-            k = torch.full((heads, head_dim, seq), 0.25, device=dev)
-            s = torch.empty((heads, seq, seq), device=dev)
-            t_att = _best_time(lambda: torch.bmm(q, k, out=s), sync, repeats)
-            t_softmax = _best_time(lambda: torch.softmax(s, dim=-1), sync, repeats)
-            t_scale = _best_time(lambda: s * 0.125, sync, repeats)
+            att_flops, softmax_rate, scale_rate = _attention_rates(dev, sync, seq, heads, head_dim, repeats)
     finally:
         torch.set_num_threads(before)
-    elements = heads * seq * seq
     return replace(
         base,
         attention_seq=seq,
-        attention_matmul_flops_per_s=2.0 * elements * head_dim / t_att,
-        softmax_elements_per_s=elements / t_softmax,
-        scale_elements_per_s=elements / t_scale,
+        attention_matmul_flops_per_s=att_flops,
+        softmax_elements_per_s=softmax_rate,
+        scale_elements_per_s=scale_rate,
     )
 
 

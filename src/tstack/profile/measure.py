@@ -160,7 +160,8 @@ def cache_kwarg(module: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _sync(device: str) -> Callable[[], None]:
+def device_sync(device: str) -> Callable[[], None]:
+    """Waits for the device's queued work (CUDA); a no-op on the CPU."""
     import torch
 
     if device.startswith("cuda"):
@@ -214,7 +215,7 @@ def profile_model(
     if repeats <= 0 or rounds <= 0 or warmup < 0:
         raise WorkloadError("repeats and rounds must be positive and warmup non-negative")
     cuda = model.device.startswith("cuda")
-    sync = _sync(model.device)
+    sync = device_sync(model.device)
     runner = _Runner(model, phase, seq, batch, seed)
     times: list[float] = []
     with torch.inference_mode():
