@@ -180,7 +180,7 @@ def _bits(out_bits: int, has_bias: bool, options: CostOptions) -> OperandBits:
     return OperandBits(out=out_bits, bias=8 if has_bias and options.bias_matrix else 0)
 
 
-def fused_row_tiles(
+def _fused_row_tiles(
     shapes: list[MatmulShape],
     hw: Hardware,
     act: FusedActivation,
@@ -289,11 +289,18 @@ def _single_buffered(hw: Hardware) -> Hardware:
 _FUSION_DECIDED = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})
 
 
-def _decide_fusion(
-    matmul: Op, op: Op, fused: NonlinearCost, hw: Hardware, options: CostOptions, mapper: MapperName
-) -> NonlinearCost:
-    """Fuse a Softmax/LayerNorm into the matmul before it only if that is faster for this pair (section 5.5.2):
-    fusion saves the DRAM round trip but forces whole output rows into the accumulator."""
+def fusion_pair(
+    matmul: Op,
+    op: Op,
+    fused_passes: float,
+    hw: Hardware,
+    options: CostOptions,
+    mapper: MapperName = MapperName.GEMMINI,
+) -> tuple[float, NonlinearCost, float, float]:
+    """A matmul and the Softmax/LayerNorm `op` after it, (non-fused matmul cycles, the op run apart, fused matmul
+    cycles, the fused op's exposed cycles). Apart, the matmul hands the op its output at the design's
+    nonlinear-input width; fused, the tiler forces whole output rows into the accumulator and the op's row passes
+    (`fused_passes` cycles) hide behind the next tile where the accumulator is double-buffered."""
     shapes = matmul_shapes(matmul)
     has_bias = matmul.operand(Role.BIAS) is not None
     act = FusedActivation.SOFTMAX if op.kind is OpKind.SOFTMAX else FusedActivation.LAYERNORM
@@ -302,8 +309,16 @@ def _decide_fusion(
         shapes, hw, FusedActivation.NONE, hw.nonlinear_input_bits, options, has_bias, mapper
     )
     apart = nonlinear_cost(op, hw, follows_matmul=False)
-    tiles, overlapped = fused_row_tiles(shapes, hw, act, options, has_bias, mapper)
-    exposed = exposed_reduction_cycles(fused.latency_cycles, with_fusion, tiles, overlapped)
+    tiles, overlapped = _fused_row_tiles(shapes, hw, act, options, has_bias, mapper)
+    return without, apart, with_fusion, exposed_reduction_cycles(fused_passes, with_fusion, tiles, overlapped)
+
+
+def _decide_fusion(
+    matmul: Op, op: Op, fused: NonlinearCost, hw: Hardware, options: CostOptions, mapper: MapperName
+) -> NonlinearCost:
+    """Fuse a Softmax/LayerNorm into the matmul before it only if that is faster for this pair (section 5.5.2):
+    fusion saves the DRAM round trip but forces whole output rows into the accumulator."""
+    without, apart, with_fusion, exposed = fusion_pair(matmul, op, fused.latency_cycles, hw, options, mapper)
     if with_fusion + exposed <= without + apart.latency_cycles:
         return replace(fused, latency_cycles=exposed)
     return apart

@@ -38,8 +38,7 @@ from dataclasses import dataclass, replace
 
 from tstack.errors import WorkloadError
 from tstack.hardware.types import Hardware, Tensor
-from tstack.mapping.gemmini_tiler import FusedActivation
-from tstack.simulate.engine import exposed_reduction_cycles, fused_row_tiles, matmul_results, matmul_shapes
+from tstack.simulate.engine import fusion_pair
 from tstack.simulate.nonlinear import nonlinear_cost
 from tstack.workload.model import ModelSpec
 from tstack.workload.ops import Op, OpKind, Phase
@@ -98,17 +97,12 @@ def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | Non
         nonlinear = next(o for name, o in ops.items() if name.startswith("layer0.") and o.kind is kind)
         if kind is OpKind.LAYERNORM:  # normalize the projection's own output rows
             nonlinear = replace(nonlinear, name=f"{matmul.name}.layernorm")
-        shapes = matmul_shapes(matmul)
-        act = FusedActivation.SOFTMAX if kind is OpKind.SOFTMAX else FusedActivation.LAYERNORM
-        has_bias = any(o.role.value == "bias" for o in matmul.operands)
-        # apart, the matmul hands the nonlinear op its output at the design's nonlinear-input width (as simulate)
-        opts = hw.cost_options
-        _, plain, _, _ = matmul_results(shapes, hw, FusedActivation.NONE, hw.nonlinear_input_bits, opts, has_bias)
-        _, forced, _, _ = matmul_results(shapes, hw, act, 8, opts, has_bias)
-        apart = nonlinear_cost(nonlinear, hw, follows_matmul=False).latency_cycles
         passes = nonlinear_cost(nonlinear, replace(hw, fuse_nonlinear=True), follows_matmul=True).latency_cycles
-        tiles, overlapped = fused_row_tiles(shapes, hw, act, opts, has_bias)
-        together = exposed_reduction_cycles(passes, forced, tiles, overlapped)
+        plain, apart, forced, together = fusion_pair(matmul, nonlinear, passes, hw, hw.cost_options)
         acc = hw.innermost_holding(Tensor.OUTPUTS).capacity_bytes
-        results.append(FusionResult(pair, hw.name, acc, seq, PairLatency(plain, apart), PairLatency(forced, together)))
+        results.append(
+            FusionResult(
+                pair, hw.name, acc, seq, PairLatency(plain, apart.latency_cycles), PairLatency(forced, together)
+            )
+        )
     return results
