@@ -335,8 +335,10 @@ def mapspace(
     semantics: Annotated[
         str,
         typer.Option(
-            help="Mapspace and cost semantics: tstack (default) or timeloop (the Gemmini Timeloop mapspace: free "
-            "spatial factors, fixed DRAM order, no double buffering, no fill/drain; see tstack.mapping.mapspace)."
+            help="Mapspace and cost semantics: tstack (default); timeloop (the Gemmini Timeloop mapspace: free "
+            "spatial factors, fixed DRAM order, no double buffering, no fill/drain); nest / nest-free (multi-level "
+            "loop nests: factors and a loop order at DRAM, scratchpad, accumulator and registers, the whole array "
+            "or any spatial factor; see tstack.mapping.nest)."
         ),
     ] = "tstack",
     im2col: Annotated[
@@ -344,7 +346,7 @@ def mapspace(
         typer.Option(
             "--im2col",
             help="Map the ResNet-50 convolutions as their im2col matmuls instead of 7-loop conv mappings (N, K, C, "
-            "P, Q, R, S tiles and any DRAM order); the timeloop semantics always use im2col.",
+            "P, Q, R, S tiles and any DRAM order); the timeloop and nest semantics always use im2col.",
         ),
     ] = False,
 ) -> None:

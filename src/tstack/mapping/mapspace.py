@@ -1,6 +1,6 @@
 """Mapspace characterization (the paper's Figs. 18-20): how EDP spreads over random valid mappings of an op.
 
-Two semantics (`Semantics`), selectable in `characterize` and `tstack mapspace --semantics`:
+Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace --semantics`:
 
 * `tstack` (default): tstack's mapspace (`tstack.mapping.mappers`): any divisor tile per dim, the six DRAM loop
   orders, the whole 16x16 array unrolled (tiles folded over it), double-buffered memories, the hardware's
@@ -22,12 +22,24 @@ Two semantics (`Semantics`), selectable in `characterize` and `tstack mapspace -
   The hardware itself (capacities, bandwidth, energies) stays the design's; Timeloop's 40 nm Accelergy energies and
   its 8 words/cycle DRAM are not copied.
 
+* `nest` and `nest-free`: multi-level loop nests (`tstack.mapping.nest`): a temporal factor for every dimension at
+  each of DRAM, scratchpad, accumulator and registers and a loop order per level (Timeloop's mapping form over the
+  Gemmini description's four storage levels, without mapspace.yaml's fixed permutations and unit factors), costed
+  with Timeloop's reuse rule and cycle model; `nest` unrolls the whole array, `nest-free` any spatial factor up to
+  the array side. This is the space the paper counts: a BERT-Base Q/K/V projection has 1.39e12 such mappings with
+  free spatial factors ("more than 10^12", §5.2) and 5.6e9 with the whole array. The reference is the best of the
+  samples and of every one-tile mapping written as a nest. Measured (gemmini-baseline, 100,000 samples, seed 0):
+  `nest` p10 3.79 / 5.05 (BERT MHA / FFN), 7.6% / 5.6% within 3x, spans 9.1e3 / 9.8e3; `nest-free` p10 59.9 /
+  70.2, 0.12% / 0.09%, spans 3.3e5 / 3.6e5. The spatial choice decides the statistics: every reading that unrolls
+  the whole array lands below the paper's p10 and above its within-3x share, every reading with free spatial
+  factors the other way (benchmarks/RESULTS-mapping.md, section D).
+
 Convolutions. Under `tstack` semantics the ResNet-50 ops (`PAPER_CONVS`) are mapped as 7-loop convolutions
 (`tstack.mapping.conv`, `conv_mappers`: N, K, C, P, Q, R, S tiles, C over the PE rows and K over the columns, any
 DRAM order, input tiles with their sliding-window halo) unless `im2col=True`, which maps their im2col matmuls as
 before; `MapspaceStats.shape` stays the im2col matmul, `MapspaceStats.conv` holds the conv, and the heuristic is
-Gemmini's tiler on the im2col matmul (what `tstack simulate` prices a conv at). The `timeloop` semantics map convs
-as im2col matmuls. Measured (gemmini-baseline, 100,000 samples, seed 0; benchmarks/RESULTS-mapping.md, section C):
+Gemmini's tiler on the im2col matmul (what `tstack simulate` prices a conv at). The `timeloop` and nest semantics
+map convs as im2col matmuls. Measured (gemmini-baseline, 100,000 samples, seed 0; benchmarks/RESULTS-mapping.md, section C):
 p10 / within 3x of the best go from 8.54 / 3.72% (im2col) to 10.1 / 4.2% (7-loop) for 3x3/512 (paper 7.44 / 1.58%)
 and from 16.8 / 3.23% to 15.8 / 3.9% for 1x1/2048 (paper 12.06 / 2.62%), sampling a valid tiling uniformly and then
 one of its orders (`random_conv` default, as the matmul mapspace and Timeloop's random mapper). Sampled uniformly
@@ -56,11 +68,13 @@ import numpy.typing as npt
 
 from tstack.errors import InfeasibleError
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
+from tstack.mapping import nest
 from tstack.mapping.conv import CONV_DIMS, ConvShape
 from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
 from tstack.mapping.cost import MatmulCosts, OperandBits, matmul_costs
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
+from tstack.mapping.nest import NestResult, Spatial
 
 IntArray = npt.NDArray[np.int64]
 
@@ -68,6 +82,8 @@ IntArray = npt.NDArray[np.int64]
 class Semantics(StrEnum):
     TSTACK = "tstack"
     TIMELOOP = "timeloop"
+    NEST = "nest"  # multi-level nests, the whole array unrolled (tstack.mapping.nest)
+    NEST_FREE = "nest-free"  # multi-level nests, any spatial factor up to the array side
 
 
 # Timeloop's cycle model: bandwidth-bound max over levels, no preload or fill/drain; outputs accumulate on chip (the
@@ -188,12 +204,14 @@ class MapspaceStats:
     valid_mappings: int
     samples: int
     relative_edp: npt.NDArray[np.float64]  # of each sample, to the exhaustive best
-    best: MapperResult | ConvMapperResult
-    heuristic: MapperResult
+    best: MapperResult | ConvMapperResult | NestResult
+    heuristic: MapperResult | NestResult
     conv: ConvShape | None = None  # set when the op was mapped as a 7-loop convolution
 
     @property
     def mapspace(self) -> str:
+        if isinstance(self.best, NestResult):
+            return "nest"
         return "matmul" if self.conv is None else "conv-7-loop"
 
     @property
@@ -226,6 +244,9 @@ def characterize(
     7-loop conv mapspace under `tstack` semantics, unless `im2col`."""
     if semantics is Semantics.TIMELOOP:
         return _characterize_timeloop(name, shape, hw, samples, seed)
+    if semantics in (Semantics.NEST, Semantics.NEST_FREE):
+        spatial = Spatial.FULL if semantics is Semantics.NEST else Spatial.FREE
+        return _characterize_nest(name, shape, hw, samples, seed, spatial)
     if conv is None and name in PAPER_CONVS and PAPER_CONVS[name].im2col() == shape:
         conv = PAPER_CONVS[name]
     if conv is not None and not im2col:
@@ -252,6 +273,14 @@ def document_fields(stats: MapspaceStats) -> dict[str, Any]:
     """Fields a `tstack.mapspace/1` op entry carries beyond the original schema: which mapspace was sampled, the
     convolution (or null), and the best mapping (tiles by dim, DRAM order outermost first)."""
     best = stats.best
+    if isinstance(best, NestResult):
+        return {
+            "mapspace": stats.mapspace,
+            "conv": None,
+            "best_mapping": best.nests.describe(0),
+            "best_latency_cycles": best.latency_cycles,
+            "best_energy_pj": best.energy_pj,
+        }
     if isinstance(best, ConvMapperResult):
         tiles = dict(zip(CONV_DIMS, best.mapping.tiles, strict=True))
     else:
@@ -287,3 +316,41 @@ def _characterize_timeloop(name: str, shape: MatmulShape, hw: Hardware, samples:
     drawn = np.random.default_rng(seed).integers(0, keep.size, samples)
     relative = np.asarray(edp[drawn] / best.edp, dtype=np.float64)
     return MapspaceStats(name, shape, int(keep.size), samples, relative, best, gemmini(shape, tl))
+
+
+def _characterize_nest(
+    name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int, spatial: Spatial
+) -> MapspaceStats:
+    """Random valid multi-level nests (`tstack.mapping.nest`), EDP relative to the best nest known: the best sample
+    or a one-tile mapping written as a nest (the heuristic's and every valid one-tile mapping whose tiles factor
+    the shape), whichever is lower. The samples' own minimum is what a Timeloop run reports; the one-tile
+    candidates make the reference closer to the true optimum of a space too large to enumerate. The heuristic is
+    Gemmini's tiling with each tile rounded down to a divisor (a nest has no padded edge tiles)."""
+    tl = timeloop_hardware(hw)
+    drawn, valid_estimate = nest.sample(shape, tl, samples, np.random.default_rng(seed), spatial)
+    cost = nest.costs(shape, drawn, tl)
+    one_tile = nest.one_tile_nests(shape, tl)
+    one_cost = nest.costs(shape, one_tile, tl)
+    g = gemmini(shape, tl).mapping  # its edge tiles are padded; a nest needs divisors, so round each tile down
+    heuristic_nest = nest.from_mapping(
+        Mapping(
+            _divisor_at_most(shape.m, g.tile_m),
+            _divisor_at_most(shape.n, g.tile_n),
+            _divisor_at_most(shape.k, g.tile_k),
+            g.order,
+        ),
+        shape,
+        tl,
+    )
+    heuristic = nest.NestResult.pick(heuristic_nest, nest.costs(shape, heuristic_nest, tl), 0)
+    best_sample, best_one = int(np.argmin(cost.edp)), int(np.argmin(one_cost.edp))
+    if cost.edp[best_sample] <= one_cost.edp[best_one]:
+        best = nest.NestResult.pick(drawn, cost, best_sample)
+    else:
+        best = nest.NestResult.pick(one_tile, one_cost, best_one)
+    relative = np.asarray(cost.edp / best.edp, dtype=np.float64)
+    return MapspaceStats(name, shape, valid_estimate, samples, relative, best, heuristic)
+
+
+def _divisor_at_most(bound: int, limit: int) -> int:
+    return max(d for d in divisors(bound) if d <= limit)

@@ -1,0 +1,429 @@
+"""Multi-level loop nests of a matmul (Timeloop's mapping form) on Gemmini's storage hierarchy, and their cost.
+
+Gemmini as its Timeloop description draws it (paper-digest §5.4, `arch_default.yaml`): DRAM keeps every tensor; the
+scratchpad keeps inputs A[m, k] and weights B[k, n]; one accumulator per PE column keeps outputs C[m, n]; one
+register per PE keeps one weight. n is unrolled over the PE columns (between the scratchpad and the accumulators)
+and k over the PE rows (between an accumulator and its registers: the rows reduce into one accumulator).
+
+A nest gives every dimension a temporal factor at each of the four storage levels and every level its own loop
+order; a dimension's factors (temporal and spatial) multiply to its bound (perfect factorization). Unlike
+`tstack.mapping.loopnest.Mapping` (one on-chip tile and a DRAM order), the scratchpad and the accumulator tile
+independently and each level orders its loops: the mapspace the paper counts when it says that, "considering only
+tiling, spatio-temporal mapping and loop order", a BERT attention layer has more than 10^12 mappings (§5.2;
+`space_size`).
+
+Cost, Timeloop's model as its documentation states it (every choice here, none fitted):
+* Reuse. A level's tile of a tensor is refilled from the next level out that keeps the tensor whenever the loops
+  above it move to another tile: the fills are the product of the trip counts of the loops above the level,
+  outermost first, down to the innermost loop (of more than one trip) that indexes the tensor; loops inside that
+  one reuse the tile (stationarity). Inputs, kept nowhere between the scratchpad and the MACs, follow the same rule
+  over the whole nest. A spatial loop multiplies a tensor's fills when it indexes the tensor and multicasts
+  otherwise (inputs across the columns); k across the rows reduces spatially into one accumulator update.
+* Outputs. A tile's first fill of the accumulator starts from zero; every later fill reads a partial sum back from
+  DRAM and every eviction but the last writes one, at the accumulator's width; the last write is 8-bit.
+* Capacity. Whole buffers (Timeloop checks a tile against the whole buffer: no double buffering), the accumulator
+  split evenly over the columns, one weight per PE register.
+* Latency: max(compute cycles, DRAM bytes / DRAM bandwidth), compute = the product of the temporal factors (the
+  description gives no on-chip level a bandwidth limit).
+* Energy: MACs x MAC energy + the bytes read and written at each level x its per-byte energies; a register's
+  accesses are part of the MAC's energy.
+The hardware numbers (capacities, DRAM bandwidth, energies) are the design's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from itertools import combinations_with_replacement
+
+import numpy as np
+import numpy.typing as npt
+
+from tstack.errors import InfeasibleError, SpecError
+from tstack.hardware.types import Hardware, Tensor
+from tstack.mapping.loopnest import DIMS, ORDERS, Mapping, MatmulShape
+from tstack.mapping.mappers import divisors
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+LEVELS = ("dram", "scratchpad", "accumulator", "registers")  # outermost first
+M, N, K = 0, 1, 2  # dimension indices, as in loopnest.DIMS
+DRAM, SCRATCHPAD, ACCUMULATOR, REGISTERS = range(4)
+RELEVANT = {"inputs": (M, K), "weights": (K, N), "outputs": (M, N)}  # the dimensions indexing each tensor
+# loops above each boundary, in the flattened nest (3 per level, outermost level first)
+ABOVE_SCRATCHPAD, ABOVE_ACCUMULATOR, ABOVE_REGISTERS, ABOVE_MACS = 3, 6, 9, 12
+
+
+class Spatial(StrEnum):
+    FULL = "full"  # n over the columns and k over the rows by the largest divisor up to the array side
+    FREE = "free"  # any divisor up to the array side (mapspace.yaml's K<=16 and C<=16)
+
+
+@dataclass(frozen=True, slots=True)
+class Nests:
+    """An array of nests: temporal factors (count, level, dim), per-level orders (indices into ORDERS, outermost
+    first) and the spatial factors of n (PE columns) and k (PE rows)."""
+
+    factors: IntArray
+    orders: IntArray
+    spatial_n: IntArray
+    spatial_k: IntArray
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def take(self, index: IntArray) -> Nests:
+        return Nests(self.factors[index], self.orders[index], self.spatial_n[index], self.spatial_k[index])
+
+    def loop_nest(self, i: int) -> str:
+        """Nest `i` printed outermost first, one block per storage level, as Timeloop prints a mapping."""
+        lines, depth = [], 0
+        for lv, name in enumerate(LEVELS):
+            lines.append("  " * depth + f"---- {name} ----")
+            for d in ORDERS[int(self.orders[i, lv])]:
+                trips = int(self.factors[i, lv, DIMS.index(d)])
+                if trips > 1:
+                    lines.append("  " * depth + f"for {d}{3 - lv} in [0:{trips})")
+                    depth += 1
+            if lv == SCRATCHPAD and self.spatial_n[i] > 1:
+                lines.append("  " * depth + f"for n in [0:{int(self.spatial_n[i])}) (spatial, PE columns)")
+            if lv == ACCUMULATOR and self.spatial_k[i] > 1:
+                lines.append("  " * depth + f"for k in [0:{int(self.spatial_k[i])}) (spatial, PE rows)")
+        return "\n".join(lines)
+
+    def describe(self, i: int) -> dict[str, object]:
+        """Nest `i` as plain data: per level its factors by dim and its order; the spatial factors."""
+        levels = {
+            name: {
+                "factors": {d: int(self.factors[i, lv, j]) for j, d in enumerate(DIMS)},
+                "order": list(ORDERS[int(self.orders[i, lv])]),
+            }
+            for lv, name in enumerate(LEVELS)
+        }
+        return {"levels": levels, "spatial": {"n": int(self.spatial_n[i]), "k": int(self.spatial_k[i])}}
+
+
+@dataclass(frozen=True, slots=True)
+class NestHardware:
+    """What the nest model reads from a design, in elements (8-bit operands, accumulator words of `acc_bytes`)."""
+
+    rows: int
+    cols: int
+    scratchpad_elements: int
+    accumulator_elements_per_column: int
+    acc_bytes: int
+    dram_bytes_per_cycle: float
+    mac_pj: float
+    dram_read_pj: float
+    dram_write_pj: float
+    spad_read_pj: float
+    spad_write_pj: float
+    acc_read_pj: float
+    acc_write_pj: float
+
+    @staticmethod
+    def of(hw: Hardware) -> NestHardware:
+        spad, acc = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
+        if spad is acc or Tensor.WEIGHTS not in spad.holds:
+            raise InfeasibleError(
+                f"the nest model needs Gemmini's hierarchy (a scratchpad with inputs and weights, a separate "
+                f"accumulator); {hw.name!r} has none"
+            )
+        dram = hw.dram
+        acc_bytes = acc.word_bits // 8
+        return NestHardware(
+            hw.pe.rows,
+            hw.pe.cols,
+            spad.capacity_bytes,
+            acc.capacity_bytes // acc_bytes // hw.pe.cols,
+            acc_bytes,
+            dram.bandwidth_bytes_per_cycle,
+            hw.pe.mac_energy_pj,
+            dram.read_energy_pj_per_byte,
+            dram.write_energy_pj_per_byte,
+            spad.read_energy_pj_per_byte,
+            spad.write_energy_pj_per_byte,
+            acc.read_energy_pj_per_byte,
+            acc.write_energy_pj_per_byte,
+        )
+
+
+def _check(shape: MatmulShape) -> None:
+    if min(shape.m, shape.n, shape.k) <= 0:
+        raise InfeasibleError(f"matmul {shape.m}x{shape.n}x{shape.k} has a zero dimension; nothing to map")
+
+
+def _prime_powers(n: int) -> list[tuple[int, int]]:
+    out, p = [], 2
+    while p * p <= n:
+        e = 0
+        while n % p == 0:
+            n, e = n // p, e + 1
+        if e:
+            out.append((p, e))
+        p += 1
+    if n > 1:
+        out.append((n, 1))
+    return out
+
+
+@cache
+def _compositions(exponent: int, slots: int) -> IntArray:
+    """Every way to split `exponent` over `slots` ordered slots, one row each."""
+    rows = []
+    for combo in combinations_with_replacement(range(slots), exponent):
+        rows.append(np.bincount(np.array(combo, dtype=np.int64), minlength=slots))
+    return np.array(rows, dtype=np.int64).reshape(-1, slots)
+
+
+def _draw_factorizations(bound: int, slots: int, count: int, rng: np.random.Generator) -> IntArray:
+    """`count` ordered factorizations of `bound` into `slots` factors, uniform over all of them: each prime's
+    exponent is split uniformly over the slots, independently (the factorizations are the product of those)."""
+    out = np.ones((count, slots), dtype=np.int64)
+    for p, e in _prime_powers(bound):
+        comps = _compositions(e, slots)
+        out *= p ** comps[rng.integers(0, len(comps), count)]
+    return out
+
+
+def _factorization_count(bound: int, slots: int) -> int:
+    return math.prod(math.comb(e + slots - 1, slots - 1) for _, e in _prime_powers(bound))
+
+
+def _full_side(bound: int, side: int) -> int:
+    return max(d for d in divisors(bound) if d <= side)
+
+
+def _count(shape: MatmulShape, nh: NestHardware, spatial: Spatial, nk_slots: int) -> int:
+    """Nests with m over the four levels and n, k over `nk_slots` temporal levels (and their spatial slot), times
+    six orders per level."""
+    total = _factorization_count(shape.m, len(LEVELS))
+    for bound, side in ((shape.n, nh.cols), (shape.k, nh.rows)):
+        if spatial is Spatial.FULL:
+            total *= _factorization_count(bound // _full_side(bound, side), nk_slots)
+        else:
+            total *= sum(_factorization_count(bound // s, nk_slots) for s in divisors(bound) if s <= side)
+    return int(total * len(ORDERS) ** len(LEVELS))
+
+
+def space_size(shape: MatmulShape, hw: Hardware, spatial: Spatial) -> int:
+    """Mappings of the nest form, counting only tiling, spatial factors and loop orders (the paper's count): the
+    ordered factorizations of each dimension over the four levels (and its spatial slot) times 6 orders per level.
+    Capacity is not applied (`sample` estimates the valid share)."""
+    _check(shape)
+    return _count(shape, NestHardware.of(hw), spatial, len(LEVELS))
+
+
+def tiles(nests: Nests) -> dict[str, IntArray]:
+    """Tile sizes in elements: the scratchpad's input and weight tiles, an accumulator's output tile (per column)."""
+    f = nests.factors
+    below = {lv: f[:, lv:, :].prod(axis=1) for lv in (SCRATCHPAD, ACCUMULATOR)}
+    sp = below[SCRATCHPAD]
+    k_sp = sp[:, K] * nests.spatial_k
+    return {
+        "scratchpad_inputs": sp[:, M] * k_sp,
+        "scratchpad_weights": k_sp * sp[:, N] * nests.spatial_n,
+        "accumulator_outputs": below[ACCUMULATOR][:, M] * below[ACCUMULATOR][:, N],
+        "register_weights": f[:, REGISTERS, K] * f[:, REGISTERS, N],
+    }
+
+
+def valid(nests: Nests, hw: NestHardware) -> npt.NDArray[np.bool_]:
+    t = tiles(nests)
+    return (
+        (t["scratchpad_inputs"] + t["scratchpad_weights"] <= hw.scratchpad_elements)
+        & (t["accumulator_outputs"] <= hw.accumulator_elements_per_column)
+        & (t["register_weights"] <= 1)
+        & (nests.spatial_n <= hw.cols)
+        & (nests.spatial_k <= hw.rows)
+    )
+
+
+def sample(
+    shape: MatmulShape, hw: Hardware, count: int, rng: np.random.Generator, spatial: Spatial = Spatial.FULL
+) -> tuple[Nests, int]:
+    """`count` valid nests drawn uniformly: factorizations and orders drawn uniformly, invalid ones rejected (so
+    uniform over the valid ones, as Timeloop's random mapper). Also returns the number of valid nests, estimated
+    from the share of draws that were valid.
+
+    A register holds one weight, so n and k get no register loop; drawing those factors as 1 rather than drawing
+    and rejecting keeps the result uniform over the valid nests and wastes fewer draws."""
+    if count <= 0:
+        raise SpecError(f"the nest sampler needs a positive number of samples, got {count}")
+    _check(shape)
+    nh = NestHardware.of(hw)
+    side_n, side_k = _full_side(shape.n, nh.cols), _full_side(shape.k, nh.rows)
+    parts: list[Nests] = []
+    kept = drawn = found = 0
+    while kept < count:
+        batch = max(4 * (count - kept), 4096)
+        f = np.ones((batch, len(LEVELS), 3), dtype=np.int64)
+        f[:, :, M] = _draw_factorizations(shape.m, len(LEVELS), batch, rng)
+        spatial_nk: list[IntArray] = []
+        for j, bound, side in ((N, shape.n, side_n), (K, shape.k, side_k)):
+            if spatial is Spatial.FULL:
+                f[:, :REGISTERS, j] = _draw_factorizations(bound // side, REGISTERS, batch, rng)
+                spatial_nk.append(np.full(batch, side, dtype=np.int64))
+            else:  # the spatial factor is one more slot of the factorization
+                g = _draw_factorizations(bound, REGISTERS + 1, batch, rng)
+                f[:, :REGISTERS, j] = g[:, :REGISTERS]
+                spatial_nk.append(np.ascontiguousarray(g[:, REGISTERS]))
+        nests = Nests(f, rng.integers(0, len(ORDERS), (batch, len(LEVELS))), spatial_nk[0], spatial_nk[1])
+        ok = np.flatnonzero(valid(nests, nh))
+        parts.append(nests.take(ok[: count - kept]))
+        kept += min(ok.size, count - kept)
+        found += ok.size
+        drawn += batch
+        if drawn > 10_000 * count and kept == 0:
+            raise InfeasibleError("no valid nest: no tile of this matmul fits the design's on-chip memories")
+    out = Nests(*(np.concatenate([getattr(p, a) for p in parts]) for a in Nests.__slots__))
+    return out, round(_count(shape, nh, spatial, REGISTERS) * found / drawn)
+
+
+def from_tiles(
+    shape: MatmulShape, tile_m: IntArray, tile_n: IntArray, tile_k: IntArray, order: IntArray, hw: Hardware
+) -> Nests:
+    """One-tile mappings as nests: DRAM loops over the tiles in `order` (indices into ORDERS), the tile at the
+    accumulator level in weight-stationary order (n, k outer, m streamed), the largest divisor of the n (k) tile up
+    to the array side unrolled. Tiles must divide the bounds."""
+    nh = NestHardware.of(hw)
+    side_n, side_k = _largest_divisor_upto(tile_n, nh.cols), _largest_divisor_upto(tile_k, nh.rows)
+    bad = (shape.m % tile_m) | (shape.n % tile_n) | (shape.k % tile_k)
+    if np.any(bad):
+        i = int(np.argmax(bad != 0))
+        raise InfeasibleError(
+            f"tiles {tile_m[i]}x{tile_n[i]}x{tile_k[i]} do not divide the matmul {shape.m}x{shape.n}x{shape.k}; "
+            "a nest needs perfect factors"
+        )
+    f = np.ones((len(tile_m), len(LEVELS), 3), dtype=np.int64)
+    f[:, DRAM] = np.stack([shape.m // tile_m, shape.n // tile_n, shape.k // tile_k], axis=1)
+    f[:, ACCUMULATOR] = np.stack([tile_m, tile_n // side_n, tile_k // side_k], axis=1)
+    orders = np.zeros((len(tile_m), len(LEVELS)), dtype=np.int64)
+    orders[:, DRAM] = order
+    orders[:, ACCUMULATOR] = ORDERS.index(("n", "k", "m"))
+    return Nests(f, orders, side_n.astype(np.int64), side_k.astype(np.int64))
+
+
+def _largest_divisor_upto(values: IntArray, side: int) -> IntArray:
+    out = np.ones_like(values)
+    for s in range(2, side + 1):
+        out = np.where(values % s == 0, s, out)
+    return out
+
+
+def from_mapping(mapping: Mapping, shape: MatmulShape, hw: Hardware) -> Nests:
+    """One mapping as a nest (`from_tiles`)."""
+
+    def one(x: int) -> IntArray:
+        return np.array([x], dtype=np.int64)
+
+    return from_tiles(shape, one(mapping.tile_m), one(mapping.tile_n), one(mapping.tile_k), one(mapping.order_code), hw)
+
+
+def one_tile_nests(shape: MatmulShape, hw: Hardware) -> Nests:
+    """Every valid one-tile mapping (tiles dividing the bounds, any DRAM order), as nests."""
+    _check(shape)
+    nh = NestHardware.of(hw)
+
+    grids = np.meshgrid(
+        np.array(divisors(shape.m), dtype=np.int64),
+        np.array(divisors(shape.n), dtype=np.int64),
+        np.array(divisors(shape.k), dtype=np.int64),
+        np.arange(len(ORDERS), dtype=np.int64),
+        indexing="ij",
+    )
+    tm, tn, tk, order = (g.ravel() for g in grids)
+    every = from_tiles(shape, tm, tn, tk, order, hw)
+    return every.take(np.flatnonzero(valid(every, nh)))
+
+
+def _fills(trips: IntArray, dims: IntArray, relevant: tuple[int, ...], above: int) -> IntArray:
+    """How often the tile below the first `above` loops of the flattened nest is (re)filled: the product of the
+    trips down to the innermost loop that indexes the tensor and iterates more than once (1 if none does)."""
+    t, d = trips[:, :above], dims[:, :above]
+    moves = np.isin(d, relevant) & (t > 1)
+    last = above - 1 - np.argmax(moves[:, ::-1], axis=1)
+    prefix = np.cumprod(t, axis=1)[np.arange(len(t)), last]
+    return np.where(moves.any(axis=1), prefix, 1)
+
+
+def accesses(shape: MatmulShape, nests: Nests) -> dict[str, IntArray]:
+    """Element counts of every transfer the nest makes (see the module docstring for the rules)."""
+    order_dims = np.array([[DIMS.index(d) for d in o] for o in ORDERS], dtype=np.int64)
+    dims = order_dims[nests.orders].reshape(len(nests), -1)  # (count, 12): the loops' dims, outermost first
+    per_level = np.take_along_axis(nests.factors, order_dims[nests.orders], axis=2)
+    trips = per_level.reshape(len(nests), -1)
+    t = tiles(nests)
+    sn, sk = nests.spatial_n, nests.spatial_k
+    acc_tile = t["accumulator_outputs"] * sn  # all columns' accumulators together
+    evictions = _fills(trips, dims, RELEVANT["outputs"], ABOVE_ACCUMULATOR) * acc_tile
+    return {
+        "dram_to_scratchpad_inputs": _fills(trips, dims, RELEVANT["inputs"], ABOVE_SCRATCHPAD) * t["scratchpad_inputs"],
+        "dram_to_scratchpad_weights": _fills(trips, dims, RELEVANT["weights"], ABOVE_SCRATCHPAD)
+        * t["scratchpad_weights"],
+        "scratchpad_to_registers_weights": _fills(trips, dims, RELEVANT["weights"], ABOVE_REGISTERS) * sn * sk,
+        "scratchpad_to_array_inputs": _fills(trips, dims, RELEVANT["inputs"], ABOVE_MACS) * sk,
+        "accumulator_updates": _fills(trips, dims, RELEVANT["outputs"], ABOVE_MACS) * sn,
+        "accumulator_evictions": evictions,
+        "partial_sum_refills": evictions - shape.m * shape.n,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class NestCosts:
+    latency_cycles: FloatArray
+    energy_pj: FloatArray
+    dram_bytes: FloatArray
+
+    @property
+    def edp(self) -> FloatArray:
+        return self.energy_pj * self.latency_cycles
+
+
+def costs(shape: MatmulShape, nests: Nests, hw: Hardware) -> NestCosts:
+    """Latency, energy and DRAM traffic of every nest (module docstring); nests must be valid (`valid`)."""
+    nh = NestHardware.of(hw)
+    a = {k: v.astype(np.float64) for k, v in accesses(shape, nests).items()}
+    outputs = float(shape.m * shape.n)
+    refills = a["partial_sum_refills"]
+    dram_read = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"] + refills * nh.acc_bytes
+    dram_write = refills * nh.acc_bytes + outputs  # spilled partial sums, then the 8-bit outputs
+    spad_write = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"]
+    spad_read = a["scratchpad_to_array_inputs"] + a["scratchpad_to_registers_weights"]
+    acc_write = (a["accumulator_updates"] + refills) * nh.acc_bytes
+    acc_read = (a["accumulator_updates"] - outputs + a["accumulator_evictions"]) * nh.acc_bytes
+    energy = (
+        shape.m * shape.n * shape.k * nh.mac_pj
+        + dram_read * nh.dram_read_pj
+        + dram_write * nh.dram_write_pj
+        + spad_read * nh.spad_read_pj
+        + spad_write * nh.spad_write_pj
+        + acc_read * nh.acc_read_pj
+        + acc_write * nh.acc_write_pj
+    )
+    dram = dram_read + dram_write
+    compute = nests.factors.prod(axis=(1, 2)).astype(np.float64)
+    latency = np.maximum(compute, dram / nh.dram_bytes_per_cycle)
+    return NestCosts(latency * shape.batch, energy * shape.batch, dram * shape.batch)
+
+
+@dataclass(frozen=True, slots=True)
+class NestResult:
+    """One nest and its cost."""
+
+    nests: Nests  # of length 1
+    latency_cycles: float
+    energy_pj: float
+    edp: float
+
+    @staticmethod
+    def pick(nests: Nests, cost: NestCosts, i: int) -> NestResult:
+        return NestResult(
+            nests.take(np.array([i])),
+            float(cost.latency_cycles[i]),
+            float(cost.energy_pj[i]),
+            float(cost.edp[i]),
+        )

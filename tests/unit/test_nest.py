@@ -1,0 +1,207 @@
+"""Multi-level loop nests (tstack.mapping.nest): the vectorized access counts against a literal walk of the nest,
+the one-tile special case against the one-tile cost model, the mapspace count, sampling and bad input."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tstack.errors import InfeasibleError, SpecError
+from tstack.hardware.types import Tensor
+from tstack.mapping import nest
+from tstack.mapping.cost import OperandBits, matmul_costs
+from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, document_fields, timeloop_hardware
+from tstack.spec.hardware import load_hardware
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return timeloop_hardware(load_hardware("gemmini-baseline"))
+
+
+@pytest.fixture(scope="module")
+def small_hw(baseline):
+    """A 4x4 array with buffers small enough that capacity binds on small matmuls."""
+    levels = tuple(
+        replace(lv, capacity_bytes=96)
+        if Tensor.INPUTS in lv.holds and lv.name != "dram"
+        else replace(lv, capacity_bytes=4 * 4 * 8)
+        if Tensor.OUTPUTS in lv.holds and lv.name != "dram"
+        else lv
+        for lv in baseline.levels
+    )
+    return replace(baseline, pe=replace(baseline.pe, rows=4, cols=4), levels=levels)
+
+
+def walk(shape: MatmulShape, nests: nest.Nests, i: int) -> dict[str, int]:
+    """Execute nest `i` loop by loop and count the elements each transfer moves: a level's tile of a tensor is
+    the set of element coordinates its inner loops touch, and it is refilled whenever the coordinates the outer
+    loops contribute to it change. Outputs also track which tiles were seen before (partial sums come back)."""
+    loops = []  # (dim, trips, stride): stride = elements of the dim covered by one iteration of the loop
+    inner = {d: 1 for d in range(3)}
+    for lv in reversed(range(4)):
+        if lv == nest.ACCUMULATOR:
+            inner[nest.K] *= int(nests.spatial_k[i])
+        if lv == nest.SCRATCHPAD:
+            inner[nest.N] *= int(nests.spatial_n[i])
+        for d in reversed(ORDERS[int(nests.orders[i, lv])]):
+            j = DIMS.index(d)
+            trips = int(nests.factors[i, lv, j])
+            loops.append((j, trips, inner[j]))
+            inner[j] *= trips
+    loops.reverse()  # outermost first
+    assert inner == {0: shape.m, 1: shape.n, 2: shape.k}
+
+    def tile_elements(relevant: tuple[int, ...], above: int, spatial: dict[int, int]) -> int:
+        extent = {d: 1 for d in range(3)}
+        for d, trips, _ in loops[above:]:
+            extent[d] *= trips
+        for d, s in spatial.items():
+            extent[d] *= s
+        return math.prod(extent[d] for d in relevant)
+
+    sn, sk = int(nests.spatial_n[i]), int(nests.spatial_k[i])
+    checks = {  # name: (relevant dims, loops above, spatial factors inside the tile, replicas across instances)
+        "dram_to_scratchpad_inputs": ((0, 2), 3, {2: sk}, 1),
+        "dram_to_scratchpad_weights": ((2, 1), 3, {2: sk, 1: sn}, 1),
+        "scratchpad_to_registers_weights": ((2, 1), 9, {}, sn * sk),
+        "scratchpad_to_array_inputs": ((0, 2), 12, {}, sk),
+        "accumulator_updates": ((0, 1), 12, {}, sn),
+        "accumulator_evictions": ((0, 1), 6, {}, sn),
+    }
+    counts = dict.fromkeys(checks, 0)
+    last: dict[str, tuple[int, ...] | None] = dict.fromkeys(checks)
+    seen_outputs: set[tuple[int, ...]] = set()
+    first_output_fills = 0
+    for idx in itertools.product(*(range(t) for _, t, _ in loops)):
+        for name, (relevant, above, spatial, replicas) in checks.items():
+            origin = tuple(
+                sum(ix * stride for ix, (d, _, stride) in zip(idx[:above], loops[:above], strict=True) if d == r)
+                for r in relevant
+            )
+            if origin != last[name]:
+                last[name] = origin
+                counts[name] += tile_elements(relevant, above, spatial) * replicas
+                if name == "accumulator_evictions" and origin not in seen_outputs:
+                    seen_outputs.add(origin)
+                    first_output_fills += tile_elements(relevant, above, spatial) * replicas
+    counts["partial_sum_refills"] = counts["accumulator_evictions"] - first_output_fills
+    return counts
+
+
+@pytest.mark.parametrize("shape", [MatmulShape(8, 12, 16), MatmulShape(12, 8, 6), MatmulShape(16, 16, 8)])
+def test_accesses_match_a_literal_walk_of_the_nest(shape, small_hw):
+    drawn, _ = nest.sample(shape, small_hw, 60, np.random.default_rng(7), nest.Spatial.FREE)
+    got = nest.accesses(shape, drawn)
+    for i in range(len(drawn)):
+        want = walk(shape, drawn, i)
+        assert {k: int(v[i]) for k, v in got.items()} == want, drawn.loop_nest(i)
+
+
+def test_the_walk_catches_a_wrong_reuse_rule(small_hw):
+    """The walk is sharp: counting every loop above a level (no stationarity) disagrees with it."""
+    shape = MatmulShape(16, 16, 8)
+    drawn, _ = nest.sample(shape, small_hw, 40, np.random.default_rng(3), nest.Spatial.FREE)
+    no_reuse = drawn.factors[:, :1, :].prod(axis=(1, 2)) * nest.tiles(drawn)["scratchpad_inputs"]
+    walked = np.array([walk(shape, drawn, i)["dram_to_scratchpad_inputs"] for i in range(len(drawn))])
+    assert np.any(no_reuse != walked)
+    assert np.array_equal(nest.accesses(shape, drawn)["dram_to_scratchpad_inputs"], walked)
+
+
+def test_one_tile_nests_move_what_the_one_tile_model_moves(baseline):
+    """The same mappings priced by the one-tile model (tstack.mapping.cost, written separately): identical DRAM
+    bytes wherever every DRAM loop iterates (the one-tile model does not skip one-trip loops when it looks for
+    reuse; the nest, as Timeloop, does), and the same compute cycles."""
+    shape = PAPER_OPS["bert-base-mha"]
+    one = nest.one_tile_nests(shape, baseline)
+    got = nest.costs(shape, one, baseline)
+    tm = one.factors[:, nest.ACCUMULATOR, 0]
+    tn = one.factors[:, nest.ACCUMULATOR, 1] * one.spatial_n
+    tk = one.factors[:, nest.ACCUMULATOR, 2] * one.spatial_k
+    ref = matmul_costs(
+        shape,
+        tm,
+        tn,
+        tk,
+        one.orders[:, 0],
+        baseline,
+        OperandBits(),
+        baseline.cost_options,
+        one.spatial_k,
+        one.spatial_n,
+    )
+    every_loop_iterates = (one.factors[:, nest.DRAM, :] > 1).all(axis=1)
+    assert every_loop_iterates.sum() > 10_000
+    np.testing.assert_array_equal(got.dram_bytes[every_loop_iterates], ref.dram_bytes[every_loop_iterates])
+    compute = one.factors.prod(axis=(1, 2))
+    np.testing.assert_array_equal(compute, ref.compute_cycles)
+    np.testing.assert_allclose(
+        got.latency_cycles, np.maximum(compute, got.dram_bytes / baseline.dram.bandwidth_bytes_per_cycle)
+    )
+
+
+def test_space_size_counts_every_factorization_and_order(small_hw):
+    shape = MatmulShape(8, 12, 6)
+    for spatial, side_ok in (
+        (nest.Spatial.FULL, lambda b, s: s == max(d for d in range(1, 5) if b % d == 0)),
+        (nest.Spatial.FREE, lambda b, s: s <= 4),
+    ):
+
+        def splits(bound, slots):
+            return [c for c in itertools.product(range(1, bound + 1), repeat=slots) if math.prod(c) == bound]
+
+        count_m = len(splits(8, 4))
+        count_n = sum(1 for c in splits(12, 5) if side_ok(12, c[4]))
+        count_k = sum(1 for c in splits(6, 5) if side_ok(6, c[4]))
+        assert nest.space_size(shape, small_hw, spatial) == count_m * count_n * count_k * 6**4
+
+
+def test_bert_attention_has_more_than_10_to_the_12_mappings(baseline):
+    """Paper §5.2: "more than 10^12 mappings" for a BERT attention layer. The nest form with free spatial factors
+    has 1.39e12 for one Q/K/V projection; with the whole array unrolled, 5.6e9."""
+    shape = PAPER_OPS["bert-base-mha"]
+    assert nest.space_size(shape, baseline, nest.Spatial.FREE) == 1_391_294_646_720
+    assert nest.space_size(shape, baseline, nest.Spatial.FULL) == 5_588_352_000
+
+
+def test_samples_are_valid_and_cover_the_orders(baseline):
+    shape = PAPER_OPS["bert-base-ffn"]
+    drawn, estimate = nest.sample(shape, baseline, 5000, np.random.default_rng(0), nest.Spatial.FREE)
+    hw = nest.NestHardware.of(baseline)
+    assert len(drawn) == 5000 and nest.valid(drawn, hw).all()
+    products = drawn.factors.prod(axis=1) * np.stack(
+        [np.ones(5000, dtype=np.int64), drawn.spatial_n, drawn.spatial_k], axis=1
+    )
+    assert (products == [shape.m, shape.n, shape.k]).all()
+    for lv in range(4):
+        assert set(np.unique(drawn.orders[:, lv])) == set(range(6))
+    assert 0 < estimate < nest.space_size(shape, baseline, nest.Spatial.FREE)
+
+
+def test_nest_semantics_in_characterize(baseline):
+    hw = load_hardware("gemmini-baseline")
+    st = characterize("bert-base-mha", PAPER_OPS["bert-base-mha"], hw, 20_000, 0, Semantics.NEST)
+    assert st.mapspace == "nest"
+    assert st.relative_edp.min() >= 1.0 - 1e-12
+    assert st.heuristic.edp >= st.best.edp
+    assert 1e3 < st.span < 1e5  # three to four orders of magnitude
+    fields = document_fields(st)
+    assert set(fields["best_mapping"]["levels"]) == set(nest.LEVELS)
+    assert "---- registers ----" in st.best.nests.loop_nest(0)
+
+
+def test_bad_input_names_the_problem(baseline):
+    with pytest.raises(InfeasibleError, match="zero dimension"):
+        nest.sample(MatmulShape(0, 8, 8), baseline, 10, np.random.default_rng(0))
+    with pytest.raises(SpecError, match="positive number of samples"):
+        nest.sample(MatmulShape(8, 8, 8), baseline, 0, np.random.default_rng(0))
+    with pytest.raises(InfeasibleError, match="do not divide"):
+        nest.from_tiles(MatmulShape(8, 8, 8), *(np.array([x]) for x in (3, 8, 8, 0)), baseline)
+    flat = replace(baseline, levels=tuple(lv for lv in baseline.levels if lv.name in ("dram",)))
+    with pytest.raises((InfeasibleError, SpecError)):
+        nest.NestHardware.of(flat)
