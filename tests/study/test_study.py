@@ -160,3 +160,15 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: s
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_mapping_study_brackets_the_paper_with_timeloop_readings(fast_study: tuple[dict[str, Any], Path]) -> None:
+    """Each mapspace op also carries the statistics under Timeloop's model for three readings of its mapspace; the
+    whole-array nest and the free-spatial nest fall on either side (benchmarks/RESULTS-mapping.md, section D)."""
+    doc, out = fast_study
+    op = doc["experiments"]["mapping"]["data"]["mapspace"][0]
+    by = {r["semantics"]: r for r in op["readings"]}
+    assert list(by) == ["timeloop", "nest", "nest-free"]
+    assert by["nest"]["p10"] < op["paper_p10"] < by["nest-free"]["p10"]
+    assert by["nest"]["within_3x"] > op["paper_within_3x"] > by["nest-free"]["within_3x"]
+    assert "nest-free" in (out / "report.html").read_text()

@@ -35,16 +35,15 @@ Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace 
   spatial factors the other way (benchmarks/RESULTS-mapping.md, section D).
 
 Convolutions. Under `tstack` semantics the ResNet-50 ops (`PAPER_CONVS`) are mapped as 7-loop convolutions
-(`tstack.mapping.conv`, `conv_mappers`: N, K, C, P, Q, R, S tiles, C over the PE rows and K over the columns, any
-DRAM order, input tiles with their sliding-window halo) unless `im2col=True`, which maps their im2col matmuls as
-before; `MapspaceStats.shape` stays the im2col matmul, `MapspaceStats.conv` holds the conv, and the heuristic is
-Gemmini's tiler on the im2col matmul (what `tstack simulate` prices a conv at). The `timeloop` and nest semantics
-map convs as im2col matmuls. Measured (gemmini-baseline, 100,000 samples, seed 0; benchmarks/RESULTS-mapping.md, section C):
-p10 / within 3x of the best go from 8.54 / 3.72% (im2col) to 10.1 / 4.2% (7-loop) for 3x3/512 (paper 7.44 / 1.58%)
-and from 16.8 / 3.23% to 15.8 / 3.9% for 1x1/2048 (paper 12.06 / 2.62%), sampling a valid tiling uniformly and then
-one of its orders (`random_conv` default, as the matmul mapspace and Timeloop's random mapper). Sampled uniformly
-over distinct loop nests instead (`weighting="mapping"`), small tiles with many orders dominate: 63.3 / 0.32% and
-39.7 / 0.83%.
+(`tstack.mapping.conv`, `conv_mappers`: N, K, C, P, Q, R, S tiles, C over the PE rows and K over the columns, any DRAM
+order, input tiles with their sliding-window halo) unless `im2col=True`, which maps their im2col matmuls as before;
+`MapspaceStats.shape` stays the im2col matmul, `MapspaceStats.conv` holds the conv, and the heuristic is Gemmini's tiler
+on the im2col matmul (what `tstack simulate` prices a conv at). The `timeloop` and nest semantics map convs as im2col
+matmuls. Measured (gemmini-baseline, 100,000 samples, seed 0; benchmarks/RESULTS-mapping.md, section C): p10 / within 3x
+of the best go from 8.54 / 3.72% (im2col) to 10.1 / 4.2% (7-loop) for 3x3/512 (paper 7.44 / 1.58%) and from 16.8 / 3.23%
+to 15.8 / 3.9% for 1x1/2048 (paper 12.06 / 2.62%), sampling a valid tiling uniformly and then one of its orders
+(`random_conv` default, as the matmul mapspace and Timeloop's random mapper). Sampled uniformly over distinct loop nests
+instead (`weighting="mapping"`), small tiles with many orders dominate: 63.3 / 0.32% and 39.7 / 0.83%.
 
 Result (gemmini-baseline, 100,000 samples, benchmarks/RESULTS-mapping.md): the `timeloop` semantics bring the span
 to the paper's "up to four orders of magnitude" (2.3e4 for BERT MHA and FFN, from ~4e6: the default's per-tile

@@ -1,7 +1,8 @@
 """Mapping and scheduling (paper §5, Figs. 18-22): how wide the mapspace is, what search buys, when to fuse.
 
 Three results: the mapspace characterization (random valid mappings per op, EDP relative to the exhaustive
-optimum), the mapper gain on the whole model (Gemmini's heuristic tiler vs the exhaustive mapper, both under
+optimum; with the same statistics under Timeloop's model for three readings of its Gemmini mapspace, which bracket
+the paper's), the mapper gain on the whole model (Gemmini's heuristic tiler vs the exhaustive mapper, both under
 tstack's cost model, on the target design), and the fusion study (matmul + Softmax / LayerNorm pairs).
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from tstack import api
 from tstack.errors import TstackError
-from tstack.mapping.mapspace import PAPER_OPS, characterize
+from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
 from tstack.simulate.fusion import fusion_study
 from tstack.spec.hardware import load_hardware
 from tstack.spec.loading import load_model
@@ -26,6 +27,8 @@ NAME = "mapping"
 TITLE = "Mapping and scheduling: the mapspace, the mapper, fusion"
 
 _BINS_PER_DECADE = 10
+# Timeloop's model over three readings of its Gemmini mapspace (tstack.mapping.mapspace, benchmarks/RESULTS-mapping.md)
+_READINGS = (Semantics.TIMELOOP, Semantics.NEST, Semantics.NEST_FREE)
 
 
 def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
@@ -40,6 +43,11 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
         rel = np.sort(st.relative_edp)
         cdf_x = rel[np.linspace(0, len(rel) - 1, 200).astype(int)]
         p = paper.MAPSPACE.get(name)
+        readings = []
+        for semantics in _READINGS:
+            progress(f"mapspace {name} under {semantics.value} semantics")
+            r = characterize(name, PAPER_OPS[name], hw, config.settings.mapspace_samples, config.seed + i, semantics)
+            readings.append({"semantics": semantics.value, "p10": r.p10, "within_3x": r.within_3x, "span": r.span})
         out.append(
             {
                 "op": name,
@@ -54,6 +62,7 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
                 "cdf": {"relative_edp": cdf_x.tolist(), "fraction": np.linspace(0, 1, 200).tolist()},
                 "paper_p10": p[0] if p else None,
                 "paper_within_3x": p[1] if p else None,
+                "readings": readings,
             }
         )
     return out
