@@ -349,6 +349,13 @@ def mapspace(
             "P, Q, R, S tiles and any DRAM order); the timeloop and nest semantics always use im2col.",
         ),
     ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --semantics nest or nest-free: write each op's best nest as a Timeloop mapping for Gemmini's "
+            "Timeloop description (OP.timeloop.yaml) to this folder."
+        ),
+    ] = None,
 ) -> None:
     """The paper's mapspace characterization: EDP of N random valid mappings relative to the best (Figs. 18-20).
 
@@ -372,10 +379,25 @@ def mapspace(
         raise TstackError(
             f"unknown semantics {semantics!r}; choose one of: {', '.join(s.value for s in Semantics)}"
         ) from None
+    if export is not None and chosen not in (Semantics.NEST, Semantics.NEST_FREE):
+        raise TstackError("--export writes multi-level nests; add --semantics nest (or nest-free)")
     stats = [
         characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col)
         for n in track(names, description="sampling", console=_err, disable=as_json)
     ]
+    if export is not None:
+        import yaml
+
+        from tstack.mapping.nest import NestResult
+        from tstack.mapping.timeloop_io import nest_to_timeloop
+
+        export.mkdir(parents=True, exist_ok=True)
+        for st in stats:
+            assert isinstance(st.best, NestResult)
+            path = export / f"{st.name}.timeloop.yaml"
+            path.write_text(yaml.safe_dump(nest_to_timeloop(st.best.nests), sort_keys=False), encoding="utf-8")
+            if not as_json:
+                _err.print(f"wrote {path}")
     if plot is not None:
         from tstack.report.simulate_plots import mapspace_plot
 

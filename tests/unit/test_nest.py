@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tstack.errors import InfeasibleError, SpecError
+from tstack.errors import InfeasibleError, SpecError, TstackError
 from tstack.hardware.types import Tensor
 from tstack.mapping import nest
 from tstack.mapping.cost import OperandBits, matmul_costs
@@ -205,3 +205,72 @@ def test_bad_input_names_the_problem(baseline):
     flat = replace(baseline, levels=tuple(lv for lv in baseline.levels if lv.name in ("dram",)))
     with pytest.raises((InfeasibleError, SpecError)):
         nest.NestHardware.of(flat)
+
+
+def test_timeloop_yaml_round_trip(baseline, tmp_path):
+    """A nest written in the naming of Gemmini's Timeloop description reads back as the same nest."""
+    import yaml
+
+    from tstack.mapping.timeloop_io import nest_from_timeloop, nest_to_timeloop
+
+    shape = PAPER_OPS["bert-base-ffn"]
+    drawn, _ = nest.sample(shape, baseline, 200, np.random.default_rng(5), nest.Spatial.FREE)
+    for i in range(len(drawn)):
+        text = yaml.safe_dump(nest_to_timeloop(drawn, i), sort_keys=False)
+        back = nest_from_timeloop(yaml.safe_load(text), shape, baseline)
+        np.testing.assert_array_equal(back.factors[0], drawn.factors[i])
+        np.testing.assert_array_equal(back.orders[0], drawn.orders[i])
+        assert (back.spatial_n[0], back.spatial_k[0]) == (drawn.spatial_n[i], drawn.spatial_k[i])
+
+
+def test_timeloop_yaml_errors_name_the_problem(baseline):
+    from tstack.mapping.timeloop_io import nest_from_timeloop, nest_to_timeloop
+
+    shape = PAPER_OPS["bert-base-mha"]
+    drawn, _ = nest.sample(shape, baseline, 1, np.random.default_rng(0))
+    good = nest_to_timeloop(drawn)
+
+    def edited(target: str, kind: str, factors: str) -> dict:
+        doc = {"mapping": [dict(d) for d in good["mapping"]]}
+        for d in doc["mapping"]:
+            if d["target"] == target and d["type"] == kind:
+                d["factors"] = factors
+        return doc
+
+    with pytest.raises(SpecError, match="factors of P multiply to"):
+        nest_from_timeloop(edited("DRAM", "temporal", "R=1 S=1 P=3 Q=1 C=1 K=1 N=1"), shape, baseline)
+    with pytest.raises(SpecError, match="no R, S loop"):
+        nest_from_timeloop(edited("DRAM", "temporal", "R=3 S=3 P=1 Q=1 C=1 K=1 N=1"), shape, baseline)
+    big = {"mapping": [
+        {"target": "DRAM", "type": "temporal", "factors": "P=1 C=1 K=48", "permutation": "CKP"},
+        {"target": "Scratchpad", "type": "temporal", "factors": "P=512 C=48 K=1", "permutation": "PCK"},
+        {"target": "Scratchpad", "type": "spatial", "factors": "K=16"},
+        {"target": "Accumulator", "type": "spatial", "factors": "C=16"},
+    ]}  # fmt: skip
+    overflow = r"Scratchpad tile \(inputs \+ weights\) needs 405504 but gemmini-baseline has 262144"
+    with pytest.raises(SpecError, match=overflow):
+        nest_from_timeloop(big, shape, baseline)
+    wrong_unroll = {"mapping": [{"target": "Scratchpad", "type": "spatial", "factors": "C=16"}]}
+    with pytest.raises(SpecError, match="unrolls only K"):
+        nest_from_timeloop(wrong_unroll, shape, baseline)
+    with pytest.raises(SpecError, match="unknown target 'Buffer'"):
+        nest_from_timeloop({"mapping": [{"target": "Buffer", "type": "temporal", "factors": "P=1"}]}, shape, baseline)
+
+
+def test_mapspace_export_writes_timeloop_nests(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from tstack.cli import app
+    from tstack.mapping.timeloop_io import nest_from_timeloop
+
+    runner = CliRunner()
+    args = ["mapspace", "--ops", "bert-base-mha", "--samples", "2000", "--semantics", "nest", "--export", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load((tmp_path / "bert-base-mha.timeloop.yaml").read_text())
+    hw = timeloop_hardware(load_hardware("gemmini-baseline"))
+    back = nest_from_timeloop(doc, PAPER_OPS["bert-base-mha"], hw)
+    assert back.spatial_n[0] == back.spatial_k[0] == 16
+    refused = runner.invoke(app, ["mapspace", "--ops", "bert-base-mha", "--samples", "10", "--export", str(tmp_path)])
+    assert isinstance(refused.exception, TstackError) and "--semantics nest" in str(refused.exception)

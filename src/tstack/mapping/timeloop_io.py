@@ -1,10 +1,12 @@
 """Mappings in and out: Timeloop-style mapping YAML, and Gemmini tile triples.
 
-Timeloop's format lists, per storage level, the tiling factors of each problem dimension and the loop permutation
-(inner to outer). tstack's matmul mapping has three levels: DRAM (temporal, the tile loops in `order`), the on-chip
-buffers (temporal, within a tile) and the array (spatial: K over rows, N over columns). Dimension names follow
-Timeloop's GEMM convention here: M rows, N output columns, K reduction. Factors must divide (perfect factorization),
-so the product of a dimension's factors equals its bound; anything else is an error naming the dimension.
+Two forms. One-tile mappings (`Mapping`): Timeloop's format lists, per storage level, the tiling factors of each problem
+dimension and the loop permutation (inner to outer). tstack's matmul mapping has three levels: DRAM (temporal, the tile
+loops in `order`), the on-chip buffers (temporal, within a tile) and the array (spatial: K over rows, N over columns).
+Dimension names follow Timeloop's GEMM convention here: M rows, N output columns, K reduction. Factors must divide
+(perfect factorization), so the product of a dimension's factors equals its bound; anything else is an error naming the
+dimension. Multi-level nests (`tstack.mapping.nest.Nests`): every level of Gemmini's Timeloop description, in its naming
+(`nest_to_timeloop`, `nest_from_timeloop`), so a nest found here runs in Timeloop with that description.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from tstack.errors import SpecError
+from tstack.hardware.types import Hardware
 from tstack.mapping.gemmini_tiler import GemminiTiling
-from tstack.mapping.loopnest import Mapping, MatmulShape
+from tstack.mapping.loopnest import DIMS as NEST_DIMS
+from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.nest import NestHardware, Nests
+from tstack.mapping.nest import tiles as nest_tiles
 
 DIMS = ("M", "N", "K")
 
@@ -111,3 +118,136 @@ def to_gemmini_triple(mapping: Mapping, dim: int) -> GemminiTiling:
     if mapping.order != ("m", "n", "k"):
         raise SpecError(f"Gemmini's tiled_matmul loops i, j, k (outer to inner); this mapping orders {mapping.order}")
     return GemminiTiling(-(-mapping.tile_m // dim), -(-mapping.tile_n // dim), -(-mapping.tile_k // dim))
+
+
+# Multi-level nests (tstack.mapping.nest) in the naming of Gemmini's Timeloop description (paper-digest §5.4): its
+# problem is a CNN layer (R, S, P, Q, C, K, N), a matmul M x N x K runs as P = M, C = K (reduction), K = N (output
+# columns); the levels are DRAM, Scratchpad, Accumulator and Registers; the column spatial factor is the
+# Scratchpad's, the row (reduction) one the Accumulator's, as in its mapspace.yaml.
+GEMMINI_PROBLEM_DIMS = ("R", "S", "P", "Q", "C", "K", "N")
+_NEST_TO_GEMMINI = {"m": "P", "n": "K", "k": "C"}
+_GEMMINI_TARGETS = ("DRAM", "Scratchpad", "Accumulator", "Registers")  # outermost first, as nest.LEVELS
+_GEMMINI_KEEPS = {
+    "DRAM": ["Weights", "Inputs", "Outputs"],
+    "Scratchpad": ["Inputs", "Weights"],
+    "Accumulator": ["Outputs"],
+    "Registers": ["Weights"],
+}
+_SPATIAL = {"Scratchpad": "n", "Accumulator": "k"}  # which matmul dim each spatial directive unrolls
+
+
+def _gemmini_factors(values: dict[str, int]) -> str:
+    return " ".join(f"{d}={values.get(d, 1)}" for d in GEMMINI_PROBLEM_DIMS)
+
+
+def nest_to_timeloop(nests: Nests, i: int = 0) -> dict[str, Any]:
+    """Nest `i` as a Timeloop mapping (a dict) for Gemmini's Timeloop description: per level a temporal directive
+    (factors and permutation, inner to outer, the unit dims innermost), the two spatial directives and the bypass
+    directives of its mapspace.yaml."""
+    directives: list[dict[str, Any]] = []
+    for lv in reversed(range(len(_GEMMINI_TARGETS))):
+        target = _GEMMINI_TARGETS[lv]
+        factors = {_NEST_TO_GEMMINI[d]: int(nests.factors[i, lv, j]) for j, d in enumerate(NEST_DIMS)}
+        order = ORDERS[int(nests.orders[i, lv])]
+        permutation = "RSQN" + "".join(_NEST_TO_GEMMINI[d] for d in reversed(order))
+        directives.append({"target": target, "type": "temporal", "factors": _gemmini_factors(factors),
+                           "permutation": permutation})  # fmt: skip
+        if target in _SPATIAL:
+            dim = _SPATIAL[target]
+            side = int(nests.spatial_n[i] if dim == "n" else nests.spatial_k[i])
+            name = _NEST_TO_GEMMINI[dim]
+            rest = "".join(d for d in GEMMINI_PROBLEM_DIMS if d != name)
+            directives.append({"target": target, "type": "spatial", "factors": _gemmini_factors({name: side}),
+                               "permutation": name + rest})  # fmt: skip
+    for target in _GEMMINI_TARGETS:
+        keep = _GEMMINI_KEEPS[target]
+        bypass = [t for t in ("Weights", "Inputs", "Outputs") if t not in keep]
+        directives.append({"target": target, "type": "bypass", "keep": keep, "bypass": bypass})
+    return {"mapping": directives}
+
+
+def _parse_gemmini_factors(text: Any, where: str) -> dict[str, int]:
+    if not isinstance(text, str):
+        raise SpecError(f"{where}: factors must be a string like 'R=1 S=1 P=16 Q=1 C=4 K=2 N=1'")
+    out = dict.fromkeys(GEMMINI_PROBLEM_DIMS, 1)
+    for part in text.split():
+        name, _, value = part.partition("=")
+        if name not in out or not value.isdigit() or int(value) <= 0:
+            raise SpecError(
+                f"{where}: bad factor {part!r}; write one of {', '.join(GEMMINI_PROBLEM_DIMS)} = a positive integer"
+            )
+        out[name] = int(value)
+    extra = [d for d in ("R", "S", "Q", "N") if out[d] != 1]
+    if extra:
+        raise SpecError(f"{where}: a matmul has no {', '.join(extra)} loop (P = M, C = K, K = N); set them to 1")
+    return out
+
+
+def nest_from_timeloop(data: Any, shape: MatmulShape, hw: Hardware, origin: str = "mapping") -> Nests:
+    """A nest from a Timeloop mapping for Gemmini's description (`nest_to_timeloop`'s format; bypass directives
+    are read past, the bypass rules being the architecture's). Checks every factor product against its bound and
+    every tile against its buffer, naming what is wrong."""
+    levels = data.get("mapping") if isinstance(data, dict) else None
+    if not isinstance(levels, list) or not levels:
+        raise SpecError(f"{origin}: expected a top-level 'mapping:' list of directives")
+    factors = np.ones((1, len(_GEMMINI_TARGETS), 3), dtype=np.int64)
+    orders = np.zeros((1, len(_GEMMINI_TARGETS)), dtype=np.int64)
+    spatial = {"n": 1, "k": 1}
+    targets = {t.lower(): lv for lv, t in enumerate(_GEMMINI_TARGETS)}
+    for i, d in enumerate(levels):
+        where = f"{origin}: mapping[{i}]"
+        if not isinstance(d, dict):
+            raise SpecError(f"{where}: each directive needs target and type")
+        kind, target = str(d.get("type", "")), str(d.get("target", ""))
+        if kind == "bypass":
+            continue
+        if target.lower() not in targets:
+            raise SpecError(f"{where}: unknown target {target!r}; Gemmini's levels are {', '.join(_GEMMINI_TARGETS)}")
+        lv = targets[target.lower()]
+        f = _parse_gemmini_factors(d.get("factors"), where)
+        if kind == "temporal":
+            factors[0, lv] = [f[_NEST_TO_GEMMINI[x]] for x in NEST_DIMS]
+            perm = [c for c in str(d.get("permutation", "PCK")).upper() if c in ("P", "C", "K")]
+            if sorted(perm) != ["C", "K", "P"]:
+                raise SpecError(f"{where}: the permutation must order P, C and K (inner to outer)")
+            back = {v: k for k, v in _NEST_TO_GEMMINI.items()}
+            orders[0, lv] = ORDERS.index(tuple(back[c] for c in reversed(perm)))
+        elif kind == "spatial":
+            dim = _SPATIAL.get(_GEMMINI_TARGETS[lv])
+            other = [x for x in ("P", "C", "K") if f[x] != 1 and (dim is None or x != _NEST_TO_GEMMINI[dim])]
+            if dim is None or other:
+                raise SpecError(
+                    f"{where}: Gemmini unrolls only K (output columns) at the Scratchpad and C (the reduction) at "
+                    "the Accumulator"
+                )
+            spatial[dim] = f[_NEST_TO_GEMMINI[dim]]
+        else:
+            raise SpecError(f"{where}: type must be temporal, spatial or bypass, got {kind!r}")
+    nests = Nests(factors, orders, np.array([spatial["n"]]), np.array([spatial["k"]]))
+    products = factors[0].prod(axis=0) * np.array([1, spatial["n"], spatial["k"]])
+    for j, (d, bound) in enumerate(zip(NEST_DIMS, (shape.m, shape.n, shape.k), strict=True)):
+        if products[j] != bound:
+            g = _NEST_TO_GEMMINI[d]
+            raise SpecError(
+                f"{origin}: the factors of {g} multiply to {products[j]}, but {g} = {bound}; fix the factors"
+            )
+    check_nest_fits(nests, hw, origin)
+    return nests
+
+
+def check_nest_fits(nests: Nests, hw: Hardware, origin: str) -> None:
+    """Raise naming the first buffer (or array side) nest 0 overflows."""
+    nh = NestHardware.of(hw)
+    t = nest_tiles(nests)
+    spad = int(t["scratchpad_inputs"][0] + t["scratchpad_weights"][0])
+    checks = [
+        (spad, nh.scratchpad_elements, "the Scratchpad tile (inputs + weights)", "elements"),
+        (int(t["accumulator_outputs"][0]), nh.accumulator_elements_per_column, "an Accumulator's output tile",
+         "entries per PE column"),
+        (int(t["register_weights"][0]), 1, "a PE register's weight tile", "weight"),
+        (int(nests.spatial_n[0]), nh.cols, "the K (column) spatial factor", "PE columns"),
+        (int(nests.spatial_k[0]), nh.rows, "the C (row) spatial factor", "PE rows"),
+    ]  # fmt: skip
+    for used, limit, what, unit in checks:
+        if used > limit:
+            raise SpecError(f"{origin}: {what} needs {used} but {hw.name} has {limit} {unit}; move factors outward")
