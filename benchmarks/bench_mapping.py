@@ -1,8 +1,8 @@
-"""Mapping speed on BERT-Base FFN1 (512 x 3072 x 768, int8, 16x16 WS, 256 KiB / 64 KiB): mappings evaluated per
-second by the vectorized cost model, the exhaustive optimum, 100,000 random valid mappings, and the exhaustive
-mapping of every op of the BERT-Base encoder at l = 512. For scale, peers.md measured ZigZag's default search on the
-same layer at about 3 s CPU (1.85 ms per evaluated mapping); benchmarks/bench_zigzag.py runs ZigZag and tstack side by
-side (results in benchmarks/RESULTS-mapping.md).
+"""Mapping speed on BERT-Base FFN1 (512 x 3072 x 768, int8, 16x16 WS, 256 KiB / 64 KiB): mappings evaluated per second
+by the vectorized cost model, the exhaustive optimum, 100,000 random valid mappings, and the exhaustive mapping of every
+op of the BERT-Base encoder at l = 512, and 100,000 random multi-level nests drawn and costed. For scale, peers.md
+measured ZigZag's default search on the same layer at about 3 s CPU (1.85 ms per evaluated mapping);
+benchmarks/bench_zigzag.py runs ZigZag and tstack side by side (results in benchmarks/RESULTS-mapping.md).
 
 Run: python benchmarks/bench_mapping.py
 """
@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 import tstack
+from tstack.mapping import nest
 from tstack.mapping.cost import OperandBits
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mappers import evaluate_space, exhaustive, full_mapspace, random_search
+from tstack.mapping.mapspace import timeloop_hardware
 from tstack.simulate.engine import _searched_mapping
 
 
@@ -42,6 +44,14 @@ def main() -> None:
     print(f"exhaustive optimum of FFN1 ({len(space):,} mappings): {best_of(lambda: exhaustive(ffn1, hw)) * 1e3:.1f} ms")
     rng = np.random.default_rng(0)
     print(f"100,000 random valid mappings: {best_of(lambda: random_search(ffn1, hw, 100_000, rng)) * 1e3:.1f} ms")
+
+    tl = timeloop_hardware(hw)
+
+    def nests() -> None:
+        drawn, _ = nest.sample(ffn1, tl, 100_000, rng, nest.Spatial.FREE)
+        nest.costs(ffn1, drawn, tl)
+
+    print(f"100,000 random valid multi-level nests (free spatial) drawn and costed: {best_of(nests, 3) * 1e3:.0f} ms")
 
     def encoder() -> None:
         _searched_mapping.cache_clear()
