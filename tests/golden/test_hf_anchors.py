@@ -15,6 +15,7 @@ transformers = pytest.importorskip("transformers")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import tstack  # noqa: E402
+from tstack.profile.measure import cache_kwarg  # noqa: E402
 from tstack.workload import OpKind, Phase  # noqa: E402
 
 SMALL = {"vocab_size": 1000}
@@ -167,9 +168,10 @@ def test_gpt2_generation_flops_equal_flop_counter_over_kv_cache_steps() -> None:
     config = _small_configs()["gpt2"]
     model = _model(config)
     steps = 20
+    name = cache_kwarg(model)  # `cache` in newer transformers, `past_key_values` before
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         past = None
         for _ in range(steps):
-            out = model(input_ids=torch.zeros(1, 1, dtype=torch.long), past_key_values=past, use_cache=True)
+            out = model(input_ids=torch.zeros(1, 1, dtype=torch.long), use_cache=True, **{name: past})
             past = out.past_key_values
     assert _matmul_flops(tstack.load_model(config), steps, Phase.GENERATE) == counter.get_total_flops()
