@@ -274,3 +274,38 @@ def test_mapspace_export_writes_timeloop_nests(tmp_path):
     assert back.spatial_n[0] == back.spatial_k[0] == 16
     refused = runner.invoke(app, ["mapspace", "--ops", "bert-base-mha", "--samples", "10", "--export", str(tmp_path)])
     assert isinstance(refused.exception, TstackError) and "--semantics nest" in str(refused.exception)
+
+
+def test_neighbours_keep_the_factorization(baseline):
+    from tstack.mapping.nest_search import neighbours
+
+    shape = PAPER_OPS["bert-base-mha"]
+    drawn, _ = nest.sample(shape, baseline, 5, np.random.default_rng(2), nest.Spatial.FREE)
+    for i in range(len(drawn)):
+        around = neighbours(drawn, i, nest.Spatial.FREE)
+        products = around.factors.prod(axis=1) * np.stack(
+            [np.ones(len(around), dtype=np.int64), around.spatial_n, around.spatial_k], axis=1
+        )
+        assert (products == [shape.m, shape.n, shape.k]).all()
+        assert (around.factors[:, nest.REGISTERS, 1:] == 1).all()  # no n or k loop inside a PE register
+        moved = (around.factors != drawn.factors[i]).any(axis=(1, 2))
+        reordered = (around.orders != drawn.orders[i]).any(axis=1)
+        respatial = (around.spatial_n != drawn.spatial_n[i]) | (around.spatial_k != drawn.spatial_k[i])
+        assert (moved | reordered | respatial).all() and reordered.sum() == 4 * 5
+
+
+def test_descent_ends_in_a_local_minimum_and_search_never_loses_to_one_tile(baseline):
+    from tstack.mapping.nest_search import descend, neighbours, search
+
+    shape = MatmulShape(256, 192, 384)
+    hw = nest.NestHardware.of(baseline)
+    drawn, _ = nest.sample(shape, baseline, 6, np.random.default_rng(4), nest.Spatial.FREE)
+    start_edp = nest.costs(shape, drawn, baseline).edp
+    for i in range(len(drawn)):
+        end = descend(shape, baseline, drawn.take(np.array([i])))
+        assert end.edp <= start_edp[i]
+        around = neighbours(end.nests, 0, nest.Spatial.FREE)
+        around = around.take(np.flatnonzero(nest.valid(around, hw)))
+        assert nest.costs(shape, around, baseline).edp.min() >= end.edp * (1 - 1e-12)
+    one_tile = nest.costs(shape, nest.one_tile_nests(shape, baseline), baseline).edp.min()
+    assert search(shape, baseline, samples=2000).edp <= one_tile
