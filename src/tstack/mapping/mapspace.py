@@ -202,7 +202,7 @@ class MapspaceStats:
     shape: MatmulShape
     valid_mappings: int
     samples: int
-    relative_edp: npt.NDArray[np.float64]  # of each sample, to the exhaustive best
+    relative_edp: npt.NDArray[np.float64]  # of each sample, to the best (exhaustive where the space allows)
     best: MapperResult | ConvMapperResult | NestResult
     heuristic: MapperResult | NestResult
     conv: ConvShape | None = None  # set when the op was mapped as a 7-loop convolution
@@ -320,11 +320,11 @@ def _characterize_timeloop(name: str, shape: MatmulShape, hw: Hardware, samples:
 def _characterize_nest(
     name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int, spatial: Spatial
 ) -> MapspaceStats:
-    """Random valid multi-level nests (`tstack.mapping.nest`), EDP relative to the best nest known: the best sample
-    or a one-tile mapping written as a nest (the heuristic's and every valid one-tile mapping whose tiles factor
-    the shape), whichever is lower. The samples' own minimum is what a Timeloop run reports; the one-tile
-    candidates make the reference closer to the true optimum of a space too large to enumerate. The heuristic is
-    Gemmini's tiling with each tile rounded down to a divisor (a nest has no padded edge tiles)."""
+    """Random valid multi-level nests (`tstack.mapping.nest`), EDP relative to the best nest known: the best sample or
+    the best valid one-tile mapping (tiles dividing the bounds) written as a nest, whichever is lower. The samples' own
+    minimum is what a Timeloop run reports; the one-tile candidates make the reference closer to the true optimum of a
+    space too large to enumerate. The heuristic is Gemmini's tiling with each tile rounded down to a divisor (a nest has
+    no padded edge tiles)."""
     tl = timeloop_hardware(hw)
     drawn, valid_estimate = nest.sample(shape, tl, samples, np.random.default_rng(seed), spatial)
     cost = nest.costs(shape, drawn, tl)

@@ -327,7 +327,6 @@ def one_tile_nests(shape: MatmulShape, hw: Hardware) -> Nests:
     """Every valid one-tile mapping (tiles dividing the bounds, any DRAM order), as nests."""
     _check(shape)
     nh = NestHardware.of(hw)
-
     grids = np.meshgrid(
         np.array(divisors(shape.m), dtype=np.int64),
         np.array(divisors(shape.n), dtype=np.int64),
