@@ -172,3 +172,17 @@ def test_mapping_study_brackets_the_paper_with_timeloop_readings(fast_study: tup
     assert by["nest"]["p10"] < op["paper_p10"] < by["nest-free"]["p10"]
     assert by["nest"]["within_3x"] > op["paper_within_3x"] > by["nest-free"]["within_3x"]
     assert "nest-free" in (out / "report.html").read_text()
+
+
+def test_mapping_study_marks_readings_a_design_cannot_have() -> None:
+    """A baseline outside Gemmini's hierarchy (an L2) has no nest reading: the study records why instead of failing."""
+    from tests.study.conftest import TINY
+    from tstack.report.study_html import _readings
+    from tstack.studies import mapping
+    from tstack.studies.base import Scale, StudyConfig
+
+    config = StudyConfig(scale=Scale.QUICK, seq=128, settings=TINY, threads=1, hw_baseline="paper-analytic")
+    ops = mapping._mapspace(config, lambda _: None)
+    readings = {r["semantics"]: r for r in ops[0]["readings"]}
+    assert "p10" in readings["timeloop"] and "also has l2" in readings["nest"]["error"]
+    assert "n/a" in _readings(ops)

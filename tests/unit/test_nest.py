@@ -205,6 +205,8 @@ def test_bad_input_names_the_problem(baseline):
     flat = replace(baseline, levels=tuple(lv for lv in baseline.levels if lv.name in ("dram",)))
     with pytest.raises((InfeasibleError, SpecError)):
         nest.NestHardware.of(flat)
+    with pytest.raises(InfeasibleError, match="also has l2"):
+        nest.NestHardware.of(load_hardware("paper-analytic"))
 
 
 def test_timeloop_yaml_round_trip(baseline, tmp_path):

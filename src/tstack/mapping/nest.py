@@ -133,6 +133,12 @@ class NestHardware:
                 f"accumulator); {hw.name!r} has none"
             )
         dram = hw.dram
+        extra = [lv.name for lv in hw.levels if lv not in (spad, acc, dram)]
+        if extra:
+            raise InfeasibleError(
+                f"the nest model covers Gemmini's levels (scratchpad, accumulator, DRAM); {hw.name!r} also has "
+                f"{', '.join(extra)}: use --semantics tstack, whose cost model tiles an intermediate level"
+            )
         acc_bytes = acc.word_bits // 8
         return NestHardware(
             hw.pe.rows,

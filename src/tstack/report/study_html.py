@@ -232,7 +232,10 @@ def _readings(ops: list[dict[str, Any]]) -> str:
         return ""
     rows = [
         [_esc(s["op"])]
-        + [f"{_num(r['p10'])} / {_pct(r['within_3x'])} / {_num(r['span'])}" for r in s["readings"]]
+        + [
+            f"{_num(r['p10'])} / {_pct(r['within_3x'])} / {_num(r['span'])}" if "p10" in r else "n/a"
+            for r in s["readings"]
+        ]
         + [f"{_num(s['paper_p10'])} / {_pct(s['paper_within_3x'])}"]
         for s in ops
     ]

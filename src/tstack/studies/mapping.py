@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tstack import api
-from tstack.errors import TstackError
+from tstack.errors import InfeasibleError, TstackError
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
 from tstack.simulate.fusion import fusion_study
 from tstack.spec.hardware import load_hardware
@@ -43,10 +43,16 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
         rel = np.sort(st.relative_edp)
         cdf_x = rel[np.linspace(0, len(rel) - 1, 200).astype(int)]
         p = paper.MAPSPACE.get(name)
-        readings = []
+        readings: list[dict[str, Any]] = []
         for semantics in _READINGS:
             progress(f"mapspace {name} under {semantics.value} semantics")
-            r = characterize(name, PAPER_OPS[name], hw, config.settings.mapspace_samples, config.seed + i, semantics)
+            try:
+                r = characterize(
+                    name, PAPER_OPS[name], hw, config.settings.mapspace_samples, config.seed + i, semantics
+                )
+            except InfeasibleError as exc:  # a design outside Gemmini's hierarchy has no nest reading
+                readings.append({"semantics": semantics.value, "error": str(exc)})
+                continue
             readings.append({"semantics": semantics.value, "p10": r.p10, "within_3x": r.within_3x, "span": r.span})
         out.append(
             {
