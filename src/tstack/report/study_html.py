@@ -80,7 +80,9 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
+    if x is None:
+        return "–"
+    return f"{100 * x:.2f}%" if 0 < abs(x) < 0.01 else f"{100 * x:.1f}%"  # small shares keep two digits
 
 
 def _diff(ours: float | None, theirs: float | None) -> str:
