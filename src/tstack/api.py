@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tstack.errors import InfeasibleError, WorkloadError
 from tstack.hardware.types import Hardware, Tensor
+from tstack.mapping.conv import ConvShape
+from tstack.mapping.conv_cost import evaluate_conv
+from tstack.mapping.conv_mappers import ConvMapperResult, exhaustive_conv
 from tstack.mapping.cost import evaluate
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
-from tstack.mapping.timeloop_io import load_timeloop
+from tstack.mapping.timeloop_io import conv_from_timeloop, from_timeloop, names_conv_dims, read_mapping_yaml
 from tstack.simulate import ModelResult, simulate_workload
-from tstack.simulate.engine import matmul_shape
+from tstack.simulate.engine import conv_shape, matmul_shape
 from tstack.spec import load_device, load_model
 from tstack.spec.hardware import load_hardware
 from tstack.workload import (
@@ -135,12 +138,24 @@ def simulate(
 
 @dataclass(frozen=True, slots=True)
 class OpMapping:
-    """One matmul op: the exhaustive mapper's best mapping and Gemmini's heuristic, under the same cost model."""
+    """One matmul op: the exhaustive mapper's best mapping and Gemmini's heuristic, under the same cost model. A
+    convolution (`conv_shape`) has its im2col matmul's `best`, and in `conv` its best 7-loop conv mapping when that
+    is better (as `simulate --mapper exhaustive` chooses)."""
 
     op_name: str
     shape: MatmulShape
     best: MapperResult
     heuristic: MapperResult
+    conv: ConvMapperResult | None = None
+    conv_shape: ConvShape | None = None
+
+    @property
+    def best_edp(self) -> float:
+        return self.best.edp if self.conv is None else self.conv.edp
+
+    @property
+    def best_latency_cycles(self) -> float:
+        return self.best.latency_cycles if self.conv is None else self.conv.latency_cycles
 
 
 def map_model(
@@ -161,13 +176,23 @@ def map_model(
         ops = [o for o in ops if o.name == op]
         if not ops:
             raise WorkloadError(f"no matmul named {op!r} in {spec.name} ({the_phase}); names look like layer0.ffn.up")
-    seen: dict[MatmulShape, OpMapping] = {}
+    seen: set[tuple[MatmulShape, ConvShape | None]] = set()
     rows = []
     for o in ops:
         shape = matmul_shape(o)
-        if shape not in seen:
-            seen[shape] = OpMapping(o.name, shape, exhaustive(shape, hw), gemmini(shape, hw))
-            rows.append(seen[shape])
+        conv = conv_shape(o) if o.kind is OpKind.CONV else None
+        if (shape, conv) in seen:
+            continue
+        seen.add((shape, conv))
+        row = OpMapping(o.name, shape, exhaustive(shape, hw), gemmini(shape, hw), conv_shape=conv)
+        if conv is not None:
+            try:
+                direct = exhaustive_conv(conv, hw)
+            except InfeasibleError:
+                direct = None
+            if direct is not None and direct.edp < row.best.edp:
+                row = replace(row, conv=direct)
+        rows.append(row)
     return rows
 
 
@@ -192,12 +217,19 @@ def check_capacity(mapping: Mapping, shape: MatmulShape, hw: Hardware) -> None:
 
 def evaluate_mapping_file(
     model: Any, hardware: str | Path | Hardware, op: str, path: Path, seq: int | None = None
-) -> tuple[OpMapping, MapperResult]:
-    """A user's Timeloop-style mapping of one op, evaluated beside the exhaustive best and the heuristic."""
+) -> tuple[OpMapping, MapperResult | ConvMapperResult]:
+    """A user's Timeloop-style mapping of one op, evaluated beside the exhaustive best and the heuristic. A
+    convolution's mapping may name the conv's own dimensions (R, S, P, Q, C, K, N, as Gemmini's Timeloop
+    description does: `timeloop_io.conv_from_timeloop`) or its im2col matmul's (M, N, K)."""
     rows = map_model(model, hardware, seq, op=op)
     hw = _hardware(hardware)
     row = rows[0]
-    mapping = load_timeloop(path, row.shape)
+    data = read_mapping_yaml(path)
+    if row.conv_shape is not None and names_conv_dims(data):
+        conv_mapping = conv_from_timeloop(data, row.conv_shape, hw, str(path))
+        c = evaluate_conv(row.conv_shape, conv_mapping, hw)
+        return row, ConvMapperResult(conv_mapping, c.latency_cycles, c.energy_pj, c.edp, 1)
+    mapping = from_timeloop(data, row.shape, str(path))
     check_capacity(mapping, row.shape, hw)
     cost = evaluate(row.shape, mapping, hw)
     return row, MapperResult(mapping, cost.latency_cycles, cost.energy_pj, cost.edp, 1)

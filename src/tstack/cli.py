@@ -286,14 +286,21 @@ def map_ops(
     mapping: Annotated[
         Path | None, typer.Option(help="Evaluate this Timeloop-style mapping YAML for --op beside the best.")
     ] = None,
-    export: Annotated[Path | None, typer.Option(help="Write the best mapping of --op as Timeloop YAML.")] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the best mapping of --op as Timeloop YAML (a convolution best run as a 7-loop conv: in the "
+            "naming of Gemmini's Timeloop description, R S P Q C K N)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.map/1 JSON document.")] = False,
 ) -> None:
     """Best (least-EDP) mapping of each matmul by exhaustive search, against Gemmini's heuristic."""
     import yaml
 
     from tstack.api import evaluate_mapping_file, map_model
-    from tstack.mapping.timeloop_io import to_gemmini_triple, to_timeloop
+    from tstack.mapping.conv import CONV_DIMS, ConvMapping
+    from tstack.mapping.timeloop_io import conv_to_timeloop, to_gemmini_triple, to_timeloop
     from tstack.report.simulate_doc import map_document, map_table
     from tstack.spec.hardware import load_hardware
 
@@ -302,22 +309,29 @@ def map_ops(
     if mapping is not None:
         assert op is not None
         row, given = evaluate_mapping_file(model, hw, op, mapping, seq)
-        m = given.mapping
+        if isinstance(given.mapping, ConvMapping):
+            c = given.mapping
+            described = " ".join(f"{d}{t}" for d, t in zip(CONV_DIMS, c.tiles, strict=True)) + f" {''.join(c.order)}"
+        else:
+            m = given.mapping
+            described = f"{m.tile_m}x{m.tile_n}x{m.tile_k} {''.join(m.order)}"
         _out.print(
-            f"{op}: your mapping {m.tile_m}x{m.tile_n}x{m.tile_k} {''.join(m.order)}: "
-            f"{given.latency_cycles:,.0f} cycles, EDP {given.edp / row.best.edp:.2f}x the best "
-            f"({row.heuristic.edp / row.best.edp:.2f}x for Gemmini's heuristic)"
+            f"{op}: your mapping {described}: {given.latency_cycles:,.0f} cycles, EDP {given.edp / row.best_edp:.2f}x "
+            f"the best ({row.heuristic.edp / row.best_edp:.2f}x for Gemmini's heuristic)"
         )
         return
     rows = map_model(model, hw, seq, phase=phase, op=op)
     if export is not None:
         design = load_hardware(hw)
-        best = rows[0].best.mapping
-        doc = to_timeloop(best, rows[0].shape, design.pe.rows, design.pe.cols)
+        row = rows[0]
+        if row.conv is not None and row.conv_shape is not None:  # a convolution best run as a 7-loop conv
+            doc = conv_to_timeloop(row.conv.mapping, row.conv_shape, design)
+        else:
+            doc = to_timeloop(row.best.mapping, row.shape, design.pe.rows, design.pe.cols)
+            if row.best.mapping.order == ("m", "n", "k"):
+                t = to_gemmini_triple(row.best.mapping, design.pe.rows)
+                _err.print(f"Gemmini tile triple: tile_I={t.tile_i} tile_J={t.tile_j} tile_K={t.tile_k}")
         export.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        if best.order == ("m", "n", "k"):
-            t = to_gemmini_triple(best, design.pe.rows)
-            _err.print(f"Gemmini tile triple: tile_I={t.tile_i} tile_J={t.tile_j} tile_K={t.tile_k}")
     if as_json:
         emit_json(map_document(rows))
         return

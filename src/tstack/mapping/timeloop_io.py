@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from tstack.errors import SpecError
+from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import Hardware
+from tstack.mapping.conv import CONV_DIMS, ConvMapping, ConvShape
 from tstack.mapping.gemmini_tiler import GemminiTiling
 from tstack.mapping.loopnest import DIMS as NEST_DIMS
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
@@ -103,14 +104,27 @@ def from_timeloop(data: Any, shape: MatmulShape, origin: str = "mapping") -> Map
     return Mapping(onchip["M"], onchip["N"], onchip["K"], order)
 
 
-def load_timeloop(path: Path, shape: MatmulShape) -> Mapping:
+def read_mapping_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SpecError(f"cannot read mapping file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return from_timeloop(data, shape, str(path))
+
+
+def names_conv_dims(data: Any) -> bool:
+    """Whether a mapping document's factors name a conv-only dimension (R, S, P, Q or C)."""
+    levels = data.get("mapping") if isinstance(data, dict) else None
+    if not isinstance(levels, list):
+        return False
+    names = {
+        part.partition("=")[0]
+        for d in levels
+        if isinstance(d, dict) and isinstance(d.get("factors"), str)
+        for part in d["factors"].split()
+    }
+    return bool(names & {"R", "S", "P", "Q", "C"})
 
 
 def to_gemmini_triple(mapping: Mapping, dim: int) -> GemminiTiling:
@@ -251,3 +265,121 @@ def check_nest_fits(nests: Nests, hw: Hardware, origin: str) -> None:
     for used, limit, what, unit in checks:
         if used > limit:
             raise SpecError(f"{origin}: {what} needs {used} but {hw.name} has {limit} {unit}; move factors outward")
+
+
+# 7-loop conv mappings (tstack.mapping.conv) in the same naming: Gemmini's Timeloop problem *is* a conv layer (tstack's
+# N, K, C, P, Q, R, S are Timeloop's N, K, C, P, Q, R, S). The DRAM directive holds the tile loops in the mapping's
+# order; the tile sits at the Accumulator level in tstack's weight-stationary order (R, S, K, C outer; N, P, Q
+# streamed); C is unrolled over the rows and K over the columns by the largest divisor of the tile up to the array
+# side (Timeloop needs perfect factors; where a tile is not a multiple of the side, tstack prices the folds instead).
+_CONV_ONCHIP_PERMUTATION = "QPNCKSR"  # inner to outer: tstack's on-chip order R, S, K, C, N, P, Q reversed
+
+
+def _largest_divisor_upto(value: int, side: int) -> int:
+    return max(d for d in range(1, min(value, side) + 1) if value % d == 0)
+
+
+def conv_to_timeloop(mapping: ConvMapping, shape: ConvShape, hw: Hardware) -> dict[str, Any]:
+    """A conv mapping as a Timeloop mapping for Gemmini's Timeloop description; every tile must divide its bound."""
+    bounds = dict(zip(CONV_DIMS, shape.bounds, strict=True))
+    tiles = dict(zip(CONV_DIMS, mapping.tiles, strict=True))
+    for d in CONV_DIMS:
+        if bounds[d] % tiles[d]:
+            raise SpecError(
+                f"tile {d}={tiles[d]} does not divide {d}={bounds[d]}; Timeloop mappings need perfect factors"
+            )
+    rows = mapping.spatial_c or _largest_divisor_upto(tiles["C"], hw.pe.rows)
+    cols = mapping.spatial_k or _largest_divisor_upto(tiles["K"], hw.pe.cols)
+    onchip = {**tiles, "C": tiles["C"] // rows, "K": tiles["K"] // cols}
+    dram = {d: bounds[d] // tiles[d] for d in CONV_DIMS}
+    ones = dict.fromkeys(GEMMINI_PROBLEM_DIMS, 1)
+    return {
+        "mapping": [
+            {"target": "Registers", "type": "temporal", "factors": _gemmini_factors(ones), "permutation": "QPNCKSR"},
+            {"target": "Accumulator", "type": "temporal", "factors": _gemmini_factors(onchip),
+             "permutation": _CONV_ONCHIP_PERMUTATION},
+            {"target": "Accumulator", "type": "spatial", "factors": _gemmini_factors({"C": rows}),
+             "permutation": "CRSPQKN"},
+            {"target": "Scratchpad", "type": "temporal", "factors": _gemmini_factors(ones), "permutation": "QPNCKSR"},
+            {"target": "Scratchpad", "type": "spatial", "factors": _gemmini_factors({"K": cols}),
+             "permutation": "KRSPQCN"},
+            {"target": "DRAM", "type": "temporal", "factors": _gemmini_factors(dram),
+             "permutation": "".join(reversed(mapping.order))},
+        ]
+        + [
+            {"target": t, "type": "bypass", "keep": _GEMMINI_KEEPS[t],
+             "bypass": [x for x in ("Weights", "Inputs", "Outputs") if x not in _GEMMINI_KEEPS[t]]}
+            for t in _GEMMINI_TARGETS
+        ]
+    }  # fmt: skip
+
+
+def conv_from_timeloop(data: Any, shape: ConvShape, hw: Hardware, origin: str = "mapping") -> ConvMapping:
+    """A conv mapping from a Timeloop mapping for Gemmini's description: the DRAM directive gives the order and the
+    tile loops, every other level's factors multiply into the tile, the Accumulator's spatial C and the Scratchpad's
+    spatial K give the array's unrolling (on-chip permutations are tstack's fixed weight-stationary order and are read
+    past). Checks every factor product against its bound and the tiles against the design, naming what is wrong."""
+    levels = data.get("mapping") if isinstance(data, dict) else None
+    if not isinstance(levels, list) or not levels:
+        raise SpecError(f"{origin}: expected a top-level 'mapping:' list of directives")
+    product = dict.fromkeys(CONV_DIMS, 1)
+    tile = dict.fromkeys(CONV_DIMS, 1)
+    order: tuple[str, ...] | None = None
+    spatial: dict[str, int | None] = {"C": None, "K": None}
+    for i, d in enumerate(levels):
+        where = f"{origin}: mapping[{i}]"
+        if not isinstance(d, dict):
+            raise SpecError(f"{where}: each directive needs target and type")
+        kind, target = str(d.get("type", "")), str(d.get("target", "")).lower()
+        if kind == "bypass":
+            continue
+        if target not in {t.lower() for t in _GEMMINI_TARGETS}:
+            raise SpecError(
+                f"{where}: unknown target {d.get('target')!r}; Gemmini's levels are {', '.join(_GEMMINI_TARGETS)}"
+            )
+        f = _parse_conv_factors(d.get("factors"), where)
+        for dim in CONV_DIMS:
+            product[dim] *= f[dim]
+            if target != "dram":
+                tile[dim] *= f[dim]
+        if kind == "temporal" and target == "dram":
+            perm = [c for c in str(d.get("permutation", "")).upper() if c in CONV_DIMS]
+            if sorted(perm) != sorted(CONV_DIMS):
+                raise SpecError(
+                    f"{where}: the DRAM permutation must order all of {', '.join(CONV_DIMS)} (inner to outer)"
+                )
+            order = tuple(reversed(perm))
+        elif kind == "spatial":
+            unrolled = {"accumulator": "C", "scratchpad": "K"}.get(target)
+            if unrolled is None or any(f[x] != 1 for x in CONV_DIMS if x != unrolled):
+                raise SpecError(
+                    f"{where}: Gemmini unrolls only K (output channels) at the Scratchpad and C at the Accumulator"
+                )
+            spatial[unrolled] = f[unrolled]
+        elif kind != "temporal":
+            raise SpecError(f"{where}: type must be temporal, spatial or bypass, got {kind!r}")
+    for dim, bound in zip(CONV_DIMS, shape.bounds, strict=True):
+        if product[dim] != bound:
+            raise SpecError(
+                f"{origin}: the factors of {dim} multiply to {product[dim]}, but {dim} = {bound}; fix the factors"
+            )
+    if order is None:
+        raise SpecError(f"{origin}: no DRAM temporal directive; it gives the loop order over the tiles")
+    mapping = ConvMapping(tuple(tile[d] for d in CONV_DIMS), order, spatial["C"], spatial["K"])
+    try:
+        mapping.check(shape, hw)
+    except InfeasibleError as exc:
+        raise SpecError(f"{origin}: {exc}") from None
+    return mapping
+
+
+def _parse_conv_factors(text: Any, where: str) -> dict[str, int]:
+    if not isinstance(text, str):
+        raise SpecError(f"{where}: factors must be a string like 'R=3 S=3 P=7 Q=7 C=16 K=16 N=1'")
+    out = dict.fromkeys(CONV_DIMS, 1)
+    for part in text.split():
+        name, _, value = part.partition("=")
+        if name not in out or not value.isdigit() or int(value) <= 0:
+            raise SpecError(f"{where}: bad factor {part!r}; write one of {', '.join(CONV_DIMS)} = a positive integer")
+        out[name] = int(value)
+    return out

@@ -10,7 +10,10 @@
 `tstack.sweep/1`: schema, model, seq_len, hardware, axes [{name, values}], points [{values, latency_cycles,
   utilization, matmul_utilization, energy_pj}].
 `tstack.map/1`: schema, ops [{op, m, n, k, batch, best {mapping, latency_cycles, energy_pj, edp, evaluated},
-  heuristic {...}, heuristic_edp_ratio, heuristic_latency_ratio}] (the best is the exhaustive least-EDP mapping).
+  heuristic {...}, direct_conv {mapping {tiles {N, K, C, P, Q, R, S}, order}, latency_cycles, energy_pj, edp,
+  evaluated} or null, heuristic_edp_ratio, heuristic_latency_ratio}] (best: the exhaustive least-EDP mapping of the
+  op as a matmul, a convolution's im2col; direct_conv: a convolution's 7-loop optimum where it beats that, as
+  `simulate --mapper exhaustive` runs it; the ratios are to the better of the two).
 `tstack.fusion/1`: schema, results [{pair, hardware, accumulator_bytes, seq_len, non_fused {matmul_cycles,
   nonlinear_cycles, total_cycles}, fused {...}, change}] (change: fused / non-fused - 1; null if fusion cannot fit).
 `tstack.mapspace/1`: schema, hardware, ops [{name, m, n, k, valid_mappings, samples, p10_relative_edp,
@@ -26,6 +29,7 @@ from rich.table import Table
 
 from tstack.api import OpMapping
 from tstack.mapping.conv import CONV_DIMS
+from tstack.mapping.conv_mappers import ConvMapperResult
 from tstack.mapping.mappers import MapperResult
 from tstack.mapping.mapspace import PAPER_STATS, MapspaceStats
 from tstack.simulate import ModelResult
@@ -233,6 +237,25 @@ def _mapper(r: MapperResult) -> dict[str, Any]:
     }
 
 
+def _conv_mapper(r: ConvMapperResult) -> dict[str, Any]:
+    return {
+        "mapping": {"tiles": dict(zip(CONV_DIMS, r.mapping.tiles, strict=True)), "order": list(r.mapping.order)},
+        "latency_cycles": r.latency_cycles,
+        "energy_pj": r.energy_pj,
+        "edp": r.edp,
+        "evaluated": r.evaluated,
+    }
+
+
+def _best_tiles(r: OpMapping) -> str:
+    if r.conv is not None:
+        m = r.conv.mapping
+        tiles = " ".join(f"{d}{t}" for d, t in zip(CONV_DIMS, m.tiles, strict=True))
+        return f"conv {tiles}, {''.join(m.order)}"
+    b = r.best.mapping
+    return f"{b.tile_m} {b.tile_n} {b.tile_k}, {''.join(b.order)}"
+
+
 def map_document(rows: Sequence[OpMapping]) -> dict[str, Any]:
     return {
         "schema": "tstack.map/1",
@@ -245,8 +268,9 @@ def map_document(rows: Sequence[OpMapping]) -> dict[str, Any]:
                 "batch": r.shape.batch,
                 "best": _mapper(r.best),
                 "heuristic": _mapper(r.heuristic),
-                "heuristic_edp_ratio": r.heuristic.edp / r.best.edp,
-                "heuristic_latency_ratio": r.heuristic.latency_cycles / r.best.latency_cycles,
+                "direct_conv": None if r.conv is None else _conv_mapper(r.conv),
+                "heuristic_edp_ratio": r.heuristic.edp / r.best_edp,
+                "heuristic_latency_ratio": r.heuristic.latency_cycles / r.best_latency_cycles,
             }
             for r in rows
         ],
@@ -254,18 +278,20 @@ def map_document(rows: Sequence[OpMapping]) -> dict[str, Any]:
 
 
 def map_table(rows: Sequence[OpMapping]) -> Table:
-    table = Table(title="best mappings (exhaustive, least EDP) vs Gemmini's heuristic", title_justify="left")
-    for col in ("op", "M x N x K", "best tiles (m n k), order", "Mcycles", "heuristic EDP", "heuristic cycles"):
-        table.add_column(col, justify="left" if col in ("op", "best tiles (m n k), order") else "right")
+    table = Table(
+        title="best mappings (exhaustive, least EDP; convs as 7-loop convs where better) vs Gemmini's heuristic",
+        title_justify="left",
+    )
+    for col in ("op", "M x N x K", "best tiles, order", "Mcycles", "heuristic EDP", "heuristic cycles"):
+        table.add_column(col, justify="left" if col in ("op", "best tiles, order") else "right")
     for r in rows:
-        m = r.best.mapping
         table.add_row(
             r.op_name,
             f"{r.shape.m}x{r.shape.n}x{r.shape.k}" + (f" (x{r.shape.batch})" if r.shape.batch > 1 else ""),
-            f"{m.tile_m} {m.tile_n} {m.tile_k}, {''.join(m.order)}",
-            f"{r.best.latency_cycles / 1e6:.3f}",
-            f"{r.heuristic.edp / r.best.edp:.2f}x",
-            f"{r.heuristic.latency_cycles / r.best.latency_cycles:.2f}x",
+            _best_tiles(r),
+            f"{r.best_latency_cycles / 1e6:.3f}",
+            f"{r.heuristic.edp / r.best_edp:.2f}x",
+            f"{r.heuristic.latency_cycles / r.best_latency_cycles:.2f}x",
         )
     return table
 

@@ -1,0 +1,89 @@
+"""7-loop conv mappings as Timeloop mappings for Gemmini's Timeloop description, and `tstack map` on convolutions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tstack.api import map_model
+from tstack.cli import app
+from tstack.errors import SpecError
+from tstack.mapping.conv import ConvMapping, ConvShape
+from tstack.mapping.conv_cost import evaluate_conv
+from tstack.mapping.conv_mappers import conv_mapspace
+from tstack.mapping.timeloop_io import conv_from_timeloop, conv_to_timeloop, names_conv_dims
+from tstack.spec.hardware import load_hardware
+
+CONV3 = ConvShape(1, 64, 64, 14, 14, 3, 3)  # a 3x3 conv, ResNet-like, small enough to enumerate
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return load_hardware("gemmini-baseline")
+
+
+def test_round_trip_keeps_the_mapping_and_its_cost(hw) -> None:
+    """Every sampled valid mapping reads back with the same tiles and order; where the C and K tiles are multiples
+    of the array side, the explicit unrolling read back is the whole array, so the cost is identical."""
+    space = conv_mapspace(CONV3, hw)
+    pick = np.random.default_rng(0).integers(0, len(space), 300)
+    same_cost = 0
+    for i in pick:
+        mapping = space.mapping(int(i))
+        doc = yaml.safe_load(yaml.safe_dump(conv_to_timeloop(mapping, CONV3, hw), sort_keys=False))
+        assert names_conv_dims(doc)
+        back = conv_from_timeloop(doc, CONV3, hw)
+        assert back.tiles == mapping.tiles and back.order == mapping.order
+        if mapping.tile("C") % hw.pe.rows == 0 and mapping.tile("K") % hw.pe.cols == 0:
+            assert evaluate_conv(CONV3, back, hw) == evaluate_conv(CONV3, mapping, hw)
+            same_cost += 1
+    assert same_cost > 20
+
+
+def test_conv_mapping_errors_name_the_problem(hw) -> None:
+    best = ConvMapping.of(("N", "K", "C", "R", "S", "P", "Q"), N=1, K=64, C=64, P=7, Q=14, R=3, S=3)
+    good = conv_to_timeloop(best, CONV3, hw)
+
+    def with_dram(factors: str) -> dict:
+        doc = {"mapping": [dict(d) for d in good["mapping"]]}
+        next(d for d in doc["mapping"] if d["target"] == "DRAM" and d["type"] == "temporal")["factors"] = factors
+        return doc
+
+    with pytest.raises(SpecError, match="the factors of P multiply to 28, but P = 14"):
+        conv_from_timeloop(with_dram("R=1 S=1 P=4 Q=1 C=1 K=1 N=1"), CONV3, hw)
+    big = ConvShape(1, 512, 512, 14, 14, 3, 3)
+    huge = ConvMapping.of(("N", "K", "C", "R", "S", "P", "Q"), N=1, K=512, C=512, P=14, Q=14, R=3, S=3)
+    with pytest.raises(SpecError, match="capacity exceeded"):
+        conv_from_timeloop(conv_to_timeloop(huge, big, hw), big, hw)
+    with pytest.raises(SpecError, match="does not divide"):
+        conv_to_timeloop(ConvMapping.of(N=1, K=64, C=64, P=5, Q=14, R=3, S=3), CONV3, hw)
+    wrong = {"mapping": [{"target": "Scratchpad", "type": "spatial", "factors": "C=16"}]}
+    with pytest.raises(SpecError, match="unrolls only K"):
+        conv_from_timeloop(wrong, CONV3, hw)
+
+
+def test_map_runs_convolutions_as_simulate_does(hw) -> None:
+    """ResNet-50: where a conv's 7-loop optimum beats its im2col matmul's, `map` reports it (and only there)."""
+    rows = map_model("resnet50", hw)
+    convs = [r for r in rows if r.conv_shape is not None]
+    direct = [r for r in convs if r.conv is not None]
+    assert 0 < len(direct) < len(convs)
+    for r in direct:
+        assert r.conv is not None and r.conv.edp < r.best.edp and r.best_edp == r.conv.edp
+    assert all(r.best_edp == r.best.edp for r in rows if r.conv is None)
+
+
+def test_map_export_and_mapping_round_trip_for_a_direct_conv(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "conv2.yaml"
+    op = ["map", "resnet50", "--hw", "gemmini-baseline", "--op", "stage1.block0.conv2"]
+    exported = runner.invoke(app, [*op, "--export", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert names_conv_dims(yaml.safe_load(out.read_text()))
+    given = runner.invoke(app, [*op, "--mapping", str(out)])
+    assert given.exit_code == 0, given.output
+    assert "EDP 1.00x the best" in " ".join(given.output.split())
