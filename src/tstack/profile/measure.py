@@ -17,6 +17,7 @@ from typing import Any
 from tstack.errors import SpecError, TstackError, WorkloadError
 from tstack.profile.build import TorchModel, build_torch_model, check_positions, pick_arch
 from tstack.profile.classify import MEASURED_CLASSES, OpTiming, attribute, cpu_events, scoped
+from tstack.profile.quiet import quiet_profile
 from tstack.workload.model import Family, ModelSpec
 from tstack.workload.ops import Phase
 
@@ -204,7 +205,7 @@ def profile_model(
     The caller sets the thread count; it is read back and recorded here.
     """
     import torch
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
     spec = model.spec
     _check_phase(spec, phase)
@@ -235,7 +236,7 @@ def profile_model(
         for _ in range(rounds):
             runner.prepare()
             sync()
-            with scoped(model), profile(activities=activities, record_shapes=True) as prof:
+            with scoped(model), quiet_profile(activities=activities, record_shapes=True) as prof:
                 runner.run()
                 sync()
             events = prof.events() if cuda else cpu_events(prof)
