@@ -299,7 +299,7 @@ def map_ops(
     import yaml
 
     from tstack.api import evaluate_mapping_file, map_model
-    from tstack.mapping.conv import CONV_DIMS, ConvMapping
+    from tstack.mapping.conv import ConvMapping
     from tstack.mapping.timeloop_io import conv_to_timeloop, to_gemmini_triple, to_timeloop
     from tstack.report.simulate_doc import map_document, map_table
     from tstack.spec.hardware import load_hardware
@@ -310,8 +310,7 @@ def map_ops(
         assert op is not None
         row, given = evaluate_mapping_file(model, hw, op, mapping, seq)
         if isinstance(given.mapping, ConvMapping):
-            c = given.mapping
-            described = " ".join(f"{d}{t}" for d, t in zip(CONV_DIMS, c.tiles, strict=True)) + f" {''.join(c.order)}"
+            described = given.mapping.summary()
         else:
             m = given.mapping
             described = f"{m.tile_m}x{m.tile_n}x{m.tile_k} {''.join(m.order)}"

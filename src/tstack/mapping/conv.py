@@ -218,6 +218,10 @@ class ConvMapping:
                     f"{level.usable_bytes:,} B{halves[level.name]}; use smaller tiles"
                 )
 
+    def summary(self) -> str:
+        """One line: the tiles by dimension, then the DRAM order (outermost first)."""
+        return " ".join(f"{d}{t}" for d, t in zip(CONV_DIMS, self.tiles, strict=True)) + f", {''.join(self.order)}"
+
     def loop_nest(self, shape: ConvShape, rows: int, cols: int) -> str:
         """The mapping printed as a loop nest, DRAM level outermost, as Timeloop prints one."""
         trips = self.trips(shape)

@@ -249,9 +249,7 @@ def _conv_mapper(r: ConvMapperResult) -> dict[str, Any]:
 
 def _best_tiles(r: OpMapping) -> str:
     if r.conv is not None:
-        m = r.conv.mapping
-        tiles = " ".join(f"{d}{t}" for d, t in zip(CONV_DIMS, m.tiles, strict=True))
-        return f"conv {tiles}, {''.join(m.order)}"
+        return f"conv {r.conv.mapping.summary()}"
     b = r.best.mapping
     return f"{b.tile_m} {b.tile_n} {b.tile_k}, {''.join(b.order)}"
 
