@@ -414,7 +414,8 @@ def mapspace(
     if plot is not None:
         from tstack.report.simulate_plots import mapspace_plot
 
-        written = mapspace_plot(stats, plot / f"mapspace_{design.name}.png")
+        suffix = "" if chosen is Semantics.TSTACK else f"_{chosen.value}"
+        written = mapspace_plot(stats, plot / f"mapspace_{design.name}{suffix}.png", chosen.value)
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:

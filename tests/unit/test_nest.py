@@ -311,3 +311,19 @@ def test_descent_ends_in_a_local_minimum_and_search_never_loses_to_one_tile(base
         assert nest.costs(shape, around, baseline).edp.min() >= end.edp * (1 - 1e-12)
     one_tile = nest.costs(shape, nest.one_tile_nests(shape, baseline), baseline).edp.min()
     assert search(shape, baseline, samples=2000).edp <= one_tile
+
+
+def test_mapspace_plot_names_the_semantics(tmp_path):
+    from typer.testing import CliRunner
+
+    from tstack.cli import app
+
+    runner = CliRunner()
+    for semantics, name in (
+        ("nest", "mapspace_gemmini-baseline_nest.png"),
+        ("tstack", "mapspace_gemmini-baseline.png"),
+    ):
+        args = ["mapspace", "--ops", "bert-base-mha", "--samples", "500", "--semantics", semantics]
+        result = runner.invoke(app, [*args, "--plot", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).stat().st_size > 10_000

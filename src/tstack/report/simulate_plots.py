@@ -63,8 +63,8 @@ def sweep_heatmap(axes: Sequence[Axis], points: Sequence[tuple[tuple[int, ...], 
     return save_figure(fig, path)
 
 
-def mapspace_plot(stats: Sequence[MapspaceStats], path: Path) -> Path:
-    """Histogram of relative EDP (Fig. 18) and its CDF (Fig. 19), one series per op."""
+def mapspace_plot(stats: Sequence[MapspaceStats], path: Path, semantics: str = "tstack") -> Path:
+    """Histogram of relative EDP (Fig. 18) and its CDF (Fig. 19), one series per op, under `semantics`."""
     fig, (hist, cdf) = plt.subplots(1, 2, figsize=(11, 4))
     top = max(s.span for s in stats)
     bins = np.logspace(0, np.log10(max(top, 10.0)), 60)
@@ -79,5 +79,5 @@ def mapspace_plot(stats: Sequence[MapspaceStats], path: Path) -> Path:
     cdf.set_ylabel("fraction of mappings")
     cdf.axvline(3.0, color="grey", linestyle=":")
     cdf.legend(fontsize=7)
-    fig.suptitle(f"{stats[0].samples:,} random valid mappings per op")
+    fig.suptitle(f"{stats[0].samples:,} random valid mappings per op ({semantics} semantics)")
     return save_figure(fig, path)
