@@ -173,16 +173,13 @@ def nest_to_timeloop(nests: Nests, i: int = 0) -> dict[str, Any]:
             rest = "".join(d for d in GEMMINI_PROBLEM_DIMS if d != name)
             directives.append({"target": target, "type": "spatial", "factors": _gemmini_factors({name: side}),
                                "permutation": name + rest})  # fmt: skip
-    for target in _GEMMINI_TARGETS:
-        keep = _GEMMINI_KEEPS[target]
-        bypass = [t for t in ("Weights", "Inputs", "Outputs") if t not in keep]
-        directives.append({"target": target, "type": "bypass", "keep": keep, "bypass": bypass})
-    return {"mapping": directives}
+    return {"mapping": [*directives, *_bypass_directives()]}
 
 
-def _parse_gemmini_factors(text: Any, where: str) -> dict[str, int]:
+def _parse_problem_factors(text: Any, where: str) -> dict[str, int]:
+    """Factors over the conv-layer problem's seven dims (R, S, P, Q, C, K, N); a dim not named is 1."""
     if not isinstance(text, str):
-        raise SpecError(f"{where}: factors must be a string like 'R=1 S=1 P=16 Q=1 C=4 K=2 N=1'")
+        raise SpecError(f"{where}: factors must be a string like 'R=3 S=3 P=7 Q=7 C=16 K=16 N=1'")
     out = dict.fromkeys(GEMMINI_PROBLEM_DIMS, 1)
     for part in text.split():
         name, _, value = part.partition("=")
@@ -191,6 +188,24 @@ def _parse_gemmini_factors(text: Any, where: str) -> dict[str, int]:
                 f"{where}: bad factor {part!r}; write one of {', '.join(GEMMINI_PROBLEM_DIMS)} = a positive integer"
             )
         out[name] = int(value)
+    return out
+
+
+def _bypass_directives() -> list[dict[str, Any]]:
+    """The keep/bypass rules of Gemmini's mapspace.yaml, one directive per level."""
+    return [
+        {
+            "target": t,
+            "type": "bypass",
+            "keep": keep,
+            "bypass": [x for x in ("Weights", "Inputs", "Outputs") if x not in keep],
+        }
+        for t, keep in _GEMMINI_KEEPS.items()
+    ]
+
+
+def _parse_matmul_factors(text: Any, where: str) -> dict[str, int]:
+    out = _parse_problem_factors(text, where)
     extra = [d for d in ("R", "S", "Q", "N") if out[d] != 1]
     if extra:
         raise SpecError(f"{where}: a matmul has no {', '.join(extra)} loop (P = M, C = K, K = N); set them to 1")
@@ -218,7 +233,7 @@ def nest_from_timeloop(data: Any, shape: MatmulShape, hw: Hardware, origin: str 
         if target.lower() not in targets:
             raise SpecError(f"{where}: unknown target {target!r}; Gemmini's levels are {', '.join(_GEMMINI_TARGETS)}")
         lv = targets[target.lower()]
-        f = _parse_gemmini_factors(d.get("factors"), where)
+        f = _parse_matmul_factors(d.get("factors"), where)
         if kind == "temporal":
             factors[0, lv] = [f[_NEST_TO_GEMMINI[x]] for x in NEST_DIMS]
             perm = [c for c in str(d.get("permutation", "PCK")).upper() if c in ("P", "C", "K")]
@@ -305,11 +320,7 @@ def conv_to_timeloop(mapping: ConvMapping, shape: ConvShape, hw: Hardware) -> di
              "permutation": "KRSPQCN"},
             {"target": "DRAM", "type": "temporal", "factors": _gemmini_factors(dram),
              "permutation": "".join(reversed(mapping.order))},
-        ]
-        + [
-            {"target": t, "type": "bypass", "keep": _GEMMINI_KEEPS[t],
-             "bypass": [x for x in ("Weights", "Inputs", "Outputs") if x not in _GEMMINI_KEEPS[t]]}
-            for t in _GEMMINI_TARGETS
+            *_bypass_directives(),
         ]
     }  # fmt: skip
 
@@ -337,7 +348,7 @@ def conv_from_timeloop(data: Any, shape: ConvShape, hw: Hardware, origin: str = 
             raise SpecError(
                 f"{where}: unknown target {d.get('target')!r}; Gemmini's levels are {', '.join(_GEMMINI_TARGETS)}"
             )
-        f = _parse_conv_factors(d.get("factors"), where)
+        f = _parse_problem_factors(d.get("factors"), where)
         for dim in CONV_DIMS:
             product[dim] *= f[dim]
             if target != "dram":
@@ -371,15 +382,3 @@ def conv_from_timeloop(data: Any, shape: ConvShape, hw: Hardware, origin: str = 
     except InfeasibleError as exc:
         raise SpecError(f"{origin}: {exc}") from None
     return mapping
-
-
-def _parse_conv_factors(text: Any, where: str) -> dict[str, int]:
-    if not isinstance(text, str):
-        raise SpecError(f"{where}: factors must be a string like 'R=3 S=3 P=7 Q=7 C=16 K=16 N=1'")
-    out = dict.fromkeys(CONV_DIMS, 1)
-    for part in text.split():
-        name, _, value = part.partition("=")
-        if name not in out or not value.isdigit() or int(value) <= 0:
-            raise SpecError(f"{where}: bad factor {part!r}; write one of {', '.join(CONV_DIMS)} = a positive integer")
-        out[name] = int(value)
-    return out
