@@ -162,7 +162,8 @@ def _check(shape: MatmulShape) -> None:
         raise InfeasibleError(f"matmul {shape.m}x{shape.n}x{shape.k} has a zero dimension; nothing to map")
 
 
-def _prime_powers(n: int) -> list[tuple[int, int]]:
+def prime_powers(n: int) -> list[tuple[int, int]]:
+    """`n` factored into (prime, exponent) pairs, smallest prime first."""
     out, p = [], 2
     while p * p <= n:
         e = 0
@@ -189,14 +190,14 @@ def _draw_factorizations(bound: int, slots: int, count: int, rng: np.random.Gene
     """`count` ordered factorizations of `bound` into `slots` factors, uniform over all of them: each prime's
     exponent is split uniformly over the slots, independently (the factorizations are the product of those)."""
     out = np.ones((count, slots), dtype=np.int64)
-    for p, e in _prime_powers(bound):
+    for p, e in prime_powers(bound):
         comps = _compositions(e, slots)
         out *= p ** comps[rng.integers(0, len(comps), count)]
     return out
 
 
 def _factorization_count(bound: int, slots: int) -> int:
-    return math.prod(math.comb(e + slots - 1, slots - 1) for _, e in _prime_powers(bound))
+    return math.prod(math.comb(e + slots - 1, slots - 1) for _, e in prime_powers(bound))
 
 
 def _full_side(bound: int, side: int) -> int:

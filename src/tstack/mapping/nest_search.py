@@ -25,19 +25,6 @@ from tstack.mapping.loopnest import ORDERS, MatmulShape
 from tstack.mapping.nest import IntArray, NestHardware, NestResult, Nests, Spatial
 
 
-def _primes(n: int) -> list[int]:
-    out, p = [], 2
-    while p * p <= n:
-        if n % p == 0:
-            out.append(p)
-            while n % p == 0:
-                n //= p
-        p += 1
-    if n > 1:
-        out.append(n)
-    return out
-
-
 def neighbours(nests: Nests, i: int, spatial: Spatial) -> Nests:
     """Every nest one move away from nest `i` (module docstring); validity is not checked here."""
     f0, o0 = nests.factors[i], nests.orders[i]
@@ -59,7 +46,7 @@ def neighbours(nests: Nests, i: int, spatial: Spatial) -> Nests:
             slots.append(spatial_slot)
         for a in slots:
             value_a = sn0 if a == levels else sk0 if a == levels + 1 else int(f0[a, j])
-            for p in _primes(value_a):
+            for p, _ in nest.prime_powers(value_a):
                 for b in slots:
                     if b == a:
                         continue
