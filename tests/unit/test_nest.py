@@ -145,6 +145,23 @@ def test_one_tile_nests_move_what_the_one_tile_model_moves(baseline):
     )
 
 
+def test_onchip_bandwidths_bound_latency_only_when_given(baseline):
+    """One 16x16x16 tile streamed through the array (m at the accumulator level, the whole array unrolled): the
+    scratchpad is written 256 inputs + 256 weights and read 256 + 256 times (inputs into the rows, weights into the
+    registers); each of the 16 accumulators takes 16 updates (16 writes, 0 reads: they start from zero) and drains
+    16 words. Counted by hand, so a wrong rule fails here."""
+    shape = MatmulShape(16, 16, 16)
+    one = nest.from_tiles(shape, *(np.array([16]),) * 3, np.array([0]), baseline)
+    fast_dram = replace(nest.NestHardware.of(baseline), dram_bytes_per_cycle=1e9)
+    assert nest.costs(shape, one, fast_dram).latency_cycles[0] == 16  # compute-bound: nothing on chip limits
+    spad = replace(fast_dram, scratchpad_bytes_per_cycle=32.0)
+    assert nest.costs(shape, one, spad).latency_cycles[0] == 1024 / 32
+    acc = replace(fast_dram, accumulator_words_per_cycle=0.5)
+    assert nest.costs(shape, one, acc).latency_cycles[0] == 32 / 0.5
+    both = nest.costs(shape, one, replace(spad, accumulator_words_per_cycle=0.5))
+    assert both.latency_cycles[0] == 64 and both.energy_pj[0] == nest.costs(shape, one, fast_dram).energy_pj[0]
+
+
 def test_space_size_counts_every_factorization_and_order(small_hw):
     shape = MatmulShape(8, 12, 6)
     for spatial, side_ok in (

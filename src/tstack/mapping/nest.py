@@ -23,8 +23,11 @@ Cost, Timeloop's model as its documentation states it (every choice here, none f
   DRAM and every eviction but the last writes one, at the accumulator's width; the last write is 8-bit.
 * Capacity. Whole buffers (Timeloop checks a tile against the whole buffer: no double buffering), the accumulator
   split evenly over the columns, one weight per PE register.
-* Latency: max(compute cycles, DRAM bytes / DRAM bandwidth), compute = the product of the temporal factors (the
-  description gives no on-chip level a bandwidth limit).
+* Latency: max(compute cycles, DRAM bytes / DRAM bandwidth), compute = the product of the temporal factors.
+  Gemmini's description gives no on-chip level a bandwidth, so by default none is limited; a description that
+  does (Timeloop's `shared_bandwidth`, in words per cycle: DOSA's Gemmini arch gives the scratchpad 32 and each
+  accumulator 2) adds the scratchpad's bytes read and written / its bandwidth and one accumulator's words read and
+  written / its bandwidth to the max (`NestHardware` fields, None = unlimited).
 * Energy: MACs x MAC energy + the bytes read and written at each level x its per-byte energies; a register's
   accesses are part of the MAC's energy.
 The hardware numbers (capacities, DRAM bandwidth, energies) are the design's.
@@ -123,9 +126,13 @@ class NestHardware:
     spad_write_pj: float
     acc_read_pj: float
     acc_write_pj: float
+    scratchpad_bytes_per_cycle: float | None = None  # None: unlimited, as Gemmini's Timeloop description has it
+    accumulator_words_per_cycle: float | None = None  # per accumulator (per PE column)
 
     @staticmethod
-    def of(hw: Hardware) -> NestHardware:
+    def of(hw: Hardware | NestHardware) -> NestHardware:
+        if isinstance(hw, NestHardware):
+            return hw
         spad, acc = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
         if spad is acc or Tensor.WEIGHTS not in spad.holds:
             raise InfeasibleError(
@@ -216,7 +223,7 @@ def _count(shape: MatmulShape, nh: NestHardware, spatial: Spatial, nk_slots: int
     return int(total * len(ORDERS) ** len(LEVELS))
 
 
-def space_size(shape: MatmulShape, hw: Hardware, spatial: Spatial) -> int:
+def space_size(shape: MatmulShape, hw: Hardware | NestHardware, spatial: Spatial) -> int:
     """Mappings of the nest form, counting only tiling, spatial factors and loop orders (the paper's count): the
     ordered factorizations of each dimension over the four levels (and its spatial slot) times 6 orders per level.
     Capacity is not applied (`sample` estimates the valid share)."""
@@ -250,7 +257,11 @@ def valid(nests: Nests, hw: NestHardware) -> npt.NDArray[np.bool_]:
 
 
 def sample(
-    shape: MatmulShape, hw: Hardware, count: int, rng: np.random.Generator, spatial: Spatial = Spatial.FULL
+    shape: MatmulShape,
+    hw: Hardware | NestHardware,
+    count: int,
+    rng: np.random.Generator,
+    spatial: Spatial = Spatial.FULL,
 ) -> tuple[Nests, int]:
     """`count` valid nests drawn uniformly: factorizations and orders drawn uniformly, invalid ones rejected (so
     uniform over the valid ones, as Timeloop's random mapper). Also returns the number of valid nests, estimated
@@ -291,7 +302,12 @@ def sample(
 
 
 def from_tiles(
-    shape: MatmulShape, tile_m: IntArray, tile_n: IntArray, tile_k: IntArray, order: IntArray, hw: Hardware
+    shape: MatmulShape,
+    tile_m: IntArray,
+    tile_n: IntArray,
+    tile_k: IntArray,
+    order: IntArray,
+    hw: Hardware | NestHardware,
 ) -> Nests:
     """One-tile mappings as nests: DRAM loops over the tiles in `order` (indices into ORDERS), the tile at the
     accumulator level in weight-stationary order (n, k outer, m streamed), the largest divisor of the n (k) tile up
@@ -321,7 +337,7 @@ def _largest_divisor_upto(values: IntArray, side: int) -> IntArray:
     return out
 
 
-def from_mapping(mapping: Mapping, shape: MatmulShape, hw: Hardware) -> Nests:
+def from_mapping(mapping: Mapping, shape: MatmulShape, hw: Hardware | NestHardware) -> Nests:
     """One mapping as a nest (`from_tiles`)."""
 
     def one(x: int) -> IntArray:
@@ -330,7 +346,7 @@ def from_mapping(mapping: Mapping, shape: MatmulShape, hw: Hardware) -> Nests:
     return from_tiles(shape, one(mapping.tile_m), one(mapping.tile_n), one(mapping.tile_k), one(mapping.order_code), hw)
 
 
-def one_tile_nests(shape: MatmulShape, hw: Hardware) -> Nests:
+def one_tile_nests(shape: MatmulShape, hw: Hardware | NestHardware) -> Nests:
     """Every valid one-tile mapping (tiles dividing the bounds, any DRAM order), as nests."""
     _check(shape)
     nh = NestHardware.of(hw)
@@ -389,7 +405,7 @@ class NestCosts:
         return self.energy_pj * self.latency_cycles
 
 
-def costs(shape: MatmulShape, nests: Nests, hw: Hardware) -> NestCosts:
+def costs(shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware) -> NestCosts:
     """Latency, energy and DRAM traffic of every nest (module docstring); nests must be valid (`valid`)."""
     nh = NestHardware.of(hw)
     a = {k: v.astype(np.float64) for k, v in accesses(shape, nests).items()}
@@ -413,6 +429,11 @@ def costs(shape: MatmulShape, nests: Nests, hw: Hardware) -> NestCosts:
     dram = dram_read + dram_write
     compute = nests.factors.prod(axis=(1, 2)).astype(np.float64)
     latency = np.maximum(compute, dram / nh.dram_bytes_per_cycle)
+    if nh.scratchpad_bytes_per_cycle is not None:
+        latency = np.maximum(latency, (spad_read + spad_write) / nh.scratchpad_bytes_per_cycle)
+    if nh.accumulator_words_per_cycle is not None:  # the columns in use share the traffic evenly
+        words_per_column = (acc_read + acc_write) / nh.acc_bytes / nests.spatial_n
+        latency = np.maximum(latency, words_per_column / nh.accumulator_words_per_cycle)
     return NestCosts(latency * shape.batch, energy * shape.batch, dram * shape.batch)
 
 
