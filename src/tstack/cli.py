@@ -365,8 +365,15 @@ def mapspace(
     export: Annotated[
         Path | None,
         typer.Option(
-            help="With --semantics nest or nest-free: write each op's best nest as a Timeloop mapping for Gemmini's "
-            "Timeloop description (OP.timeloop.yaml) to this folder."
+            help="With --semantics timeloop, nest or nest-free, or --constraints: write each op's best nest as a "
+            "Timeloop mapping for Gemmini's Timeloop description (OP.timeloop.yaml) to this folder."
+        ),
+    ] = None,
+    constraints: Annotated[
+        str | None,
+        typer.Option(
+            help="Sample the nest mapspace a Timeloop mapspace-constraints file describes (a .yaml path, or a preset: "
+            "gemmini = Gemmini's mapspace.yaml, dosa-random, dosa-real-gemmini); replaces --semantics."
         ),
     ] = None,
 ) -> None:
@@ -392,10 +399,18 @@ def mapspace(
         raise TstackError(
             f"unknown semantics {semantics!r}; choose one of: {', '.join(s.value for s in Semantics)}"
         ) from None
-    if export is not None and chosen not in (Semantics.NEST, Semantics.NEST_FREE):
-        raise TstackError("--export writes multi-level nests; add --semantics nest (or nest-free)")
+    constrained = None
+    if constraints is not None:
+        from tstack.mapping.timeloop_constraints import load_nest_constraints
+
+        if chosen is not Semantics.TSTACK:
+            raise TstackError("--constraints replaces --semantics; give one of them")
+        constrained = load_nest_constraints(constraints)
+    if export is not None and chosen is Semantics.TSTACK and constrained is None:
+        raise TstackError("--export writes multi-level nests; add --semantics timeloop, nest or nest-free")
+    label = chosen.value if constrained is None else f"constraints {constrained.name}"
     stats = [
-        characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col)
+        characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col, constraints=constrained)
         for n in track(names, description="sampling", console=_err, disable=as_json)
     ]
     if export is not None:
@@ -414,17 +429,17 @@ def mapspace(
     if plot is not None:
         from tstack.report.simulate_plots import mapspace_plot
 
-        suffix = "" if chosen is Semantics.TSTACK else f"_{chosen.value}"
-        written = mapspace_plot(stats, plot / f"mapspace_{design.name}{suffix}.png", chosen.value)
+        suffix = "" if label == Semantics.TSTACK.value else "_" + label.replace("constraints ", "")
+        written = mapspace_plot(stats, plot / f"mapspace_{design.name}{suffix}.png", label)
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
-        doc = mapspace_document(design.name, stats, chosen.value)
+        doc = mapspace_document(design.name, stats, label)
         for entry, st in zip(doc["ops"], stats, strict=True):
             entry.update(document_fields(st))
         emit_json(doc)
         return
-    _out.print(mapspace_table(stats))
+    _out.print(mapspace_table(stats, label))
 
 
 @app.command()

@@ -292,7 +292,7 @@ def test_mapspace_export_writes_timeloop_nests(tmp_path):
     back = nest_from_timeloop(doc, PAPER_OPS["bert-base-mha"], hw)
     assert back.spatial_n[0] == back.spatial_k[0] == 16
     refused = runner.invoke(app, ["mapspace", "--ops", "bert-base-mha", "--samples", "10", "--export", str(tmp_path)])
-    assert isinstance(refused.exception, TstackError) and "--semantics nest" in str(refused.exception)
+    assert isinstance(refused.exception, TstackError) and "--semantics timeloop, nest" in str(refused.exception)
 
 
 def test_neighbours_keep_the_factorization(baseline):

@@ -6,22 +6,21 @@ Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace 
   orders, the whole 16x16 array unrolled (tiles folded over it), double-buffered memories, the hardware's
   `CostOptions`. Measured (gemmini-baseline, 100,000 samples, seed 0): 10th-percentile relative EDP 15.7 (BERT
   MHA) and 18.1 (FFN) against the paper's 9.42 / 9.84, 1.57% / 1.36% within 3x (paper 1.70% / 1.48%), spans ~4e6.
-* `timeloop`: the mapspace and model of the paper's tool, Timeloop with the Gemmini description in the Gemmini repo
-  (paper-digest §5.4, `modeling/timeloop/{arch/arch_default.yaml, mapspace/mapspace.yaml}`), each choice from there:
-  - spatial factors are free: C (reduction) <= 16 across PE rows, K (output columns) <= 16 across PE columns, any
-    divisor, so a mapping may use part of the array (`matmul_costs(spatial_rows=, spatial_cols=)`);
-  - the DRAM permutation is fixed (`CSRKQPN` inner to outer: tokens outermost, then output columns, reduction
-    innermost: tstack order m, n, k); the accumulator level's permutation (`QPNCSRK`) is tstack's on-chip WS order;
-    scratchpad and register temporal factors are 1, so the tiles are the accumulator level's factors;
-  - every PE column has its own accumulator (16 instances of 1/16 of the capacity);
-  - no double buffering (Timeloop checks a tile against the whole buffer);
-  - Timeloop's cycle model: the max of compute (the product of temporal factors) and each level's transfer time,
-    no weight preload and no fill/drain unless configured (peers.md: `fill_drain_latency` unset);
-  - the random mapper draws uniformly over the factorization index among valid mappings (perfect factorization),
-    which is uniform over this enumeration.
-  The hardware itself (capacities, bandwidth, energies) stays the design's; Timeloop's 40 nm Accelergy energies and
-  its 8 words/cycle DRAM are not copied.
-
+* `timeloop`: the mapspace of the paper's tool as the Gemmini repo describes it (paper-digest §5.4,
+  `modeling/timeloop/mapspace/mapspace.yaml`, restated as the constraints preset `gemmini`), priced with Timeloop's
+  reuse rule by the nest model (`tstack.mapping.nest`, below): spatial factors free (C <= 16 over the PE rows,
+  K <= 16 over the columns, any divisor, so a mapping may use part of the array); the DRAM permutation fixed
+  (`CSRKQPN` inner to outer: tokens outermost, then output columns, reduction innermost) and the accumulator's
+  (`QPNCSRK`, weight stationary); scratchpad and register temporal factors 1; one accumulator per PE column; whole
+  buffers; no fill/drain. The random draw is uniform over the valid factorizations, as Timeloop's random mapper.
+  The hardware (capacities, bandwidth, energies) stays the design's; Timeloop's 40 nm Accelergy energies and its
+  8 words/cycle DRAM are not copied. Measured (gemmini-baseline, 100,000 samples, seed 0): p10 36.9 / 42.8 (BERT
+  MHA / FFN; paper 9.42 / 9.84), 0.26% / 0.19% within 3x (paper 1.70% / 1.48%), spans 4.0e4 / 4.4e4. Of the 94 ways
+  to split the reduction 768 over DRAM x accumulator x rows <= 16, 10 use all 16 rows, so the typical mapping uses
+  part of the array and is far from the best. (Until 2026-11-30 this semantics priced the same mappings with the
+  one-tile model of `tstack.mapping.cost`, which looks for reuse without skipping one-trip loops: with the reduction
+  wholly on chip it re-read the input tile for every output-column tile, which Timeloop does not; that gave
+  22.4 / 23.5 and 0.60% / 0.55%.)
 * `nest` and `nest-free`: multi-level loop nests (`tstack.mapping.nest`): a temporal factor for every dimension at
   each of DRAM, scratchpad, accumulator and registers and a loop order per level (Timeloop's mapping form over the
   Gemmini description's four storage levels, without mapspace.yaml's fixed permutations and unit factors), costed
@@ -33,6 +32,9 @@ Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace 
   70.2, 0.12% / 0.09%, spans 3.3e5 / 3.6e5. Under Timeloop's model the spatial choice decides the statistics: the
   readings that unroll the whole array land below the paper's p10 and above its within-3x share, those with free
   spatial factors the other way (benchmarks/RESULTS-mapping.md, section D).
+* `--constraints` (`characterize(constraints=)`): any Timeloop mapspace-constraints file for Gemmini's hierarchy
+  (`tstack.mapping.timeloop_constraints`), or the presets `gemmini` (= `timeloop`), `dosa-random` (DOSA's
+  random-search mapspace, = `nest-free`) and `dosa-real-gemmini` (Gemmini's with the DRAM order free).
 
 Convolutions. Under `tstack` semantics the ResNet-50 ops (`PAPER_CONVS`) are mapped as 7-loop convolutions
 (`tstack.mapping.conv`, `conv_mappers`: N, K, C, P, Q, R, S tiles, C over the PE rows and K over the columns, any DRAM
@@ -45,15 +47,11 @@ to 15.8 / 3.9% for 1x1/2048 (paper 12.06 / 2.62%), sampling a valid tiling unifo
 (`random_conv` default, as the matmul mapspace and Timeloop's random mapper). Sampled uniformly over distinct loop nests
 instead (`weighting="mapping"`), small tiles with many orders dominate: 63.3 / 0.32% and 39.7 / 0.83%.
 
-Result (gemmini-baseline, 100,000 samples, benchmarks/RESULTS-mapping.md): the `timeloop` semantics bring the span
-to the paper's "up to four orders of magnitude" (2.3e4 for BERT MHA and FFN, from ~4e6: the default's per-tile
-fill/drain makes tiny tiles absurdly slow, and its five other DRAM orders re-read whole operands), but not the
-near-optimum statistics: p10 22.4 / 23.5 (paper 9.42 / 9.84) and 0.60% / 0.55% within 3x (paper 1.70% / 1.48%),
-outside ±30%. Under uniform sampling most Timeloop mappings use part of the array (of the 94 ways to split the
-reduction 768 over DRAM x accumulator x rows <= 16, 10 use all 16 rows), so the typical mapping is worse than the
-paper's; restricting the spatial factors to the full 16 x 16 overshoots the other way (p10 1.9 / 2.0, 14% / 12%
-within 3x). The paper's distribution lies between the two readings of `mapspace.yaml`; which spatial constraint,
-energy table and DRAM bandwidth the paper's run used is not published, and none is fitted here.
+Result (gemmini-baseline, 100,000 samples, benchmarks/RESULTS-mapping.md): under Timeloop's model the spatial
+choice decides the statistics. Every mapspace a published file describes (Gemmini's, DOSA's two) draws the spatial
+factors with the temporal ones and lands above the paper's p10 and below its within-3x share; unrolling the whole
+array (`nest`) lands on the other side. The paper's run (Timeloop version, mapper settings, energy tables, DRAM
+bandwidth, mapspace file of February 2023) is not published, and no reading is fitted to it.
 """
 
 from __future__ import annotations
@@ -70,10 +68,10 @@ from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
 from tstack.mapping import nest
 from tstack.mapping.conv import CONV_DIMS, ConvShape
 from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
-from tstack.mapping.cost import MatmulCosts, OperandBits, matmul_costs
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
-from tstack.mapping.nest import NestResult, Spatial
+from tstack.mapping.nest import NestConstraints, NestResult, Spatial
+from tstack.mapping.timeloop_constraints import load_nest_constraints
 
 IntArray = npt.NDArray[np.int64]
 
@@ -94,74 +92,12 @@ TIMELOOP_OPTIONS = CostOptions(
     overlap_transfers=True,
     shared_bandwidth=True,
 )
-TIMELOOP_DRAM_ORDER = ("m", "n", "k")  # Gemmini mapspace.yaml DRAM permutation CSRKQPN, outermost first
 
 
 def timeloop_hardware(hw: Hardware) -> Hardware:
     """The design as Timeloop sees it: whole buffers per tile (no double buffering), Timeloop's cycle model."""
     levels = tuple(replace(lv, double_buffered=False) for lv in hw.levels)
     return replace(hw, levels=levels, cost_options=TIMELOOP_OPTIONS)
-
-
-@dataclass(frozen=True, slots=True)
-class SpatialMapspace:
-    """Timeloop-style mappings: tiles, spatial factors (array rows over k, columns over n), the fixed DRAM order."""
-
-    tile_m: IntArray
-    tile_n: IntArray
-    tile_k: IntArray
-    spatial_rows: IntArray
-    spatial_cols: IntArray
-
-    def __len__(self) -> int:
-        return len(self.tile_m)
-
-    def take(self, index: IntArray) -> SpatialMapspace:
-        return SpatialMapspace(
-            self.tile_m[index],
-            self.tile_n[index],
-            self.tile_k[index],
-            self.spatial_rows[index],
-            self.spatial_cols[index],
-        )
-
-    def costs(self, shape: MatmulShape, hw: Hardware) -> MatmulCosts:
-        order = np.full(len(self), ORDERS.index(TIMELOOP_DRAM_ORDER), dtype=np.int64)
-        return matmul_costs(
-            shape,
-            self.tile_m,
-            self.tile_n,
-            self.tile_k,
-            order,
-            hw,
-            OperandBits(),
-            hw.cost_options,
-            self.spatial_rows,
-            self.spatial_cols,
-        )
-
-
-def _split(bound: int, width: int) -> tuple[IntArray, IntArray]:
-    """(tile, spatial) pairs: spatial any divisor of `bound` up to `width`, tile = spatial x a divisor of the rest."""
-    tiles, spatial = [], []
-    for s in divisors(bound):
-        if s > width:
-            break
-        for t in divisors(bound // s):
-            tiles.append(s * t)
-            spatial.append(s)
-    return np.array(tiles, dtype=np.int64), np.array(spatial, dtype=np.int64)
-
-
-def timeloop_mapspace(shape: MatmulShape, hw: Hardware) -> SpatialMapspace:
-    """Every mapping of the Gemmini Timeloop mapspace (perfect factorization over DRAM, accumulator and spatial)."""
-    if min(shape.m, shape.n, shape.k) <= 0:
-        raise InfeasibleError(f"matmul {shape.m}x{shape.n}x{shape.k} has a zero dimension; nothing to map")
-    tm = np.array(divisors(shape.m), dtype=np.int64)
-    tn, sc = _split(shape.n, hw.pe.cols)
-    tk, sr = _split(shape.k, hw.pe.rows)
-    im, i_n, ik = (g.ravel() for g in np.meshgrid(np.arange(len(tm)), np.arange(len(tn)), np.arange(len(tk))))
-    return SpatialMapspace(tm[im], tn[i_n], tk[ik], sr[ik], sc[i_n])
 
 
 # The paper's operators (section 5.5.1), as matmuls M x N x K (M = rows streamed, N = outputs, K = reduction).
@@ -236,16 +172,17 @@ def characterize(
     *,
     conv: ConvShape | None = None,
     im2col: bool = False,
+    constraints: NestConstraints | None = None,
 ) -> MapspaceStats:
     """`samples` random valid mappings' EDP relative to the exhaustive best, under `semantics` (module docstring).
 
     A convolution (`conv`, or the `PAPER_CONVS` entry of `name` whose im2col matmul is `shape`) is mapped with the
-    7-loop conv mapspace under `tstack` semantics, unless `im2col`."""
-    if semantics is Semantics.TIMELOOP:
-        return _characterize_timeloop(name, shape, hw, samples, seed)
-    if semantics in (Semantics.NEST, Semantics.NEST_FREE):
-        spatial = Spatial.FULL if semantics is Semantics.NEST else Spatial.FREE
-        return _characterize_nest(name, shape, hw, samples, seed, spatial)
+    7-loop conv mapspace under `tstack` semantics, unless `im2col`. `constraints` (a Timeloop constraints file read by
+    `tstack.mapping.timeloop_constraints`) samples the nest mapspace they describe, whatever `semantics` says."""
+    if constraints is None and semantics is not Semantics.TSTACK:
+        constraints = nest_constraints(semantics)
+    if constraints is not None:
+        return _characterize_nest(name, shape, hw, samples, seed, constraints)
     if conv is None and name in PAPER_CONVS and PAPER_CONVS[name].im2col() == shape:
         conv = PAPER_CONVS[name]
     if conv is not None and not im2col:
@@ -296,39 +233,28 @@ def document_fields(stats: MapspaceStats) -> dict[str, Any]:
     }
 
 
-def _characterize_timeloop(name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int) -> MapspaceStats:
-    tl = timeloop_hardware(hw)
-    space = timeloop_mapspace(shape, tl)
-    costs = space.costs(shape, tl)
-    keep = np.flatnonzero(costs.feasible)
-    if keep.size == 0:
-        raise InfeasibleError("no valid mapping: no tile of this matmul fits the design's on-chip memories")
-    edp = costs.edp[keep]
-    best_i = int(keep[np.argmin(edp)])
-    best = MapperResult(
-        Mapping(int(space.tile_m[best_i]), int(space.tile_n[best_i]), int(space.tile_k[best_i]), TIMELOOP_DRAM_ORDER),
-        float(costs.latency_cycles[best_i]),
-        float(costs.energy_pj[best_i]),
-        float(costs.edp[best_i]),
-        len(space),
-    )
-    drawn = np.random.default_rng(seed).integers(0, keep.size, samples)
-    relative = np.asarray(edp[drawn] / best.edp, dtype=np.float64)
-    return MapspaceStats(name, shape, int(keep.size), samples, relative, best, gemmini(shape, tl))
+def nest_constraints(semantics: Semantics) -> NestConstraints:
+    """The nest mapspace of a Timeloop-model semantics."""
+    if semantics is Semantics.TIMELOOP:
+        return load_nest_constraints("gemmini")
+    if semantics in (Semantics.NEST, Semantics.NEST_FREE):
+        return NestConstraints.of(Spatial.FULL if semantics is Semantics.NEST else Spatial.FREE)
+    raise ValueError(f"{semantics.value} semantics has no nest mapspace")
 
 
 def _characterize_nest(
-    name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int, spatial: Spatial
+    name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int, constraints: NestConstraints
 ) -> MapspaceStats:
-    """Random valid multi-level nests (`tstack.mapping.nest`), EDP relative to the best nest known: the best sample or
-    the best valid one-tile mapping (tiles dividing the bounds) written as a nest, whichever is lower. The samples' own
-    minimum is what a Timeloop run reports; the one-tile candidates make the reference closer to the true optimum of a
-    space too large to enumerate. The heuristic is Gemmini's tiling with each tile rounded down to a divisor (a nest has
-    no padded edge tiles)."""
+    """Random valid multi-level nests of the constrained mapspace (`tstack.mapping.nest`), EDP relative to the best
+    nest known: the best sample or the best valid one-tile mapping (tiles dividing the bounds) written as a nest that
+    the constraints allow, whichever is lower. The samples' own minimum is what a Timeloop run reports; the one-tile
+    candidates make the reference closer to the true optimum of a space too large to enumerate. The heuristic is
+    Gemmini's tiling with each tile rounded down to a divisor (a nest has no padded edge tiles)."""
     tl = timeloop_hardware(hw)
-    drawn, valid_estimate = nest.sample(shape, tl, samples, np.random.default_rng(seed), spatial)
+    drawn, valid_estimate = nest.sample(shape, tl, samples, np.random.default_rng(seed), constraints)
     cost = nest.costs(shape, drawn, tl)
     one_tile = nest.one_tile_nests(shape, tl)
+    one_tile = one_tile.take(np.flatnonzero(nest.satisfies(shape, one_tile, tl, constraints)))
     one_cost = nest.costs(shape, one_tile, tl)
     g = gemmini(shape, tl).mapping  # its edge tiles are padded; a nest needs divisors, so round each tile down
     heuristic_nest = nest.from_mapping(
@@ -342,8 +268,9 @@ def _characterize_nest(
         tl,
     )
     heuristic = nest.NestResult.pick(heuristic_nest, nest.costs(shape, heuristic_nest, tl), 0)
-    best_sample, best_one = int(np.argmin(cost.edp)), int(np.argmin(one_cost.edp))
-    if cost.edp[best_sample] <= one_cost.edp[best_one]:
+    best_sample = int(np.argmin(cost.edp))
+    best_one = int(np.argmin(one_cost.edp)) if len(one_tile) else -1
+    if best_one < 0 or cost.edp[best_sample] <= one_cost.edp[best_one]:
         best = nest.NestResult.pick(drawn, cost, best_sample)
     else:
         best = nest.NestResult.pick(one_tile, one_cost, best_one)

@@ -35,6 +35,7 @@ The hardware numbers (capacities, DRAM bandwidth, energies) are the design's.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -204,6 +205,8 @@ def _draw_factorizations(bound: int, slots: int, count: int, rng: np.random.Gene
 
 
 def _factorization_count(bound: int, slots: int) -> int:
+    if slots == 0:
+        return int(bound == 1)
     return math.prod(math.comb(e + slots - 1, slots - 1) for _, e in prime_powers(bound))
 
 
@@ -211,24 +214,137 @@ def _full_side(bound: int, side: int) -> int:
     return max(d for d in divisors(bound) if d <= side)
 
 
-def _count(shape: MatmulShape, nh: NestHardware, spatial: Spatial, nk_slots: int) -> int:
-    """Nests with m over the four levels and n, k over `nk_slots` temporal levels (and their spatial slot), times
-    six orders per level."""
-    total = _factorization_count(shape.m, len(LEVELS))
-    for bound, side in ((shape.n, nh.cols), (shape.k, nh.rows)):
-        if spatial is Spatial.FULL:
-            total *= _factorization_count(bound // _full_side(bound, side), nk_slots)
-        else:
-            total *= sum(_factorization_count(bound // s, nk_slots) for s in divisors(bound) if s <= side)
-    return int(total * len(ORDERS) ** len(LEVELS))
+SPATIAL_SLOT = len(LEVELS)  # a dimension's factor slots: the four temporal levels (outermost first), then spatial
+SLOTS = len(LEVELS) + 1
 
 
-def space_size(shape: MatmulShape, hw: Hardware | NestHardware, spatial: Spatial) -> int:
+@dataclass(frozen=True, slots=True)
+class NestConstraints:
+    """A mapspace of nests, as Timeloop's mapspace constraints cut one (read from a Timeloop file with
+    `tstack.mapping.timeloop_io.read_nest_constraints`). Per slot (`SLOTS`: the four temporal levels, then the
+    spatial slot) and dimension (m, n, k): a fixed factor (`fixed`, 0 = free) and a maximum (`maximum`, 0 = none);
+    per level the loop orders allowed (indices into ORDERS; 1, 2, 3 or 6 of them, as a Timeloop permutation prefix
+    leaves). `fill_array` fixes the spatial factors of n and k to the largest divisor up to the array side (the
+    whole array unrolled; Timeloop has no such constraint). m is never unrolled (Gemmini's array takes n over the
+    columns and k over the rows)."""
+
+    fixed: tuple[tuple[int, int, int], ...] = ((0, 0, 0),) * len(LEVELS) + ((1, 0, 0),)
+    maximum: tuple[tuple[int, int, int], ...] = ((0, 0, 0),) * SLOTS
+    orders: tuple[tuple[int, ...], ...] = (tuple(range(len(ORDERS))),) * len(LEVELS)
+    fill_array: bool = False
+    name: str = "free"
+
+    def __post_init__(self) -> None:
+        if len(self.fixed) != SLOTS or len(self.maximum) != SLOTS or len(self.orders) != len(LEVELS):
+            raise SpecError(f"nest constraints {self.name!r}: need {SLOTS} factor slots and {len(LEVELS)} levels")
+        if self.fixed[SPATIAL_SLOT][M] != 1:
+            raise SpecError(f"nest constraints {self.name!r}: m cannot be unrolled over Gemmini's array")
+        for lv, allowed in enumerate(self.orders):
+            if not allowed or len(ORDERS) % len(allowed) or not set(allowed) <= set(range(len(ORDERS))):
+                raise SpecError(f"nest constraints {self.name!r}: level {LEVELS[lv]} allows no valid set of orders")
+
+    @staticmethod
+    def of(spatial: Spatial | NestConstraints) -> NestConstraints:
+        if isinstance(spatial, NestConstraints):
+            return spatial
+        return NestConstraints(fill_array=spatial is Spatial.FULL, name=f"nest ({spatial.value} spatial)")
+
+
+def _slot_factors(
+    constraints: NestConstraints, shape: MatmulShape, nh: NestHardware, *, one_weight_register: bool
+) -> tuple[IntArray, IntArray]:
+    """(fixed, maximum) as (SLOTS, 3) arrays for this op and array: `fill_array` resolved, and, with
+    `one_weight_register`, n and k fixed to 1 at the registers (a register holds one weight, so any other factor is
+    invalid: fixing them keeps sampling uniform over the valid nests and wastes fewer draws)."""
+    fixed = np.array(constraints.fixed, dtype=np.int64)
+    maximum = np.array(constraints.maximum, dtype=np.int64)
+    if constraints.fill_array:
+        fixed[SPATIAL_SLOT, N], fixed[SPATIAL_SLOT, K] = _full_side(shape.n, nh.cols), _full_side(shape.k, nh.rows)
+    if one_weight_register:
+        fixed[REGISTERS, [N, K]] = np.where(fixed[REGISTERS, [N, K]] == 0, 1, fixed[REGISTERS, [N, K]])
+    for j, bound in enumerate((shape.m, shape.n, shape.k)):
+        product = int(np.prod(fixed[:, j][fixed[:, j] > 0]))
+        if bound % product or (np.all(fixed[:, j] > 0) and product != bound):
+            raise InfeasibleError(
+                f"nest constraints {constraints.name!r}: the fixed factors of {DIMS[j]} multiply to {product}, "
+                f"which does not factor its bound {bound}"
+            )
+    return fixed, maximum
+
+
+def _constrained_count(bound: int, fixed: IntArray, maximum: IntArray) -> int:
+    """Ordered factorizations of `bound` over the free slots (fixed == 0) with every capped slot under its maximum."""
+    rest = bound // int(np.prod(fixed[fixed > 0]))
+    free = np.flatnonzero(fixed == 0)
+    capped = [int(s) for s in free if maximum[s] > 0]
+    uncapped = len(free) - len(capped)
+    total = 0
+    for values in itertools.product(*([d for d in divisors(rest) if d <= maximum[s]] for s in capped)):
+        part = math.prod(values)
+        if rest % part == 0:
+            total += _factorization_count(rest // part, uncapped)
+    return total
+
+
+def _count(shape: MatmulShape, fixed: IntArray, maximum: IntArray, constraints: NestConstraints) -> int:
+    total = math.prod(
+        _constrained_count(bound, fixed[:, j], maximum[:, j]) for j, bound in enumerate((shape.m, shape.n, shape.k))
+    )
+    return total * _orders_count(fixed, constraints)
+
+
+def _orders_count(fixed: IntArray, constraints: NestConstraints) -> int:
+    """Loop orders that can differ: a level whose factors are all fixed to 1 has no loops, hence one order."""
+    return math.prod(1 if np.all(fixed[lv] == 1) else len(allowed) for lv, allowed in enumerate(constraints.orders))
+
+
+def space_size(
+    shape: MatmulShape, hw: Hardware | NestHardware, spatial: Spatial | NestConstraints = Spatial.FREE
+) -> int:
     """Mappings of the nest form, counting only tiling, spatial factors and loop orders (the paper's count): the
-    ordered factorizations of each dimension over the four levels (and its spatial slot) times 6 orders per level.
-    Capacity is not applied (`sample` estimates the valid share)."""
+    ordered factorizations of each dimension over the four levels and its spatial slot (up to the array side) that
+    the constraints allow, times the orders each level allows. Capacity is not applied (`sample` estimates the valid
+    share)."""
     _check(shape)
-    return _count(shape, NestHardware.of(hw), spatial, len(LEVELS))
+    nh = NestHardware.of(hw)
+    constraints = NestConstraints.of(spatial)
+    fixed, maximum = _slot_factors(constraints, shape, nh, one_weight_register=False)
+    for j, side in ((N, nh.cols), (K, nh.rows)):
+        cap = maximum[SPATIAL_SLOT, j]
+        maximum[SPATIAL_SLOT, j] = side if cap == 0 else min(cap, side)
+    return _count(shape, fixed, maximum, constraints)
+
+
+@cache
+def _order_table(allowed: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+    """(order, mask of the dims that iterate) -> whether the iterating loops run in a sequence an allowed order has
+    (loops of one trip are no loops, so their place does not matter)."""
+
+    def iterating(order: int, mask: int) -> tuple[str, ...]:
+        return tuple(d for d in ORDERS[order] if mask >> DIMS.index(d) & 1)
+
+    table = np.zeros((len(ORDERS), 8), dtype=bool)
+    for o, mask in itertools.product(range(len(ORDERS)), range(8)):
+        table[o, mask] = any(iterating(a, mask) == iterating(o, mask) for a in allowed)
+    return table
+
+
+def satisfies(
+    shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware, constraints: NestConstraints
+) -> npt.NDArray[np.bool_]:
+    """Which nests lie in the constrained mapspace: every fixed factor and maximum met, and every level's iterating
+    loops in an order the level allows."""
+    nh = NestHardware.of(hw)
+    fixed, maximum = _slot_factors(constraints, shape, nh, one_weight_register=False)
+    spatial = np.stack([np.ones(len(nests), dtype=np.int64), nests.spatial_n, nests.spatial_k], axis=1)
+    slots = np.concatenate([nests.factors, spatial[:, None, :]], axis=1)
+    ok: npt.NDArray[np.bool_] = np.all((fixed == 0) | (slots == fixed), axis=(1, 2))
+    ok &= np.all((maximum == 0) | (slots <= maximum), axis=(1, 2))
+    weights = 1 << np.arange(3)
+    for lv, allowed in enumerate(constraints.orders):
+        mask = ((nests.factors[:, lv, :] > 1) * weights).sum(axis=1)
+        ok &= _order_table(tuple(allowed))[nests.orders[:, lv], mask]
+    return ok
 
 
 def tiles(nests: Nests) -> dict[str, IntArray]:
@@ -261,36 +377,38 @@ def sample(
     hw: Hardware | NestHardware,
     count: int,
     rng: np.random.Generator,
-    spatial: Spatial = Spatial.FULL,
+    spatial: Spatial | NestConstraints = Spatial.FULL,
 ) -> tuple[Nests, int]:
-    """`count` valid nests drawn uniformly: factorizations and orders drawn uniformly, invalid ones rejected (so
-    uniform over the valid ones, as Timeloop's random mapper). Also returns the number of valid nests, estimated
-    from the share of draws that were valid.
-
-    A register holds one weight, so n and k get no register loop; drawing those factors as 1 rather than drawing
-    and rejecting keeps the result uniform over the valid nests and wastes fewer draws."""
+    """`count` valid nests drawn uniformly: the free factors of each dimension drawn as one uniform factorization,
+    orders drawn uniformly from those each level allows, and nests breaking a maximum or a capacity rejected (so
+    uniform over the valid nests, as Timeloop's random mapper draws a factorization index and rejects what does not
+    fit). Also returns the number of valid nests, estimated from the share of draws that were valid."""
     if count <= 0:
         raise SpecError(f"the nest sampler needs a positive number of samples, got {count}")
     _check(shape)
     nh = NestHardware.of(hw)
-    side_n, side_k = _full_side(shape.n, nh.cols), _full_side(shape.k, nh.rows)
+    constraints = NestConstraints.of(spatial)
+    fixed, maximum = _slot_factors(constraints, shape, nh, one_weight_register=True)
+    free = [np.flatnonzero(fixed[:, j] == 0) for j in range(3)]
+    rest = [bound // int(np.prod(fixed[:, j][fixed[:, j] > 0])) for j, bound in enumerate((shape.m, shape.n, shape.k))]
+    allowed = [np.array(a, dtype=np.int64) for a in constraints.orders]
     parts: list[Nests] = []
     kept = drawn = found = 0
     while kept < count:
         batch = max(4 * (count - kept), 4096)
-        f = np.ones((batch, len(LEVELS), 3), dtype=np.int64)
-        f[:, :, M] = _draw_factorizations(shape.m, len(LEVELS), batch, rng)
-        spatial_nk: list[IntArray] = []
-        for j, bound, side in ((N, shape.n, side_n), (K, shape.k, side_k)):
-            if spatial is Spatial.FULL:
-                f[:, :REGISTERS, j] = _draw_factorizations(bound // side, REGISTERS, batch, rng)
-                spatial_nk.append(np.full(batch, side, dtype=np.int64))
-            else:  # the spatial factor is one more slot of the factorization
-                g = _draw_factorizations(bound, REGISTERS + 1, batch, rng)
-                f[:, :REGISTERS, j] = g[:, :REGISTERS]
-                spatial_nk.append(np.ascontiguousarray(g[:, REGISTERS]))
-        nests = Nests(f, rng.integers(0, len(ORDERS), (batch, len(LEVELS))), spatial_nk[0], spatial_nk[1])
-        ok = np.flatnonzero(valid(nests, nh))
+        slots = np.broadcast_to(np.where(fixed == 0, 1, fixed), (batch, SLOTS, 3)).copy()
+        for j in range(3):
+            slots[:, free[j], j] = _draw_factorizations(rest[j], len(free[j]), batch, rng)
+        pick = rng.integers(0, len(ORDERS), (batch, len(LEVELS)))
+        orders = np.stack([a[pick[:, lv] * len(a) // len(ORDERS)] for lv, a in enumerate(allowed)], axis=1)
+        nests = Nests(
+            np.ascontiguousarray(slots[:, :SPATIAL_SLOT]),
+            orders,
+            np.ascontiguousarray(slots[:, SPATIAL_SLOT, N]),
+            np.ascontiguousarray(slots[:, SPATIAL_SLOT, K]),
+        )
+        under_caps = np.all((maximum == 0) | (slots <= maximum), axis=(1, 2))
+        ok = np.flatnonzero(under_caps & valid(nests, nh))
         parts.append(nests.take(ok[: count - kept]))
         kept += min(ok.size, count - kept)
         found += ok.size
@@ -298,7 +416,8 @@ def sample(
         if drawn > 10_000 * count and kept == 0:
             raise InfeasibleError("no valid nest: no tile of this matmul fits the design's on-chip memories")
     out = Nests(*(np.concatenate([getattr(p, a) for p in parts]) for a in Nests.__slots__))
-    return out, round(_count(shape, nh, spatial, REGISTERS) * found / drawn)
+    drawable = math.prod(_factorization_count(r, len(f)) for r, f in zip(rest, free, strict=True))
+    return out, round(drawable * _orders_count(fixed, constraints) * found / drawn)
 
 
 def from_tiles(

@@ -139,15 +139,15 @@ def to_gemmini_triple(mapping: Mapping, dim: int) -> GemminiTiling:
 # columns); the levels are DRAM, Scratchpad, Accumulator and Registers; the column spatial factor is the
 # Scratchpad's, the row (reduction) one the Accumulator's, as in its mapspace.yaml.
 GEMMINI_PROBLEM_DIMS = ("R", "S", "P", "Q", "C", "K", "N")
-_NEST_TO_GEMMINI = {"m": "P", "n": "K", "k": "C"}
-_GEMMINI_TARGETS = ("DRAM", "Scratchpad", "Accumulator", "Registers")  # outermost first, as nest.LEVELS
-_GEMMINI_KEEPS = {
+NEST_TO_GEMMINI = {"m": "P", "n": "K", "k": "C"}
+GEMMINI_TARGETS = ("DRAM", "Scratchpad", "Accumulator", "Registers")  # outermost first, as nest.LEVELS
+GEMMINI_KEEPS = {
     "DRAM": ["Weights", "Inputs", "Outputs"],
     "Scratchpad": ["Inputs", "Weights"],
     "Accumulator": ["Outputs"],
     "Registers": ["Weights"],
 }
-_SPATIAL = {"Scratchpad": "n", "Accumulator": "k"}  # which matmul dim each spatial directive unrolls
+GEMMINI_SPATIAL = {"Scratchpad": "n", "Accumulator": "k"}  # which matmul dim each spatial directive unrolls
 
 
 def _gemmini_factors(values: dict[str, int]) -> str:
@@ -159,17 +159,17 @@ def nest_to_timeloop(nests: Nests, i: int = 0) -> dict[str, Any]:
     (factors and permutation, inner to outer, the unit dims innermost), the two spatial directives and the bypass
     directives of its mapspace.yaml."""
     directives: list[dict[str, Any]] = []
-    for lv in reversed(range(len(_GEMMINI_TARGETS))):
-        target = _GEMMINI_TARGETS[lv]
-        factors = {_NEST_TO_GEMMINI[d]: int(nests.factors[i, lv, j]) for j, d in enumerate(NEST_DIMS)}
+    for lv in reversed(range(len(GEMMINI_TARGETS))):
+        target = GEMMINI_TARGETS[lv]
+        factors = {NEST_TO_GEMMINI[d]: int(nests.factors[i, lv, j]) for j, d in enumerate(NEST_DIMS)}
         order = ORDERS[int(nests.orders[i, lv])]
-        permutation = "RSQN" + "".join(_NEST_TO_GEMMINI[d] for d in reversed(order))
+        permutation = "RSQN" + "".join(NEST_TO_GEMMINI[d] for d in reversed(order))
         directives.append({"target": target, "type": "temporal", "factors": _gemmini_factors(factors),
                            "permutation": permutation})  # fmt: skip
-        if target in _SPATIAL:
-            dim = _SPATIAL[target]
+        if target in GEMMINI_SPATIAL:
+            dim = GEMMINI_SPATIAL[target]
             side = int(nests.spatial_n[i] if dim == "n" else nests.spatial_k[i])
-            name = _NEST_TO_GEMMINI[dim]
+            name = NEST_TO_GEMMINI[dim]
             rest = "".join(d for d in GEMMINI_PROBLEM_DIMS if d != name)
             directives.append({"target": target, "type": "spatial", "factors": _gemmini_factors({name: side}),
                                "permutation": name + rest})  # fmt: skip
@@ -200,7 +200,7 @@ def _bypass_directives() -> list[dict[str, Any]]:
             "keep": keep,
             "bypass": [x for x in ("Weights", "Inputs", "Outputs") if x not in keep],
         }
-        for t, keep in _GEMMINI_KEEPS.items()
+        for t, keep in GEMMINI_KEEPS.items()
     ]
 
 
@@ -219,10 +219,10 @@ def nest_from_timeloop(data: Any, shape: MatmulShape, hw: Hardware, origin: str 
     levels = data.get("mapping") if isinstance(data, dict) else None
     if not isinstance(levels, list) or not levels:
         raise SpecError(f"{origin}: expected a top-level 'mapping:' list of directives")
-    factors = np.ones((1, len(_GEMMINI_TARGETS), 3), dtype=np.int64)
-    orders = np.zeros((1, len(_GEMMINI_TARGETS)), dtype=np.int64)
+    factors = np.ones((1, len(GEMMINI_TARGETS), 3), dtype=np.int64)
+    orders = np.zeros((1, len(GEMMINI_TARGETS)), dtype=np.int64)
     spatial = {"n": 1, "k": 1}
-    targets = {t.lower(): lv for lv, t in enumerate(_GEMMINI_TARGETS)}
+    targets = {t.lower(): lv for lv, t in enumerate(GEMMINI_TARGETS)}
     for i, d in enumerate(levels):
         where = f"{origin}: mapping[{i}]"
         if not isinstance(d, dict):
@@ -231,32 +231,32 @@ def nest_from_timeloop(data: Any, shape: MatmulShape, hw: Hardware, origin: str 
         if kind == "bypass":
             continue
         if target.lower() not in targets:
-            raise SpecError(f"{where}: unknown target {target!r}; Gemmini's levels are {', '.join(_GEMMINI_TARGETS)}")
+            raise SpecError(f"{where}: unknown target {target!r}; Gemmini's levels are {', '.join(GEMMINI_TARGETS)}")
         lv = targets[target.lower()]
         f = _parse_matmul_factors(d.get("factors"), where)
         if kind == "temporal":
-            factors[0, lv] = [f[_NEST_TO_GEMMINI[x]] for x in NEST_DIMS]
+            factors[0, lv] = [f[NEST_TO_GEMMINI[x]] for x in NEST_DIMS]
             perm = [c for c in str(d.get("permutation", "PCK")).upper() if c in ("P", "C", "K")]
             if sorted(perm) != ["C", "K", "P"]:
                 raise SpecError(f"{where}: the permutation must order P, C and K (inner to outer)")
-            back = {v: k for k, v in _NEST_TO_GEMMINI.items()}
+            back = {v: k for k, v in NEST_TO_GEMMINI.items()}
             orders[0, lv] = ORDERS.index(tuple(back[c] for c in reversed(perm)))
         elif kind == "spatial":
-            dim = _SPATIAL.get(_GEMMINI_TARGETS[lv])
-            other = [x for x in ("P", "C", "K") if f[x] != 1 and (dim is None or x != _NEST_TO_GEMMINI[dim])]
+            dim = GEMMINI_SPATIAL.get(GEMMINI_TARGETS[lv])
+            other = [x for x in ("P", "C", "K") if f[x] != 1 and (dim is None or x != NEST_TO_GEMMINI[dim])]
             if dim is None or other:
                 raise SpecError(
                     f"{where}: Gemmini unrolls only K (output columns) at the Scratchpad and C (the reduction) at "
                     "the Accumulator"
                 )
-            spatial[dim] = f[_NEST_TO_GEMMINI[dim]]
+            spatial[dim] = f[NEST_TO_GEMMINI[dim]]
         else:
             raise SpecError(f"{where}: type must be temporal, spatial or bypass, got {kind!r}")
     nests = Nests(factors, orders, np.array([spatial["n"]]), np.array([spatial["k"]]))
     products = factors[0].prod(axis=0) * np.array([1, spatial["n"], spatial["k"]])
     for j, (d, bound) in enumerate(zip(NEST_DIMS, (shape.m, shape.n, shape.k), strict=True)):
         if products[j] != bound:
-            g = _NEST_TO_GEMMINI[d]
+            g = NEST_TO_GEMMINI[d]
             raise SpecError(
                 f"{origin}: the factors of {g} multiply to {products[j]}, but {g} = {bound}; fix the factors"
             )
@@ -344,9 +344,9 @@ def conv_from_timeloop(data: Any, shape: ConvShape, hw: Hardware, origin: str = 
         kind, target = str(d.get("type", "")), str(d.get("target", "")).lower()
         if kind == "bypass":
             continue
-        if target not in {t.lower() for t in _GEMMINI_TARGETS}:
+        if target not in {t.lower() for t in GEMMINI_TARGETS}:
             raise SpecError(
-                f"{where}: unknown target {d.get('target')!r}; Gemmini's levels are {', '.join(_GEMMINI_TARGETS)}"
+                f"{where}: unknown target {d.get('target')!r}; Gemmini's levels are {', '.join(GEMMINI_TARGETS)}"
             )
         f = _parse_problem_factors(d.get("factors"), where)
         for dim in CONV_DIMS:

@@ -317,9 +317,9 @@ def mapspace_document(hardware: str, stats: Sequence[MapspaceStats], semantics: 
     return {"schema": "tstack.mapspace/1", "hardware": hardware, "semantics": semantics, "ops": ops}
 
 
-def mapspace_table(stats: Sequence[MapspaceStats]) -> Table:
+def mapspace_table(stats: Sequence[MapspaceStats], semantics: str = "tstack") -> Table:
     table = Table(
-        title=f"mapspace: {stats[0].samples:,} random valid mappings per op, EDP relative to the best",
+        title=f"mapspace ({semantics}): {stats[0].samples:,} random valid mappings per op, EDP relative to the best",
         title_justify="left",
     )
     for col in ("op", "valid", "p10 (paper)", "within 3x (paper)", "span", "heuristic"):

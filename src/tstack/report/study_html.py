@@ -35,8 +35,9 @@ WHY = {
     "energy tables and DRAM bandwidth are not published. tstack's default samples the divisor tilings of the whole "
     "array with double buffering and a fill/drain per tile. Under Timeloop's model the statistics are decided by how "
     "spatial factors are drawn: the readings that unroll the whole array (nest) give a lower 10th percentile and a "
-    "larger share within 3x than the paper, those that draw them freely (timeloop, nest-free) the reverse; the "
-    "paper's numbers lie between, and none is fitted (benchmarks/RESULTS-mapping.md, sections B and D).",
+    "larger share within 3x than the paper; every mapspace a published Timeloop file describes draws them freely "
+    "(timeloop: the Gemmini repo's; nest-free: DOSA's random-search mapspace, from the paper's lab) and gives the "
+    "reverse; the paper's numbers lie between, and none is fitted (benchmarks/RESULTS-mapping.md, sections B, D, E).",
     "fusion": "Q x K + Softmax follows the paper (the unfused int32 scores round trip is what fusion saves). In "
     "tstack's model W_out and W2 pay the same relative price for the forced full-row tile (their weights are re-read "
     "once per row block), so they differ only by the LayerNorm round trip saved; the paper's -4% and +27% together "
@@ -244,8 +245,8 @@ def _readings(ops: list[dict[str, Any]]) -> str:
     return (
         "<p>The same statistics (p10 / within 3× / span) under Timeloop's model, for three readings of its Gemmini "
         "mapspace: <code>timeloop</code> (the Gemmini repo's mapspace.yaml), <code>nest</code> (multi-level loop "
-        "nests, the whole array unrolled) and <code>nest-free</code> (any spatial factor).</p>"
-        + _table(["op", *names, "paper"], rows)
+        "nests, the whole array unrolled) and <code>nest-free</code> (any spatial factor: DOSA's random-search "
+        "mapspace).</p>" + _table(["op", *names, "paper"], rows)
     )
 
 
