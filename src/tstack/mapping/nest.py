@@ -10,7 +10,9 @@ order; a dimension's factors (temporal and spatial) multiply to its bound (perfe
 `tstack.mapping.loopnest.Mapping` (one on-chip tile and a DRAM order), the scratchpad and the accumulator tile
 independently and each level orders its loops: the mapspace the paper counts when it says that, "considering only
 tiling, spatio-temporal mapping and loop order", a BERT attention layer has more than 10^12 mappings (§5.2;
-`space_size`).
+`space_size`). `NestConstraints` cut that space as Timeloop's mapspace constraints do (fixed and capped factors per
+level, allowed loop orders; `tstack.mapping.timeloop_constraints` reads them from a Timeloop file), and `sample`
+draws uniformly from the valid nests of any such cut.
 
 Cost, Timeloop's model as its documentation states it (every choice here, none fitted):
 * Reuse. A level's tile of a tensor is refilled from the next level out that keeps the tensor whenever the loops
