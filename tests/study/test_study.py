@@ -172,6 +172,7 @@ def test_mapping_study_brackets_the_paper_with_timeloop_readings(fast_study: tup
     assert by["nest"]["p10"] < op["paper_p10"] < by["nest-free"]["p10"]
     assert by["nest"]["within_3x"] > op["paper_within_3x"] > by["nest-free"]["within_3x"]
     assert "nest-free" in (out / "report.html").read_text()
+    assert (out / "figures" / "mapspace_readings.png").read_bytes()[:4] == b"\x89PNG"  # the bracket, drawn
 
 
 def test_mapping_study_marks_readings_a_design_cannot_have() -> None:

@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from tstack.fileio import write_atomic
 from tstack.report.plots import save_figure
@@ -181,6 +183,37 @@ def _mapspace(d: dict[str, Any]) -> Figure:
     return fig
 
 
+def _with_readings(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """Mapspace ops that have the paper's statistics and at least one reading under Timeloop's model."""
+    return [s for s in d.get("mapspace", []) if s.get("paper_p10") and any("p10" in r for r in s.get("readings", []))]
+
+
+def _mapspace_readings(d: dict[str, Any]) -> Figure:
+    """Each reading's (p10, share within 3x) beside the paper's point and its +-30% box: where the paper lies."""
+    ops = _with_readings(d)
+    fig, axes = plt.subplots(1, len(ops), figsize=(5.2 * len(ops), 4.2), squeeze=False)
+    for ax, s in zip(axes[0], ops, strict=True):
+        p10, share = s["paper_p10"], 100 * s["paper_within_3x"]
+        ax.add_patch(Rectangle((0.7 * p10, 0.7 * share), 0.6 * p10, 0.6 * share, color="tab:green", alpha=0.15, lw=0))
+        ax.plot([p10], [share], "g*", markersize=14, label="paper (+-30% box)")
+        points = [("tstack", s["p10"], s["within_3x"])] + [
+            (r["semantics"], r["p10"], r["within_3x"]) for r in s["readings"] if "p10" in r
+        ]
+        for name, x, y in points:
+            ax.plot([x], [100 * max(y, 1e-4)], "o", label=name)
+            ax.annotate(name, (x, 100 * max(y, 1e-4)), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor labels
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("10th-percentile EDP relative to the best")
+        ax.set_ylabel("% of mappings within 3x of the best")
+        ax.set_title(s["op"], fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    return fig
+
+
 def _fusion(d: dict[str, Any]) -> Figure:
     rows = d["fusion"]
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -254,6 +287,13 @@ _FIGURES: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], Figure]], .
     ("gemmini_breakdown", "gemmini", "Latency breakdown per design", "Fig. 14", _gemmini_breakdown),
     ("gemmini_grid", "gemmini", "Matmul utilization vs memory sizes", "Fig. 13", _gemmini_grid),
     ("mapspace", "mapping", "EDP over random valid mappings", "Figs. 18-19", _mapspace),
+    (
+        "mapspace_readings",
+        "mapping",
+        "Mapspace statistics under each reading of the mapspace, against the paper's",
+        "Fig. 19",
+        _mapspace_readings,
+    ),
     ("fusion", "mapping", "Fused vs non-fused matmul + nonlinear pairs", "Figs. 21-22", _fusion),
     ("nas_front", "nas", "NAS: perplexity vs hardware cost", "Figs. 25-26", _nas_front),
     ("cumulative", "cumulative", "What each optimization bought", "88.7x", _cumulative),
@@ -264,6 +304,8 @@ def _usable(experiment: str, name: str, data: dict[str, Any] | None) -> bool:
     if not data or "error" in data:
         return False
     needs = {"gemmini_grid": "memory_grid", "fusion": "fusion", "mapspace": "mapspace", "nas_front": "points"}
+    if name == "mapspace_readings":
+        return bool(_with_readings(data))
     key = needs.get(name)
     return key is None or bool(data.get(key))
 
