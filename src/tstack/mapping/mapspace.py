@@ -73,8 +73,6 @@ from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, 
 from tstack.mapping.nest import NestConstraints, NestResult, Spatial
 from tstack.mapping.timeloop_constraints import load_nest_constraints
 
-IntArray = npt.NDArray[np.int64]
-
 
 class Semantics(StrEnum):
     TSTACK = "tstack"

@@ -223,7 +223,7 @@ SLOTS = len(LEVELS) + 1
 @dataclass(frozen=True, slots=True)
 class NestConstraints:
     """A mapspace of nests, as Timeloop's mapspace constraints cut one (read from a Timeloop file with
-    `tstack.mapping.timeloop_io.read_nest_constraints`). Per slot (`SLOTS`: the four temporal levels, then the
+    `tstack.mapping.timeloop_constraints.read_nest_constraints`). Per slot (`SLOTS`: the four temporal levels, then the
     spatial slot) and dimension (m, n, k): a fixed factor (`fixed`, 0 = free) and a maximum (`maximum`, 0 = none);
     per level the loop orders allowed (indices into ORDERS; 1, 2, 3 or 6 of them, as a Timeloop permutation prefix
     leaves). `fill_array` fixes the spatial factors of n and k to the largest divisor up to the array side (the
