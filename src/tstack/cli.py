@@ -376,6 +376,14 @@ def mapspace(
             "gemmini = Gemmini's mapspace.yaml, dosa-random, dosa-real-gemmini); replaces --semantics."
         ),
     ] = None,
+    timeloop_arch: Annotated[
+        str | None,
+        typer.Option(
+            help="Draw and price the nests on a Timeloop v0.3 architecture's array, capacities and bandwidths (a "
+            ".yaml path, or a preset: gemmini, dosa-gemmini); energies stay --hw's. Needs a nest semantics or "
+            "--constraints."
+        ),
+    ] = None,
 ) -> None:
     """The paper's mapspace characterization: EDP of N random valid mappings relative to the best (Figs. 18-20).
 
@@ -409,8 +417,18 @@ def mapspace(
     if export is not None and chosen is Semantics.TSTACK and constrained is None:
         raise TstackError("--export writes multi-level nests; add --semantics timeloop, nest or nest-free")
     label = chosen.value if constrained is None else f"constraints {constrained.name}"
+    arch = None
+    if timeloop_arch is not None:
+        from tstack.mapping.timeloop_arch import load_timeloop_arch
+
+        if chosen is Semantics.TSTACK and constrained is None:
+            raise TstackError(
+                "--timeloop-arch prices nests; add --semantics timeloop, nest or nest-free, or --constraints"
+            )
+        arch = load_timeloop_arch(timeloop_arch)
+        label += f" on {arch.name}"
     stats = [
-        characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col, constraints=constrained)
+        characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col, constraints=constrained, arch=arch)
         for n in track(names, description="sampling", console=_err, disable=as_json)
     ]
     if export is not None:
@@ -429,7 +447,7 @@ def mapspace(
     if plot is not None:
         from tstack.report.simulate_plots import mapspace_plot
 
-        suffix = "" if label == Semantics.TSTACK.value else "_" + label.replace("constraints ", "")
+        suffix = "" if label == Semantics.TSTACK.value else "_" + label.replace("constraints ", "").replace(" on ", "_")
         written = mapspace_plot(stats, plot / f"mapspace_{design.name}{suffix}.png", label)
         if not as_json:
             _err.print(f"wrote {written}")

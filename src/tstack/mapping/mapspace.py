@@ -71,6 +71,7 @@ from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exha
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
 from tstack.mapping.nest import NestConstraints, NestResult, Spatial
+from tstack.mapping.timeloop_arch import TimeloopArch
 from tstack.mapping.timeloop_constraints import load_nest_constraints
 
 
@@ -171,16 +172,21 @@ def characterize(
     conv: ConvShape | None = None,
     im2col: bool = False,
     constraints: NestConstraints | None = None,
+    arch: TimeloopArch | None = None,
 ) -> MapspaceStats:
     """`samples` random valid mappings' EDP relative to the exhaustive best, under `semantics` (module docstring).
 
     A convolution (`conv`, or the `PAPER_CONVS` entry of `name` whose im2col matmul is `shape`) is mapped with the
     7-loop conv mapspace under `tstack` semantics, unless `im2col`. `constraints` (a Timeloop constraints file read by
-    `tstack.mapping.timeloop_constraints`) samples the nest mapspace they describe, whatever `semantics` says."""
+    `tstack.mapping.timeloop_constraints`) samples the nest mapspace they describe, whatever `semantics` says; `arch`
+    (a Timeloop architecture, `tstack.mapping.timeloop_arch`) puts the nests on its array, capacities and
+    bandwidths, with the design's energies."""
     if constraints is None and semantics is not Semantics.TSTACK:
         constraints = nest_constraints(semantics)
     if constraints is not None:
-        return _characterize_nest(name, shape, hw, samples, seed, constraints)
+        return _characterize_nest(name, shape, hw, samples, seed, constraints, arch)
+    if arch is not None:
+        raise InfeasibleError("a Timeloop architecture prices nests: choose a nest semantics or constraints")
     if conv is None and name in PAPER_CONVS and PAPER_CONVS[name].im2col() == shape:
         conv = PAPER_CONVS[name]
     if conv is not None and not im2col:
@@ -241,7 +247,13 @@ def nest_constraints(semantics: Semantics) -> NestConstraints:
 
 
 def _characterize_nest(
-    name: str, shape: MatmulShape, hw: Hardware, samples: int, seed: int, constraints: NestConstraints
+    name: str,
+    shape: MatmulShape,
+    hw: Hardware,
+    samples: int,
+    seed: int,
+    constraints: NestConstraints,
+    arch: TimeloopArch | None = None,
 ) -> MapspaceStats:
     """Random valid multi-level nests of the constrained mapspace (`tstack.mapping.nest`), EDP relative to the best
     nest known: the best sample or the best valid one-tile mapping (tiles dividing the bounds) written as a nest that
@@ -249,11 +261,15 @@ def _characterize_nest(
     candidates make the reference closer to the true optimum of a space too large to enumerate. The heuristic is
     Gemmini's tiling with each tile rounded down to a divisor (a nest has no padded edge tiles)."""
     tl = timeloop_hardware(hw)
-    drawn, valid_estimate = nest.sample(shape, tl, samples, np.random.default_rng(seed), constraints)
-    cost = nest.costs(shape, drawn, tl)
-    one_tile = nest.one_tile_nests(shape, tl)
-    one_tile = one_tile.take(np.flatnonzero(nest.satisfies(shape, one_tile, tl, constraints)))
-    one_cost = nest.costs(shape, one_tile, tl)
+    if arch is None:
+        nh = nest.NestHardware.of(tl)
+    else:
+        tl, nh = arch.on(tl)
+    drawn, valid_estimate = nest.sample(shape, nh, samples, np.random.default_rng(seed), constraints)
+    cost = nest.costs(shape, drawn, nh)
+    one_tile = nest.one_tile_nests(shape, nh)
+    one_tile = one_tile.take(np.flatnonzero(nest.satisfies(shape, one_tile, nh, constraints)))
+    one_cost = nest.costs(shape, one_tile, nh)
     g = gemmini(shape, tl).mapping  # its edge tiles are padded; a nest needs divisors, so round each tile down
     heuristic_nest = nest.from_mapping(
         Mapping(
@@ -263,9 +279,9 @@ def _characterize_nest(
             g.order,
         ),
         shape,
-        tl,
+        nh,
     )
-    heuristic = nest.NestResult.pick(heuristic_nest, nest.costs(shape, heuristic_nest, tl), 0)
+    heuristic = nest.NestResult.pick(heuristic_nest, nest.costs(shape, heuristic_nest, nh), 0)
     best_sample = int(np.argmin(cost.edp))
     best_one = int(np.argmin(one_cost.edp)) if len(one_tile) else -1
     if best_one < 0 or cost.edp[best_sample] <= one_cost.edp[best_one]:

@@ -36,7 +36,7 @@ from tstack.mapping.timeloop_io import (
     NEST_TO_GEMMINI,
 )
 
-_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop"
+_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "constraints"
 _MATMUL = {g: DIMS.index(d) for d, g in NEST_TO_GEMMINI.items()}  # Gemmini dim name -> nest dim index
 
 
