@@ -21,11 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tstack.errors import SpecError
 from tstack.hardware.types import Hardware, PEArray, Tensor
 from tstack.mapping.nest import NestHardware
+from tstack.spec.loading import yaml_preset_or_file
 
 _PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "arch"
 _COMPONENTS = ("DRAM", "Scratchpad", "Accumulator", "Registers")
@@ -79,20 +78,7 @@ def arch_presets() -> list[str]:
 
 def load_timeloop_arch(source: str | Path) -> TimeloopArch:
     """An architecture from a preset name (`arch_presets`) or a Timeloop architecture YAML file."""
-    path = Path(source)
-    if path.suffix not in (".yaml", ".yml"):
-        if str(source) not in arch_presets():
-            raise SpecError(
-                f"unknown Timeloop architecture {source!r}: give a Timeloop arch .yaml file or one of "
-                f"{', '.join(arch_presets())}"
-            )
-        path = _PRESETS / f"{source}.yaml"
-    if not path.is_file():
-        raise SpecError(f"Timeloop architecture file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data, path = yaml_preset_or_file(source, _PRESETS, "Timeloop architecture")
     return read_timeloop_arch(data, path.stem, str(path))
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tstack.errors import SpecError
 from tstack.mapping.loopnest import DIMS, ORDERS
 from tstack.mapping.nest import LEVELS, SLOTS, SPATIAL_SLOT, NestConstraints
@@ -35,6 +33,7 @@ from tstack.mapping.timeloop_io import (
     GEMMINI_TARGETS,
     NEST_TO_GEMMINI,
 )
+from tstack.spec.loading import yaml_preset_or_file
 
 _PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "constraints"
 _MATMUL = {g: DIMS.index(d) for d, g in NEST_TO_GEMMINI.items()}  # Gemmini dim name -> nest dim index
@@ -46,20 +45,7 @@ def constraint_presets() -> list[str]:
 
 def load_nest_constraints(source: str | Path) -> NestConstraints:
     """Constraints from a preset name (`constraint_presets`) or a Timeloop constraints YAML file."""
-    path = Path(source)
-    if path.suffix not in (".yaml", ".yml"):
-        if str(source) not in constraint_presets():
-            raise SpecError(
-                f"unknown mapspace constraints {source!r}: give a Timeloop constraints .yaml file or one of "
-                f"{', '.join(constraint_presets())}"
-            )
-        path = _PRESETS / f"{source}.yaml"
-    if not path.is_file():
-        raise SpecError(f"constraints file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data, path = yaml_preset_or_file(source, _PRESETS, "mapspace constraints")
     return read_nest_constraints(data, path.stem, str(path))
 
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from tstack.errors import SpecError
@@ -24,7 +23,7 @@ from tstack.hardware.types import (
     PEArray,
     Tensor,
 )
-from tstack.spec.loading import read_preset
+from tstack.spec.loading import read_preset, read_yaml_file
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
 _POWERS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -182,11 +181,5 @@ def load_hardware(source: str | Path) -> Hardware:
     """A hardware design from a preset name (`tstack hardware` lists them) or a YAML file."""
     path = Path(source)
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise SpecError(f"hardware file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        return hardware_from_mapping(data, str(path))
+        return hardware_from_mapping(read_yaml_file(path, "hardware"), str(path))
     return hardware_from_mapping(read_preset("hardware", str(source)), f"hardware preset {source}")

@@ -43,6 +43,27 @@ def read_preset(kind: str, name: str) -> dict[str, Any]:
     return data
 
 
+def read_yaml_file(path: Path, what: str) -> Any:
+    """A YAML file's content, or one line saying the file is missing or not YAML."""
+    if not path.is_file():
+        raise SpecError(f"{what} file {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def yaml_preset_or_file(source: str | Path, presets: Path, what: str) -> tuple[Any, Path]:
+    """The YAML of `source`, a .yaml/.yml path or the name of a preset in the folder `presets`, and its path."""
+    path = Path(source)
+    if path.suffix not in (".yaml", ".yml"):
+        names = sorted(p.stem for p in presets.glob("*.yaml"))
+        if str(source) not in names:
+            raise SpecError(f"unknown {what} {str(source)!r}: give a .yaml file or one of {', '.join(names)}")
+        path = presets / f"{source}.yaml"
+    return read_yaml_file(path, what), path
+
+
 def _read_structured(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
