@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tstack.errors import SpecError
-from tstack.hardware.types import Hardware, PEArray, Tensor
+from tstack.hardware.types import Hardware, Tensor
 from tstack.mapping.nest import NestHardware
 from tstack.spec.loading import yaml_preset_or_file
 
@@ -61,7 +61,7 @@ class TimeloopArch:
         hw = replace(
             design,
             name=f"{design.name} + {self.name}",
-            pe=PEArray(self.rows, self.cols, design.pe.dataflow, design.pe.mac_energy_pj),
+            pe=replace(design.pe, rows=self.rows, cols=self.cols),
             levels=tuple(sized.get(lv.name, lv) for lv in design.levels),
         )
         nh = replace(

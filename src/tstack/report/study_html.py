@@ -37,7 +37,7 @@ WHY = {
     "spatial factors are drawn: the readings that unroll the whole array (nest) give a lower 10th percentile and a "
     "larger share within 3x than the paper; every mapspace a published Timeloop file describes draws them freely "
     "(timeloop: the Gemmini repo's; nest-free: DOSA's random-search mapspace, from the paper's lab) and gives the "
-    "reverse; the paper's numbers lie between, and none is fitted (benchmarks/RESULTS-mapping.md, sections B, D, E).",
+    "reverse; the paper's numbers lie between, and none is fitted (benchmarks/RESULTS-mapping.md, sections B and D-F).",
     "fusion": "Q x K + Softmax follows the paper (the unfused int32 scores round trip is what fusion saves). In "
     "tstack's model W_out and W2 pay the same relative price for the forced full-row tile (their weights are re-read "
     "once per row block), so they differ only by the LayerNorm round trip saved; the paper's -4% and +27% together "
