@@ -188,3 +188,31 @@ def test_mapping_study_marks_readings_a_design_cannot_have() -> None:
     readings = {r["semantics"]: r for r in ops[0]["readings"]}
     assert all("also has l2" in readings[s]["error"] for s in ("timeloop", "nest", "nest-free"))
     assert "n/a" in _readings(ops)
+
+
+def test_fusion_study_uses_the_papers_memories_and_marks_what_does_not_fit() -> None:
+    """Figs. 21-22's setting (256 kB scratchpad, 128 and 256 kB accumulators) on the target; at l = 4096 the forced
+    Q x K^T row tile does not fit the 128 kB accumulator: no infinite number reaches study.json, the report says
+    so, the figure draws no bar for it; W_out + LN at 128 kB compares matmul to matmul, as the paper states it."""
+    import dataclasses
+    import warnings
+
+    from tests.study.conftest import TINY
+    from tstack.report import study_html, study_plots
+    from tstack.spec.loading import load_model
+    from tstack.studies import mapping
+
+    config = dataclasses.replace(tiny_config(), settings=dataclasses.replace(TINY, fusion_seqs=(512, 4096)))
+    rows = mapping._fusion(load_model("bert-base"), config, lambda _: None)
+    assert {r["accumulator_kb"] for r in rows} == {128, 256}
+    qk = next(r for r in rows if (r["pair"], r["seq"], r["accumulator_kb"]) == ("qk+softmax", 4096, 128))
+    assert not qk["fits"] and qk["fused_cycles"][0] is None and qk["change"] is None
+    json.dumps(rows, allow_nan=False)  # strict JSON: no Infinity
+    assert study_html._fusion_change(qk) == "–"
+    w_out = next(r for r in rows if (r["pair"], r["seq"], r["accumulator_kb"]) == ("out+layernorm", 512, 128))
+    assert w_out["paper_of_matmul"] and f"(matmul {100 * w_out['matmul_change']:+.0f}%)" in study_html._fusion_change(
+        w_out
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        study_plots._fusion({"fusion": rows})

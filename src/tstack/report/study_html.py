@@ -250,6 +250,20 @@ def _readings(ops: list[dict[str, Any]]) -> str:
     )
 
 
+def _fits(r: dict[str, Any]) -> bool:
+    """Whether the fused tiling fit the memories (runs before the `fits` field stored an infinite latency)."""
+    return bool(r.get("fits", all(x is not None and math.isfinite(x) for x in r["fused_cycles"])))
+
+
+def _fusion_change(r: dict[str, Any]) -> str:
+    if not _fits(r):
+        return "–"
+    text = f"{100 * r['change']:+.0f}%"
+    if r.get("paper_of_matmul") and r.get("matmul_change") is not None:
+        text += f" (matmul {100 * r['matmul_change']:+.0f}%)"
+    return text
+
+
 def _mapping(d: dict[str, Any]) -> str:
     rows = [
         [
@@ -287,9 +301,11 @@ def _mapping(d: dict[str, Any]) -> str:
                 str(r["seq"]),
                 f"{r['accumulator_kb']} kB",
                 _num(sum(r["non_fused_cycles"]) / 1e6, 4),
-                _num(sum(r["fused_cycles"]) / 1e6, 4),
-                f"{100 * r['change']:+.0f}%",
-                "–" if r["paper_change"] is None else f"{100 * r['paper_change']:+.0f}%",
+                _num(sum(r["fused_cycles"]) / 1e6, 4) if _fits(r) else "does not fit",
+                _fusion_change(r),
+                "–"
+                if r["paper_change"] is None
+                else f"{'matmul ' if r.get('paper_of_matmul') else ''}{100 * r['paper_change']:+.0f}%",
             ]
             for r in d["fusion"]
         ]

@@ -8,6 +8,8 @@ tstack's cost model, on the target design), and the fusion study (matmul + Softm
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from tstack import api
 from tstack.errors import InfeasibleError, TstackError
+from tstack.hardware.types import Hardware, Tensor
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
 from tstack.simulate.fusion import fusion_study
 from tstack.spec.hardware import load_hardware
@@ -74,26 +77,46 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
     return out
 
 
+def _fusion_designs(target: Hardware) -> list[Hardware]:
+    """The target with the paper's Figs. 21-22 memories: a 256 kB scratchpad, a 128 or a 256 kB accumulator."""
+    spad, acc = target.innermost_holding(Tensor.INPUTS), target.innermost_holding(Tensor.OUTPUTS)
+    if spad is acc:
+        raise TstackError(f"{target.name!r} has no separate accumulator to hold fused rows")
+    designs = []
+    for acc_kb in paper.FUSION_ACCUMULATOR_KB:
+        sizes = {spad.name: paper.FUSION_SCRATCHPAD_KB * 1024, acc.name: acc_kb * 1024}
+        levels = tuple(replace(lv, capacity_bytes=sizes.get(lv.name, lv.capacity_bytes)) for lv in target.levels)
+        designs.append(replace(target, levels=levels))
+    return designs
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
     out = []
-    target = load_hardware(config.hw_target)
-    for seq in config.settings.fusion_seqs:
-        progress(f"fusion study at l = {seq}")
-        for r in fusion_study(spec, target, seq):
-            key3 = (r.pair, r.seq_len, r.accumulator_bytes // 1024)
-            key2 = (r.pair, r.seq_len)
-            p = paper.FUSION_CHANGE.get(key3, paper.FUSION_CHANGE.get(key2))
-            out.append(
-                {
-                    "pair": r.pair,
-                    "seq": r.seq_len,
-                    "accumulator_kb": r.accumulator_bytes // 1024,
-                    "non_fused_cycles": [r.non_fused.matmul_cycles, r.non_fused.nonlinear_cycles],
-                    "fused_cycles": [r.fused.matmul_cycles, r.fused.nonlinear_cycles],
-                    "change": r.change,
-                    "paper_change": p,
-                }
-            )
+    for design in _fusion_designs(load_hardware(config.hw_target)):
+        for seq in config.settings.fusion_seqs:
+            progress(f"fusion study at l = {seq}")
+            for r in fusion_study(spec, design, seq):
+                key3 = (r.pair, r.seq_len, r.accumulator_bytes // 1024)
+                key2 = (r.pair, r.seq_len)
+                fits = math.isfinite(r.fused.total_cycles)  # the forced row tile may not fit the memories
+                out.append(
+                    {
+                        "pair": r.pair,
+                        "seq": r.seq_len,
+                        "accumulator_kb": r.accumulator_bytes // 1024,
+                        "non_fused_cycles": [r.non_fused.matmul_cycles, r.non_fused.nonlinear_cycles],
+                        "fused_cycles": [_finite(r.fused.matmul_cycles), r.fused.nonlinear_cycles],
+                        "fits": fits,
+                        "change": r.change if fits else None,
+                        "matmul_change": r.fused.matmul_cycles / r.non_fused.matmul_cycles - 1 if fits else None,
+                        "paper_change": paper.FUSION_CHANGE.get(key3, paper.FUSION_CHANGE.get(key2)),
+                        "paper_of_matmul": key3 in paper.FUSION_CHANGE_OF_MATMUL,
+                    }
+                )
     return out
 
 
@@ -122,7 +145,9 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
             "gain_energy": ratio(heuristic.energy_pj, searched.energy_pj),
             "gain_edp": ratio(heuristic.edp, searched.edp),
         },
-        "fusion_hardware": config.hw_target,
+        "fusion_hardware": f"{config.hw_target} with a {paper.FUSION_SCRATCHPAD_KB} kB scratchpad and a "
+        + " or ".join(f"{kb}" for kb in paper.FUSION_ACCUMULATOR_KB)
+        + " kB accumulator (the paper's setting)",
         "fusion": fusion,
         "fusion_note": fusion_note,
     }

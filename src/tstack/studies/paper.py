@@ -56,6 +56,11 @@ FUSION_CHANGE: Final = {
     ("w2+layernorm", 512): 0.27,
     ("w2+layernorm", 4096): 0.27,
 }
+# what each of those numbers measures: the pair's total latency, except W_out + LN at 128 kB (the matmul alone)
+FUSION_CHANGE_OF_MATMUL: Final = {("out+layernorm", 512, 128)}
+# Figs. 21-22's memories: the scratchpad fixed at 256 kB, the accumulator at 128 and 256 kB
+FUSION_SCRATCHPAD_KB: Final = 256
+FUSION_ACCUMULATOR_KB: Final = (128, 256)
 # Table 9 / Figs. 25-26: NAS gains over the 6-layer baseline trained from scratch, per tolerated perplexity increase
 NAS_GAINS: Final = {
     0.1: {"latency": 1.4, "energy": 1.6, "edp": 2.24},
