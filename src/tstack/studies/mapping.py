@@ -100,8 +100,7 @@ def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[di
         for seq in config.settings.fusion_seqs:
             progress(f"fusion study at l = {seq}")
             for r in fusion_study(spec, design, seq):
-                key3 = (r.pair, r.seq_len, r.accumulator_bytes // 1024)
-                key2 = (r.pair, r.seq_len)
+                key = (r.pair, r.seq_len, r.accumulator_bytes // 1024)
                 fits = math.isfinite(r.fused.total_cycles)  # the forced row tile may not fit the memories
                 out.append(
                     {
@@ -113,8 +112,8 @@ def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[di
                         "fits": fits,
                         "change": r.change if fits else None,
                         "matmul_change": r.fused.matmul_cycles / r.non_fused.matmul_cycles - 1 if fits else None,
-                        "paper_change": paper.FUSION_CHANGE.get(key3, paper.FUSION_CHANGE.get(key2)),
-                        "paper_of_matmul": key3 in paper.FUSION_CHANGE_OF_MATMUL,
+                        "paper_change": paper.FUSION_CHANGE.get(key),
+                        "paper_of_matmul": key in paper.FUSION_CHANGE_OF_MATMUL,
                     }
                 )
     return out

@@ -47,14 +47,17 @@ MAPSPACE: Final = {
     "resnet50-conv5-3x3-512": (7.44, 0.0158),
     "resnet50-conv5-1x1-2048": (12.06, 0.0262),
 }
-# Figs. 21-22: relative latency change of a matmul+nonlinear pair when fused (negative = fusion helps)
+# Figs. 21-22: relative latency change of a matmul+nonlinear pair when fused (negative = fusion helps), by
+# (pair, l, accumulator kB): Q x K + Softmax at l = 512 "at either accumulator size"; l = 4096 and Fig. 22 (W2) at
+# 256 kB only
 FUSION_CHANGE: Final = {
-    ("qk+softmax", 512): -0.78,
-    ("qk+softmax", 4096): -0.22,
+    ("qk+softmax", 512, 128): -0.78,
+    ("qk+softmax", 512, 256): -0.78,
+    ("qk+softmax", 4096, 256): -0.22,
     ("out+layernorm", 512, 128): 0.83,
     ("out+layernorm", 512, 256): -0.04,
-    ("w2+layernorm", 512): 0.27,
-    ("w2+layernorm", 4096): 0.27,
+    ("w2+layernorm", 512, 256): 0.27,
+    ("w2+layernorm", 4096, 256): 0.27,
 }
 # what each of those numbers measures: the pair's total latency, except W_out + LN at 128 kB (the matmul alone)
 FUSION_CHANGE_OF_MATMUL: Final = {("out+layernorm", 512, 128)}
