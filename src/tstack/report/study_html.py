@@ -251,7 +251,7 @@ def _readings(ops: list[dict[str, Any]]) -> str:
 
 
 def _fits(r: dict[str, Any]) -> bool:
-    """Whether the fused tiling fit the memories (runs before the `fits` field stored an infinite latency)."""
+    """Whether the fused tiling fit the memories (a study.json from before the `fits` field holds an infinity)."""
     return bool(r.get("fits", all(x is not None and math.isfinite(x) for x in r["fused_cycles"])))
 
 

@@ -97,8 +97,9 @@ def _finite(x: float) -> float | None:
 def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
     out = []
     for design in _fusion_designs(load_hardware(config.hw_target)):
+        acc_kb = design.innermost_holding(Tensor.OUTPUTS).capacity_bytes // 1024
         for seq in config.settings.fusion_seqs:
-            progress(f"fusion study at l = {seq}")
+            progress(f"fusion study at l = {seq}, {acc_kb} kB accumulator")
             for r in fusion_study(spec, design, seq):
                 key = (r.pair, r.seq_len, r.accumulator_bytes // 1024)
                 fits = math.isfinite(r.fused.total_cycles)  # the forced row tile may not fit the memories
