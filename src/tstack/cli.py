@@ -348,10 +348,11 @@ def mapspace(
     semantics: Annotated[
         str,
         typer.Option(
-            help="Mapspace and cost semantics: tstack (default); timeloop (the Gemmini Timeloop mapspace: free "
-            "spatial factors, fixed DRAM order, no double buffering, no fill/drain); nest / nest-free (multi-level "
-            "loop nests: factors and a loop order at DRAM, scratchpad, accumulator and registers, the whole array "
-            "or any spatial factor; see tstack.mapping.nest)."
+            help="Mapspace and cost semantics: tstack (default); timeloop (the Gemmini repo's Timeloop mapspace.yaml "
+            "as nests under Timeloop's reuse rule: free spatial factors, fixed DRAM order, whole buffers, no "
+            "fill/drain; = --constraints gemmini); nest / nest-free (multi-level loop nests: factors and a loop order "
+            "at DRAM, scratchpad, accumulator and registers, the whole array or any spatial factor; see "
+            "tstack.mapping.nest)."
         ),
     ] = "tstack",
     im2col: Annotated[
