@@ -31,20 +31,21 @@ import numpy.typing as npt
 import tstack
 from tstack.mapping import nest
 from tstack.mapping.mapspace import PAPER_OPS, PAPER_STATS, timeloop_hardware
+from tstack.mapping.timeloop_arch import load_timeloop_arch
 
 OPS = ("bert-base-mha", "bert-base-ffn")
-DOSA_SCRATCHPAD_BYTES_PER_CYCLE, DOSA_ACCUMULATOR_WORDS_PER_CYCLE = 32.0, 2.0
 
 
 def variants(base: nest.NestHardware) -> dict[str, nest.NestHardware]:
+    dosa = load_timeloop_arch("dosa-gemmini")  # its on-chip bandwidths only; capacities stay the design's
     out = {}
     for dram in (5.0, 8.0):
         plain = replace(base, dram_bytes_per_cycle=dram)
         out[f"DRAM {dram:g} B/c, on-chip unlimited"] = plain
         out[f"DRAM {dram:g} B/c, DOSA on-chip bw"] = replace(
             plain,
-            scratchpad_bytes_per_cycle=DOSA_SCRATCHPAD_BYTES_PER_CYCLE,
-            accumulator_words_per_cycle=DOSA_ACCUMULATOR_WORDS_PER_CYCLE,
+            scratchpad_bytes_per_cycle=dosa.scratchpad_bytes_per_cycle,
+            accumulator_words_per_cycle=dosa.accumulator_words_per_cycle,
         )
     return out
 
