@@ -60,16 +60,10 @@ def matched_hardware() -> Hardware:
         "scratchpad": (SPAD_READ, SPAD_WRITE),
         "dram": (DRAM_PJ_PER_BYTE, DRAM_PJ_PER_BYTE),
     }
-    levels = tuple(
-        replace(
-            lv,
-            bandwidth_bytes_per_cycle=16.0,
-            read_energy_pj_per_byte=energies[lv.name][0],
-            write_energy_pj_per_byte=energies[lv.name][1],
-        )
-        for lv in hw.levels
-    )
-    return replace(hw, name="gemmini-zigzag-matched", levels=levels, pe=replace(hw.pe, mac_energy_pj=MAC_PJ))
+    for name, (read_pj, write_pj) in energies.items():
+        hw = hw.with_level(name, read_energy_pj_per_byte=read_pj, write_energy_pj_per_byte=write_pj)
+    hw = hw.with_link("dram", "scratchpad", 16.0)
+    return replace(hw, name="gemmini-zigzag-matched", pe=replace(hw.pe, mac_energy_pj=MAC_PJ))
 
 
 @contextlib.contextmanager

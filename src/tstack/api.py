@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from tstack.errors import InfeasibleError, WorkloadError
-from tstack.hardware.types import Hardware, Tensor
+from tstack.hardware.design import design_of
+from tstack.hardware.types import Hardware
 from tstack.mapping.conv import ConvShape
 from tstack.mapping.conv_cost import evaluate_conv
 from tstack.mapping.conv_mappers import ConvMapperResult, exhaustive_conv
-from tstack.mapping.cost import evaluate
+from tstack.mapping.cost import OperandBits, evaluate
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
 from tstack.mapping.timeloop_io import conv_from_timeloop, from_timeloop, names_conv_dims, read_mapping_yaml
@@ -198,21 +199,16 @@ def map_model(
 
 def check_capacity(mapping: Mapping, shape: MatmulShape, hw: Hardware) -> None:
     """Raise a clear error when a mapping's tiles do not fit the design's double-buffered on-chip memories."""
-    ab, c = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
+    design = design_of(hw)
     tm, tn, tk = min(mapping.tile_m, shape.m), min(mapping.tile_n, shape.n), min(mapping.tile_k, shape.k)
-    need_ab, need_c = tm * tk + tk * tn, tm * tn * c.word_bits // 8
-    if ab is c:
-        need_ab += need_c
-    if need_ab > ab.usable_bytes:
-        raise InfeasibleError(
-            f"the mapping's A and B tiles ({tm}x{tk} and {tk}x{tn}) need {need_ab:,} bytes but {ab.name} holds "
-            f"{ab.usable_bytes:,} usable; shrink tile_m, tile_n or tile_k"
-        )
-    if ab is not c and need_c > c.usable_bytes:
-        raise InfeasibleError(
-            f"the mapping's output tile ({tm}x{tn} partial sums) needs {need_c:,} bytes but {c.name} holds "
-            f"{c.usable_bytes:,} usable; shrink tile_m or tile_n"
-        )
+    bits = OperandBits(acc=design.accumulator.word_bits)
+    design.check_fits(
+        (tm * tk * bits.a + tk * tn * bits.b) / 8,
+        tm * tn * bits.acc / 8,
+        f"mapping's A and B tiles ({tm}x{tk} and {tk}x{tn})",
+        f"output tile ({tm}x{tn} partial sums)",
+        "shrink tile_m, tile_n or tile_k",
+    )
 
 
 def evaluate_mapping_file(

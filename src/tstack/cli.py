@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tstack.commands.common import emit_json, parse_ints
 from tstack.errors import TstackError
+from tstack.hardware.design import design_of
 
 # OpenMP's default spin-waiting makes torch's 2-thread runs 5-7x slower as soon as another process takes a core
 # (measured while training the NAS supernet on a shared 2-core machine); passive waiting costs nothing when idle.
@@ -171,7 +172,7 @@ def simulate(
     fused: Annotated[bool, typer.Option("--fused", help="CNNs: fold BatchNorm and fuse ReLU.")] = False,
     mapper: Annotated[str, typer.Option(help="Matmul tiles: gemmini (the heuristic) | exhaustive | cosa.")] = "gemmini",
     ops: Annotated[bool, typer.Option("--ops", help="List every op (table, or in --json).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/1 JSON document.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/2 JSON document.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the latency breakdown as a PNG to this folder.")] = None,
 ) -> None:
     """Latency, utilization, energy and EDP of a model on a hardware design, by category (the paper's Fig. 14)."""
@@ -352,9 +353,21 @@ def mapspace(
             "as nests under Timeloop's reuse rule: free spatial factors, fixed DRAM order, whole buffers, no "
             "fill/drain; = --constraints gemmini); nest / nest-free (multi-level loop nests: factors and a loop order "
             "at DRAM, scratchpad, accumulator and registers, the whole array or any spatial factor; see "
-            "tstack.mapping.nest)."
+            "tstack.mapping.nest); timeloop-ids (Gemmini's Timeloop files, mapspace.yaml on arch_default.yaml, "
+            "drawn as Timeloop's random mapper draws mapping IDs and priced with Timeloop's own per-access "
+            "energies, relative to the best sample: reproduces real Timeloop's statistics; "
+            "tstack.mapping.timeloop_sampler)."
         ),
     ] = "tstack",
+    sampler: Annotated[
+        str,
+        typer.Option(
+            help="How nests are drawn: uniform (default: uniform over the valid factorizations) or timeloop-ids "
+            "(uniform over Timeloop's mapping IDs, factorization x permutation x spatial split x bypass, invalid "
+            "ones rejected, relative to the best sample; with --semantics timeloop or nest-free, or --constraints, "
+            "and the fanouts of --timeloop-arch if given)."
+        ),
+    ] = "uniform",
     im2col: Annotated[
         bool,
         typer.Option(
@@ -428,8 +441,22 @@ def mapspace(
             )
         arch = load_timeloop_arch(timeloop_arch)
         label += f" on {arch.name}"
+    id_space = _id_space(sampler, chosen, constraints, timeloop_arch)
+    if id_space is not None:
+        label += ", Timeloop's ID sampler"
     stats = [
-        characterize(n, PAPER_OPS[n], design, samples, seed, chosen, im2col=im2col, constraints=constrained, arch=arch)
+        characterize(
+            n,
+            PAPER_OPS[n],
+            design,
+            samples,
+            seed,
+            chosen,
+            im2col=im2col,
+            constraints=constrained,
+            arch=arch,
+            id_space=id_space,
+        )
         for n in track(names, description="sampling", console=_err, disable=as_json)
     ]
     if export is not None:
@@ -459,6 +486,30 @@ def mapspace(
         emit_json(doc)
         return
     _out.print(mapspace_table(stats, label))
+
+
+def _id_space(sampler: str, semantics: Any, constraints: str | None, timeloop_arch: str | None) -> Any:
+    """The Timeloop ID structure `--sampler timeloop-ids` draws from: the constraints file's (the semantics' own file:
+    timeloop = gemmini, nest-free = dosa-random) on --timeloop-arch's fanouts; None for the uniform sampler."""
+    from tstack.mapping.mapspace import Semantics
+    from tstack.mapping.timeloop_sampler import Sampler, load_id_space
+
+    try:
+        chosen = Sampler(sampler)
+    except ValueError:
+        raise TstackError(f"unknown sampler {sampler!r}; choose one of: {', '.join(s.value for s in Sampler)}") from None
+    if chosen is Sampler.UNIFORM:
+        return None
+    files = {Semantics.TIMELOOP: "gemmini", Semantics.NEST_FREE: "dosa-random"}
+    if semantics is Semantics.TIMELOOP_IDS:
+        return load_id_space(constraints or "gemmini", timeloop_arch or "gemmini")
+    source = constraints or files.get(semantics)
+    if source is None:
+        raise TstackError(
+            f"--sampler timeloop-ids draws Timeloop mapping IDs of a constraints file; --semantics {semantics.value} "
+            "has none: use --semantics timeloop, nest-free or timeloop-ids, or --constraints"
+        )
+    return load_id_space(source, timeloop_arch)
 
 
 @app.command()
@@ -511,7 +562,7 @@ def hardware(
                         "name": d.name,
                         "description": d.description,
                         "pe": f"{d.pe.rows}x{d.pe.cols}",
-                        "memory": {lv.name: lv.capacity_bytes for lv in d.levels},
+                        "memory": {lv.name: lv.capacity_bytes for lv in design_of(d).memories},
                     }
                     for d in designs
                 ],
@@ -522,7 +573,7 @@ def hardware(
     for col in ("name", "array", "on-chip memory", "description"):
         table.add_column(col)
     for d in designs:
-        mem = ", ".join(f"{lv.name} {lv.capacity_bytes // 1024}K" for lv in d.levels[:-1])
+        mem = ", ".join(f"{lv.name} {lv.capacity_bytes // 1024}K" for lv in design_of(d).memories[:-1])
         table.add_row(d.name, f"{d.pe.rows}x{d.pe.cols}", mem, d.description)
     _out.print(table)
 

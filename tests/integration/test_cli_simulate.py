@@ -14,7 +14,7 @@ def test_simulate_json() -> None:
     proc = run("simulate", "bert-base", "--hw", "gemmini-ibert", "--seq", "128", "--ops", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["schema"] == "tstack.simulate/1" and doc["hardware"]["name"] == "gemmini-ibert"
+    assert doc["schema"] == "tstack.simulate/2" and doc["hardware"]["name"] == "gemmini-ibert"
     assert sum(c["share"] for c in doc["categories"].values()) == pytest.approx(1.0)
     assert doc["latency_s"] == pytest.approx(doc["latency_cycles"] / 1e9)
     qk = next(o for o in doc["ops"] if o["name"] == "layer0.attn.qk")

@@ -9,7 +9,7 @@ import yaml
 
 import tstack
 from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import Tensor
+from tstack.hardware.design import design_of
 from tstack.spec import preset_names
 from tstack.spec.hardware import load_hardware, parse_size_bytes
 
@@ -21,15 +21,19 @@ def test_presets_load_with_the_papers_sizes() -> None:
         "gemmini-rebalanced",
         "gemmini-ibert",
     }
-    base = load_hardware("gemmini-baseline")
-    assert base.level("scratchpad").capacity_bytes == 256 * 1024
-    assert base.level("accumulator").capacity_bytes == 64 * 1024
+    base = design_of(load_hardware("gemmini-baseline"))
+    assert base.scratchpad.capacity_bytes == 256 * 1024
+    assert base.accumulator.capacity_bytes == 64 * 1024
+    assert base.fill_shared and base.dram_bytes_per_cycle == 5  # one DMA bus feeds both on-chip memories
     ibert = load_hardware("gemmini-ibert")
-    assert ibert.level("scratchpad").capacity_bytes == 64 * 1024 and ibert.normalization is not None
+    assert design_of(ibert).scratchpad.capacity_bytes == 64 * 1024 and ibert.normalization is not None
     assert ibert.activations is not None and ibert.activations.count == 16
-    analytic = load_hardware("paper-analytic")
-    assert analytic.level("l2").capacity_bytes == 2 * 2**20 and analytic.host is None
-    assert analytic.innermost_holding(Tensor.OUTPUTS).name == "accumulator"
+    analytic_hw = load_hardware("paper-analytic")
+    analytic = design_of(analytic_hw)
+    assert analytic.l2 is not None and analytic.l2.capacity_bytes == 2 * 2**20 and analytic_hw.host is None
+    assert analytic.accumulator.name == "accumulator"
+    # Fig. 11: L2 <-> DRAM 64 B/cycle, local memories <-> L2 16 B/cycle
+    assert (analytic.dram_bytes_per_cycle, analytic.scratchpad_fill_bytes_per_cycle) == (64, 16)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +73,6 @@ def _write(tmp_path: Path, change: dict[str, object], drop: str | None = None) -
                     {
                         "name": "dram",
                         "capacity": "lots",
-                        "bandwidth_bytes_per_cycle": 16,
                         "read_energy_pj_per_byte": 1,
                         "write_energy_pj_per_byte": 1,
                         "holds": ["inputs", "weights", "outputs"],
@@ -85,7 +88,6 @@ def _write(tmp_path: Path, change: dict[str, object], drop: str | None = None) -
                     {
                         "name": "dram",
                         "capacity": "-64K",
-                        "bandwidth_bytes_per_cycle": 16,
                         "read_energy_pj_per_byte": 1,
                         "write_energy_pj_per_byte": 1,
                         "holds": ["inputs"],
@@ -101,7 +103,6 @@ def _write(tmp_path: Path, change: dict[str, object], drop: str | None = None) -
                     {
                         "name": "dram",
                         "capacity": "1G",
-                        "bandwidth_bytes_per_cycle": 16,
                         "read_energy_pj_per_byte": 1,
                         "write_energy_pj_per_byte": 1,
                         "holds": ["inputs"],

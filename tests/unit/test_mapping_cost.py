@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_hardware
+from tstack.hardware.design import design_of
 from tstack.hardware.types import L2Tiling
 from tstack.mapping.cost import CostOptions, FillDrain, OperandBits, PartialSums, evaluate, matmul_costs
 from tstack.mapping.gemmini_tiler import GemminiMemory, tiled_matmul_auto
@@ -46,7 +47,7 @@ def test_bounds_hold(problem: tuple[MatmulShape, Mapping], opts: CostOptions) ->
         if opts.shared_bandwidth
         else shape.batch * max(shape.m * shape.k, shape.k * shape.n, shape.m * shape.n)
     )
-    assert cost.latency_cycles >= per_port / hw.levels[1].bandwidth_bytes_per_cycle
+    assert cost.latency_cycles >= per_port / design_of(hw).scratchpad_fill_bytes_per_cycle
     assert cost.latency_cycles >= cost.compute_cycles
     assert 0 < cost.utilization <= 1
     bigger = evaluate(shape, mapping, make_hardware(scratchpad_bytes=2**31, accumulator_bytes=2**31), options=opts)

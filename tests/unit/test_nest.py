@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tstack.errors import InfeasibleError, SpecError, TstackError
-from tstack.hardware.types import Tensor
+from tstack.hardware.design import design_of, with_capacities
 from tstack.mapping import nest
 from tstack.mapping.cost import OperandBits, matmul_costs
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
@@ -27,15 +27,8 @@ def baseline():
 @pytest.fixture(scope="module")
 def small_hw(baseline):
     """A 4x4 array with buffers small enough that capacity binds on small matmuls."""
-    levels = tuple(
-        replace(lv, capacity_bytes=96)
-        if Tensor.INPUTS in lv.holds and lv.name != "dram"
-        else replace(lv, capacity_bytes=4 * 4 * 8)
-        if Tensor.OUTPUTS in lv.holds and lv.name != "dram"
-        else lv
-        for lv in baseline.levels
-    )
-    return replace(baseline, pe=replace(baseline.pe, rows=4, cols=4), levels=levels)
+    sized = with_capacities(baseline, {"scratchpad": 96, "accumulator": 4 * 4 * 8})
+    return replace(sized, pe=replace(baseline.pe, rows=4, cols=4))
 
 
 def walk(shape: MatmulShape, nests: nest.Nests, i: int) -> dict[str, int]:
@@ -141,7 +134,7 @@ def test_one_tile_nests_move_what_the_one_tile_model_moves(baseline):
     compute = one.factors.prod(axis=(1, 2))
     np.testing.assert_array_equal(compute, ref.compute_cycles)
     np.testing.assert_allclose(
-        got.latency_cycles, np.maximum(compute, got.dram_bytes / baseline.dram.bandwidth_bytes_per_cycle)
+        got.latency_cycles, np.maximum(compute, got.dram_bytes / design_of(baseline).dram_bytes_per_cycle)
     )
 
 

@@ -11,7 +11,7 @@ import yaml
 import tstack
 from tests.integration.test_cli import run
 from tstack.errors import SpecError
-from tstack.hardware.types import Tensor
+from tstack.hardware.design import design_of
 from tstack.mapping import nest
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import Semantics, characterize, timeloop_hardware
@@ -38,10 +38,11 @@ def test_presets_read_as_their_files_say() -> None:
 def test_arch_replaces_array_capacities_and_dram_bandwidth_but_keeps_energies() -> None:
     design = timeloop_hardware(tstack.load_hardware("gemmini-baseline"))
     hw, nh = load_timeloop_arch("dosa-gemmini").on(design)
-    assert hw.innermost_holding(Tensor.INPUTS).capacity_bytes == 131_072
-    assert hw.innermost_holding(Tensor.OUTPUTS).capacity_bytes == 512 * 16 * 4
-    assert hw.dram.bandwidth_bytes_per_cycle == 8.0
-    assert hw.dram.read_energy_pj_per_byte == design.dram.read_energy_pj_per_byte
+    reading, before = design_of(hw), design_of(design)
+    assert reading.scratchpad.capacity_bytes == 131_072
+    assert reading.accumulator.capacity_bytes == 512 * 16 * 4
+    assert reading.dram_bytes_per_cycle == 8.0
+    assert reading.dram.read_energy_pj_per_byte == before.dram.read_energy_pj_per_byte
     assert (nh.accumulator_elements_per_column, nh.scratchpad_bytes_per_cycle) == (512, 32.0)
 
 

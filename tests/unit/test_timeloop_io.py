@@ -67,9 +67,9 @@ def test_bad_mapping_files(doc: dict, message: str) -> None:
 
 def test_mapping_that_breaks_a_capacity(tmp_path: Path) -> None:
     hw = tstack.load_hardware("gemmini-baseline")
-    with pytest.raises(InfeasibleError, match=r"need .* bytes but scratchpad holds 131,072 usable"):
+    with pytest.raises(InfeasibleError, match=r"need .* B of 'scratchpad', which offers 131,072 B \(double-buffered"):
         check_capacity(Mapping(512, 3072, 768), SHAPE, hw)
     path = tmp_path / "big.yaml"
     path.write_text(yaml.safe_dump(to_timeloop(Mapping(128, 256, 16), SHAPE, 16, 16)))  # 128 KiB of partial sums
-    with pytest.raises(InfeasibleError, match="accumulator holds 32,768 usable"):
+    with pytest.raises(InfeasibleError, match="'accumulator', which offers 32,768 B"):
         evaluate_mapping_file("bert-base", hw, "layer0.ffn.up", path, 512)

@@ -6,8 +6,9 @@ accelerator cycle, energies picojoules; the names say so. Built from YAML by `ts
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from tstack.errors import SpecError
 
@@ -77,11 +78,11 @@ class PEArray:
 class MemoryLevel:
     """One level of the hierarchy. `holds` lists the tensors it keeps; `word_bits` is the width of what it stores
     (a 32-bit accumulator stores outputs at 32 bits). With `double_buffered`, half the capacity is usable per tile
-    so the next tile's transfer overlaps this tile's compute."""
+    so the next tile's transfer overlaps this tile's compute. A level has no bandwidth of its own: bandwidth belongs
+    to the `Link`s between levels."""
 
     name: str
     capacity_bytes: int
-    bandwidth_bytes_per_cycle: float
     read_energy_pj_per_byte: float
     write_energy_pj_per_byte: float
     holds: frozenset[Tensor]
@@ -92,6 +93,23 @@ class MemoryLevel:
     @property
     def usable_bytes(self) -> int:
         return self.capacity_bytes // 2 if self.double_buffered else self.capacity_bytes
+
+
+ARRAY = "array"  # the name a link uses for the PE array as its child
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A channel between a memory level (`parent`) and the levels it feeds (`children`; `ARRAY` for the PE array).
+
+    Every byte that moves between the parent and any child, in either direction, crosses the link; its children
+    share its `bytes_per_cycle` (Gemmini's DMA: one bus between DRAM and both the scratchpad and the accumulator).
+    A level fed by a different bus has a link of its own. How a design's links are read is
+    `tstack.hardware.design`."""
+
+    parent: str
+    children: tuple[str, ...]
+    bytes_per_cycle: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +164,14 @@ class HostCPU:
 
 @dataclass(frozen=True, slots=True)
 class Hardware:
-    """An accelerator. `levels` run innermost to outermost; the last is off-chip DRAM."""
+    """An accelerator. `levels` run innermost to outermost; the last is off-chip DRAM. `links` carry the bandwidths.
+    Cost paths never read `levels` or `links` themselves: `tstack.hardware.design.design_of` reads them, once."""
 
     name: str
     clock_hz: float
     pe: PEArray
     levels: tuple[MemoryLevel, ...]
+    links: tuple[Link, ...] = ()
     host: HostCPU | None = None  # None: ops the accelerator cannot run are an error
     normalization: NormalizationUnit | None = None
     activations: ActivationUnits | None = None
@@ -173,20 +193,22 @@ class Hardware:
                     f"hardware {self.name!r}: no memory level holds {tensor.value}; add it to a level's holds"
                 )
 
-    def level(self, name: str) -> MemoryLevel:
-        for lv in self.levels:
-            if lv.name == name:
-                return lv
-        raise SpecError(
-            f"hardware {self.name!r} has no memory level {name!r}; it has {[lv.name for lv in self.levels]}"
-        )
+    def with_level(self, name: str, **changes: Any) -> Hardware:
+        """This design with the fields of memory level `name` changed (e.g. `capacity_bytes=`)."""
+        if name not in {lv.name for lv in self.levels}:
+            raise SpecError(
+                f"hardware {self.name!r} has no memory level {name!r}; it has {[lv.name for lv in self.levels]}"
+            )
+        levels = tuple(replace(lv, **changes) if lv.name == name else lv for lv in self.levels)
+        return replace(self, levels=levels)
 
-    @property
-    def dram(self) -> MemoryLevel:
-        return self.levels[-1]
-
-    def innermost_holding(self, tensor: Tensor) -> MemoryLevel:
-        return next(lv for lv in self.levels if tensor in lv.holds)
+    def with_link(self, parent: str, child: str, bytes_per_cycle: float) -> Hardware:
+        """This design with the bandwidth of the link from `parent` that feeds `child` changed."""
+        for i, link in enumerate(self.links):
+            if link.parent == parent and child in link.children:
+                links = (*self.links[:i], replace(link, bytes_per_cycle=bytes_per_cycle), *self.links[i + 1 :])
+                return replace(self, links=links)
+        raise SpecError(f"hardware {self.name!r} has no link from {parent!r} to {child!r}")
 
     @property
     def peak_macs_per_s(self) -> float:

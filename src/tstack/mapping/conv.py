@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from itertools import permutations
 
 from tstack.errors import InfeasibleError
+from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
-from tstack.mapping.cost import OperandBits, onchip_levels
+from tstack.mapping.cost import OperandBits
 from tstack.mapping.loopnest import MatmulShape
 
 CONV_DIMS: tuple[str, ...] = ("N", "K", "C", "P", "Q", "R", "S")
@@ -202,21 +203,7 @@ class ConvMapping:
         if self.spatial_k is not None:  # per-column accumulators (see cost.matmul_costs)
             tn, tk, _, tp, tq, _, _ = self.tiles
             c_bytes = tn * tp * tq * -(-tk // self.spatial_k) * hw.pe.cols * bits.acc / 8
-        ab_level, c_level, _ = onchip_levels(hw)
-        halves = {lv.name: " (double-buffered: half of it)" if lv.double_buffered else "" for lv in hw.levels}
-        if ab_level is c_level:
-            if ab_bytes + c_bytes > ab_level.usable_bytes:
-                raise InfeasibleError(
-                    f"capacity exceeded: the tiles need {ab_bytes + c_bytes:,.0f} B of {ab_level.name!r}, which "
-                    f"offers {ab_level.usable_bytes:,} B{halves[ab_level.name]}; use smaller tiles"
-                )
-            return
-        for level, need, what in ((ab_level, ab_bytes, "input and weight tiles"), (c_level, c_bytes, "output tile")):
-            if need > level.usable_bytes:
-                raise InfeasibleError(
-                    f"capacity exceeded: the {what} need {need:,.0f} B of {level.name!r}, which offers "
-                    f"{level.usable_bytes:,} B{halves[level.name]}; use smaller tiles"
-                )
+        design_of(hw).check_fits(ab_bytes, c_bytes, "input and weight tiles", "output tile", "use smaller tiles")
 
     def summary(self) -> str:
         """One line: the tiles by dimension, then the DRAM order (outermost first)."""

@@ -12,7 +12,8 @@ objective is their product, the EDP. Intermediate-level (L2) reuse and the bias 
 from __future__ import annotations
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums, Tensor
+from tstack.hardware.design import design_of
+from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
 from tstack.mapping.cost import OperandBits, evaluate
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors
@@ -42,8 +43,15 @@ def cosa(
         raise SpecError("the cosa mapper models on-chip accumulation and whole-byte operands only")
     m, n, k = shape.m, shape.n, shape.k
     rows, cols = hw.pe.rows, hw.pe.cols
-    ab, c_level = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
-    bw = ab.bandwidth_bytes_per_cycle
+    design = design_of(hw)
+    array_links = (design.scratchpad_array_bytes_per_cycle, design.accumulator_array_bytes_per_cycle)
+    if not design.fill_shared or any(bw is not None for bw in array_links):
+        raise SpecError(
+            f"the cosa mapper models one link filling both on-chip memories and unlimited array links; "
+            f"{hw.name!r} has more: use --mapper exhaustive"
+        )
+    ab, c_level, dram = design.scratchpad, design.accumulator, design.dram
+    bw = design.scratchpad_fill_bytes_per_cycle
     a_b, b_b, out_b, acc_b = bits.a // 8, bits.b // 8, bits.out // 8, bits.acc // 8
     skew = rows + cols - 2
 
@@ -119,7 +127,7 @@ def cosa(
 
     # capacity of the double-buffered buffers
     a_tile, b_tile, c_tile = product(tm, tk, "a_tile"), product(tk, tn, "b_tile"), product(tm, tn, "c")
-    if ab is c_level:
+    if design.shared_buffer:
         model.add(a_tile * a_b + b_tile * b_b + c_tile * acc_b <= ab.usable_bytes)
     else:
         model.add(a_tile * a_b + b_tile * b_b <= ab.usable_bytes)
@@ -147,7 +155,7 @@ def cosa(
         + e(max(ab.read_energy_pj_per_byte, ab.write_energy_pj_per_byte))
         * (2 * traffic_hi + upper(a_reads) + upper(b_reads))
         + e(c_level.read_energy_pj_per_byte + c_level.write_energy_pj_per_byte) * (upper(rmw) + traffic_hi)
-        + e(max(hw.dram.read_energy_pj_per_byte, hw.dram.write_energy_pj_per_byte)) * traffic_hi
+        + e(max(dram.read_energy_pj_per_byte, dram.write_energy_pj_per_byte)) * traffic_hi
     )
     energy = model.new_int_var(0, energy_hi, "energy")
     model.add(
@@ -157,7 +165,7 @@ def cosa(
         + e(ab.read_energy_pj_per_byte) * (a_reads + b_reads)
         + e(c_level.read_energy_pj_per_byte + c_level.write_energy_pj_per_byte) * rmw
         + e(c_level.read_energy_pj_per_byte) * c_bytes
-        + e((hw.dram.read_energy_pj_per_byte + hw.dram.write_energy_pj_per_byte) / 2) * traffic
+        + e((dram.read_energy_pj_per_byte + dram.write_energy_pj_per_byte) / 2) * traffic
     )
     # EDP in scaled units; divide energy down so the product stays within 64 bits
     latency_hi = upper(latency)

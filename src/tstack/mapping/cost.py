@@ -11,10 +11,13 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
   re-read for every n-tile when the n loop sits above m or k; B[k, n] for every m-tile likewise. C stays in the
   accumulator across k when k is the innermost of the three loops; otherwise partial sums spill to DRAM at the
   accumulator's width and are read back (`PartialSums.SPILL` forces a spill per K-fold, as SCALE-Sim does).
-* Latency. With `overlap_transfers` (double-buffered on-chip memories), a tile's transfers overlap the previous
-  tile's compute: latency = max(compute, transfer time of each memory interface) + the first tile's load; else
-  the sum. With `shared_bandwidth` the operands share one port per interface (Gemmini's DMA); else each operand
-  has its own port of that bandwidth (SCALE-Sim's USER mode).
+* Latency. Every link is priced at its own bandwidth, as the design's one reading gives them
+  (`tstack.hardware.design`): the link(s) filling the on-chip memories from their parent (DRAM, or the L2), the
+  link from DRAM into an L2, and any link to the PE array (operand reads, accumulator writes: they stream with the
+  compute). With `overlap_transfers` (double-buffered on-chip memories), a tile's transfers overlap the previous
+  tile's compute: latency = max(compute, each link's busy time) + the first tile's load; else compute plus the
+  fill and L2 links' times. With `shared_bandwidth` the operands share their link (Gemmini's DMA); else each
+  operand has its own port of that bandwidth (SCALE-Sim's USER mode).
 * An intermediate level (an L2 that holds every tensor) tiles the matmul once more (`l2_tiling`): by default either
   it keeps all of B and walks M in the fewest chunks whose rows of A and C fit beside it (B read once per chunk),
   or it keeps a column slice of B at a time and streams A past each slice (A read once per slice), whichever moves
@@ -39,15 +42,14 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError
+from tstack.hardware.design import Design, design_of
 from tstack.hardware.types import (
     CostOptions,
     Dataflow,
     FillDrain,
     Hardware,
     L2Tiling,
-    MemoryLevel,
     PartialSums,
-    Tensor,
 )
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
 
@@ -132,15 +134,6 @@ def _order_positions() -> dict[str, IntArray]:
 
 
 _POS = _order_positions()
-
-
-def onchip_levels(hw: Hardware) -> tuple[MemoryLevel, MemoryLevel, MemoryLevel | None]:
-    """The level holding A/B tiles, the level holding the C tile, and an optional intermediate level (L2)."""
-    ab = hw.innermost_holding(Tensor.INPUTS)
-    c = hw.innermost_holding(Tensor.OUTPUTS)
-    outer_start = max(hw.levels.index(ab), hw.levels.index(c)) + 1
-    middle = [lv for lv in hw.levels[outer_start:-1] if all(t in lv.holds for t in Tensor)]
-    return ab, c, (middle[0] if middle else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +317,8 @@ def finish_costs(
     # every pass but the last writes partial sums at accumulator width and later reads them back
     c_bytes = traffic.out_elems * ((spills - 1) * 2 * bits.acc / 8 + bits.out / 8)
 
-    ab_level, c_level, middle = onchip_levels(hw)
+    design = design_of(hw)
+    ab_level, c_level, middle = design.scratchpad, design.accumulator, design.l2
     bias_bytes = traffic.out_elems * bits.bias / 8
     c_bytes = c_bytes + bias_bytes
     onchip = a_bytes + b_bytes + c_bytes
@@ -350,26 +344,26 @@ def finish_costs(
         dram = onchip
 
     # --- capacity
-    if ab_level is c_level:
+    if design.shared_buffer:
         feasible = ab_tile + c_tile <= ab_level.usable_bytes
     else:
         feasible = (ab_tile <= ab_level.usable_bytes) & (c_tile <= c_level.usable_bytes)
 
-    # --- latency
-    bandwidth = ab_level.bandwidth_bytes_per_cycle
-    if options.shared_bandwidth:
-        onchip_cycles = onchip / bandwidth
-    else:
-        onchip_cycles = np.maximum(np.maximum(a_bytes, b_bytes), c_bytes) / bandwidth
-    transfer_cycles: list[FloatArray] = [np.asarray(onchip_cycles, dtype=np.float64)]
+    # --- latency: every link's bytes over its bandwidth
+    a_reads_bytes = traffic.a_reads * bits.a / 8 + traffic.b_reads * bits.b / 8
+    acc_writes_bytes = traffic.out_passes * bits.acc / 8
+    fill, array = link_cycles(design, options, a_bytes, b_bytes, c_bytes, a_reads_bytes, acc_writes_bytes)
+    transfer_cycles = [fill]
     if middle is not None:
-        transfer_cycles.append(np.asarray(dram / hw.dram.bandwidth_bytes_per_cycle, dtype=np.float64))
+        assert design.l2_fill_bytes_per_cycle is not None
+        transfer_cycles.append(np.asarray(dram / design.l2_fill_bytes_per_cycle, dtype=np.float64))
+    streaming = np.maximum.reduce([compute, *array]) if array else compute
     latency: FloatArray
     if options.overlap_transfers:
-        first_load = ab_tile / bandwidth
-        latency = np.maximum.reduce([compute, *transfer_cycles]) + first_load
+        first_load = ab_tile / design.scratchpad_fill_bytes_per_cycle
+        latency = np.maximum.reduce([streaming, *transfer_cycles]) + first_load
     else:
-        latency = compute + np.sum(transfer_cycles, axis=0)
+        latency = streaming + np.sum(transfer_cycles, axis=0)
 
     # --- energy
     e: FloatArray = np.broadcast_to(macs * hw.pe.mac_energy_pj, like.shape).astype(np.float64)
@@ -380,7 +374,7 @@ def finish_costs(
     e = e + c_bytes * c_level.read_energy_pj_per_byte
     if middle is not None:
         e = e + onchip * (middle.read_energy_pj_per_byte + middle.write_energy_pj_per_byte) / 2
-    e = e + dram * (hw.dram.read_energy_pj_per_byte + hw.dram.write_energy_pj_per_byte) / 2
+    e = e + dram * (design.dram.read_energy_pj_per_byte + design.dram.write_energy_pj_per_byte) / 2
 
     return MatmulCosts(
         compute_cycles=np.asarray(compute * batch, dtype=np.float64),
@@ -392,6 +386,45 @@ def finish_costs(
         macs=total_macs,
         peak_macs_per_cycle=hw.pe.macs_per_cycle,
     )
+
+
+def link_cycles(
+    design: Design,
+    options: CostOptions,
+    a_bytes: Any,
+    b_bytes: Any,
+    c_bytes: Any,
+    array_read_bytes: Any,
+    accumulator_write_bytes: Any,
+) -> tuple[FloatArray, list[FloatArray]]:
+    """Cycles the links of the on-chip side are busy, per mapping: (fill, [array links]).
+
+    Fill: the link(s) carrying A and B into the scratchpad and C between the accumulator and its parent; when one
+    link feeds both their bytes add, separate links run in parallel; with `shared_bandwidth` off each operand has a
+    port of its link's bandwidth (SCALE-Sim's USER mode). Array links, where the design limits them: A and B read out
+    of the scratchpad, partial sums written into the accumulator; they stream with the compute."""
+    shape = np.broadcast_shapes(*(np.shape(x) for x in (a_bytes, b_bytes, c_bytes)))
+
+    def busy(nbytes: Any, bytes_per_cycle: float) -> FloatArray:
+        return np.broadcast_to(np.asarray(nbytes / bytes_per_cycle, dtype=np.float64), shape)
+
+    spad_bw, acc_bw = design.scratchpad_fill_bytes_per_cycle, design.accumulator_fill_bytes_per_cycle
+    if not options.shared_bandwidth:
+        fill = np.maximum(busy(np.maximum(a_bytes, b_bytes), spad_bw), busy(c_bytes, acc_bw))
+    elif design.fill_shared:
+        fill = busy(a_bytes + b_bytes + c_bytes, spad_bw)
+    else:
+        fill = np.maximum(busy(a_bytes + b_bytes, spad_bw), busy(c_bytes, acc_bw))
+    array: list[FloatArray] = []
+    spad_array, acc_array = design.scratchpad_array_bytes_per_cycle, design.accumulator_array_bytes_per_cycle
+    if design.shared_buffer and spad_array is not None:
+        array.append(busy(array_read_bytes + accumulator_write_bytes, spad_array))
+    else:
+        if spad_array is not None:
+            array.append(busy(array_read_bytes, spad_array))
+        if acc_array is not None:
+            array.append(busy(accumulator_write_bytes, acc_array))
+    return fill, array
 
 
 def evaluate(

@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import CostOptions, Hardware, Tensor
+from tstack.hardware.design import design_of
+from tstack.hardware.types import CostOptions, Hardware
 from tstack.mapping.cost import MatmulCosts, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
 from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
@@ -180,9 +181,10 @@ def gemmini_memory(hw: Hardware) -> GemminiMemory:
     """Gemmini's software view of a design: a square array, a scratchpad and a separate accumulator."""
     if hw.pe.rows != hw.pe.cols:
         raise InfeasibleError(f"the gemmini mapper needs a square PE array; {hw.name!r} is {hw.pe.rows}x{hw.pe.cols}")
-    spad, acc = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
-    if spad is acc:
+    design = design_of(hw)
+    if design.shared_buffer:
         raise InfeasibleError(f"the gemmini mapper needs separate scratchpad and accumulator levels in {hw.name!r}")
+    spad, acc = design.scratchpad, design.accumulator
     return GemminiMemory.from_capacities(hw.pe.rows, spad.capacity_bytes, acc.capacity_bytes, spad.banks)
 
 

@@ -56,6 +56,7 @@ bandwidth, mapspace file of February 2023) is not published, and no reading is f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -64,6 +65,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError
+from tstack.hardware.design import single_buffered
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
 from tstack.mapping import nest
 from tstack.mapping.conv import CONV_DIMS, ConvShape
@@ -71,8 +73,9 @@ from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exha
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
 from tstack.mapping.nest import NestConstraints, NestResult, Spatial
-from tstack.mapping.timeloop_arch import TimeloopArch
+from tstack.mapping.timeloop_arch import TimeloopArch, load_timeloop_arch
 from tstack.mapping.timeloop_constraints import load_nest_constraints
+from tstack.mapping.timeloop_sampler import IdSpace, load_id_space, sample_ids, subspace_sizes, timeloop_energies
 
 
 class Semantics(StrEnum):
@@ -80,6 +83,7 @@ class Semantics(StrEnum):
     TIMELOOP = "timeloop"
     NEST = "nest"  # multi-level nests, the whole array unrolled (tstack.mapping.nest)
     NEST_FREE = "nest-free"  # multi-level nests, any spatial factor up to the array side
+    TIMELOOP_IDS = "timeloop-ids"  # Gemmini's Timeloop files drawn as Timeloop's random mapper draws (mapping IDs)
 
 
 # Timeloop's cycle model: bandwidth-bound max over levels, no preload or fill/drain; outputs accumulate on chip (the
@@ -95,8 +99,7 @@ TIMELOOP_OPTIONS = CostOptions(
 
 def timeloop_hardware(hw: Hardware) -> Hardware:
     """The design as Timeloop sees it: whole buffers per tile (no double buffering), Timeloop's cycle model."""
-    levels = tuple(replace(lv, double_buffered=False) for lv in hw.levels)
-    return replace(hw, levels=levels, cost_options=TIMELOOP_OPTIONS)
+    return replace(single_buffered(hw), cost_options=TIMELOOP_OPTIONS)
 
 
 # The paper's operators (section 5.5.1), as matmuls M x N x K (M = rows streamed, N = outputs, K = reduction).
@@ -173,6 +176,7 @@ def characterize(
     im2col: bool = False,
     constraints: NestConstraints | None = None,
     arch: TimeloopArch | None = None,
+    id_space: IdSpace | None = None,
 ) -> MapspaceStats:
     """`samples` random valid mappings' EDP relative to the exhaustive best, under `semantics` (module docstring).
 
@@ -180,7 +184,22 @@ def characterize(
     7-loop conv mapspace under `tstack` semantics, unless `im2col`. `constraints` (a Timeloop constraints file read by
     `tstack.mapping.timeloop_constraints`) samples the nest mapspace they describe, whatever `semantics` says; `arch`
     (a Timeloop architecture, `tstack.mapping.timeloop_arch`) puts the nests on its array, capacities and
-    bandwidths, with the design's energies."""
+    bandwidths, with the design's energies. `id_space` (`tstack.mapping.timeloop_sampler`) draws the nests as
+    Timeloop's random mapper draws mapping IDs, relative to the best sample (`Semantics.TIMELOOP_IDS` is Gemmini's
+    files drawn so, priced with Timeloop's energies)."""
+    if semantics is Semantics.TIMELOOP_IDS:
+        return _characterize_ids(
+            name,
+            shape,
+            hw,
+            samples,
+            seed,
+            id_space or load_id_space("gemmini", "gemmini"),
+            arch or load_timeloop_arch("gemmini"),
+            energies=True,
+        )
+    if id_space is not None:
+        return _characterize_ids(name, shape, hw, samples, seed, id_space, arch, energies=False)
     if constraints is None and semantics is not Semantics.TSTACK:
         constraints = nest_constraints(semantics)
     if constraints is not None:
@@ -239,7 +258,7 @@ def document_fields(stats: MapspaceStats) -> dict[str, Any]:
 
 def nest_constraints(semantics: Semantics) -> NestConstraints:
     """The nest mapspace of a Timeloop-model semantics."""
-    if semantics is Semantics.TIMELOOP:
+    if semantics in (Semantics.TIMELOOP, Semantics.TIMELOOP_IDS):
         return load_nest_constraints("gemmini")
     if semantics in (Semantics.NEST, Semantics.NEST_FREE):
         return NestConstraints.of(Spatial.FULL if semantics is Semantics.NEST else Spatial.FREE)
@@ -270,18 +289,7 @@ def _characterize_nest(
     one_tile = nest.one_tile_nests(shape, nh)
     one_tile = one_tile.take(np.flatnonzero(nest.satisfies(shape, one_tile, nh, constraints)))
     one_cost = nest.costs(shape, one_tile, nh)
-    g = gemmini(shape, tl).mapping  # its edge tiles are padded; a nest needs divisors, so round each tile down
-    heuristic_nest = nest.from_mapping(
-        Mapping(
-            _divisor_at_most(shape.m, g.tile_m),
-            _divisor_at_most(shape.n, g.tile_n),
-            _divisor_at_most(shape.k, g.tile_k),
-            g.order,
-        ),
-        shape,
-        nh,
-    )
-    heuristic = nest.NestResult.pick(heuristic_nest, nest.costs(shape, heuristic_nest, nh), 0)
+    heuristic = _heuristic_nest(shape, tl, nh)
     best_sample = int(np.argmin(cost.edp))
     best_one = int(np.argmin(one_cost.edp)) if len(one_tile) else -1
     if best_one < 0 or cost.edp[best_sample] <= one_cost.edp[best_one]:
@@ -294,3 +302,52 @@ def _characterize_nest(
 
 def _divisor_at_most(bound: int, limit: int) -> int:
     return max(d for d in divisors(bound) if d <= limit)
+
+
+def _heuristic_nest(shape: MatmulShape, tl: Hardware, nh: nest.NestHardware) -> NestResult:
+    """Gemmini's tiling as a nest: its edge tiles are padded, a nest needs divisors, so each tile is rounded down."""
+    g = gemmini(shape, tl).mapping
+    heuristic_nest = nest.from_mapping(
+        Mapping(
+            _divisor_at_most(shape.m, g.tile_m),
+            _divisor_at_most(shape.n, g.tile_n),
+            _divisor_at_most(shape.k, g.tile_k),
+            g.order,
+        ),
+        shape,
+        nh,
+    )
+    return nest.NestResult.pick(heuristic_nest, nest.costs(shape, heuristic_nest, nh), 0)
+
+
+def _characterize_ids(
+    name: str,
+    shape: MatmulShape,
+    hw: Hardware,
+    samples: int,
+    seed: int,
+    id_space: IdSpace,
+    arch: TimeloopArch | None,
+    *,
+    energies: bool,
+) -> MapspaceStats:
+    """Timeloop's random mapper on a nest mapspace (`tstack.mapping.timeloop_sampler.sample_ids`): valid mappings in
+    proportion to the mapping IDs that construct them, priced by the nest model, EDP relative to the best sample (the
+    reference a Timeloop run reports). With `energies`, the per-access energies are Timeloop's own for Gemmini's
+    `arch_default.yaml` (its `pat` model, measured: `timeloop_sampler.timeloop_energies`), else the design's.
+    `valid_mappings` is the number of valid mapping IDs, estimated from the share of drawn IDs that were valid."""
+    tl = timeloop_hardware(hw)
+    if arch is None:
+        nh = nest.NestHardware.of(tl)
+    else:
+        tl, nh = arch.on(tl)
+    if energies:
+        nh = timeloop_energies(nh)
+    draw = sample_ids(shape, nh, samples, np.random.default_rng(seed), id_space)
+    cost = nest.costs(shape, draw.nests, nh)
+    best = nest.NestResult.pick(draw.nests, cost, int(np.argmin(cost.edp)))
+    relative = np.asarray(cost.edp / best.edp, dtype=np.float64)
+    ids = math.prod(subspace_sizes(shape, id_space, nh).values())
+    return MapspaceStats(
+        name, shape, round(ids * draw.valid_share), samples, relative, best, _heuristic_nest(shape, tl, nh)
+    )

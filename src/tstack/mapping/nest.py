@@ -48,7 +48,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import Hardware, Tensor
+from tstack.hardware.design import design_of
+from tstack.hardware.types import Hardware
 from tstack.mapping.loopnest import DIMS, ORDERS, Mapping, MatmulShape
 from tstack.mapping.mappers import divisors
 
@@ -136,18 +137,27 @@ class NestHardware:
     def of(hw: Hardware | NestHardware) -> NestHardware:
         if isinstance(hw, NestHardware):
             return hw
-        spad, acc = hw.innermost_holding(Tensor.INPUTS), hw.innermost_holding(Tensor.OUTPUTS)
-        if spad is acc or Tensor.WEIGHTS not in spad.holds:
+        design = design_of(hw)
+        spad, acc, dram = design.scratchpad, design.accumulator, design.dram
+        if design.shared_buffer:
             raise InfeasibleError(
                 f"the nest model needs Gemmini's hierarchy (a scratchpad with inputs and weights, a separate "
                 f"accumulator); {hw.name!r} has none"
             )
-        dram = hw.dram
-        extra = [lv.name for lv in hw.levels if lv not in (spad, acc, dram)]
-        if extra:
+        if design.l2 is not None:
             raise InfeasibleError(
                 f"the nest model covers Gemmini's levels (scratchpad, accumulator, DRAM); {hw.name!r} also has "
-                f"{', '.join(extra)}: use --semantics tstack, whose cost model tiles an intermediate level"
+                f"{design.l2.name}: use --semantics tstack, whose cost model tiles an intermediate level"
+            )
+        if not design.fill_shared:
+            raise InfeasibleError(
+                f"the nest model prices DRAM as Timeloop does, one bandwidth for all its traffic; {hw.name!r} fills "
+                "its scratchpad and accumulator over separate links: give them one link from DRAM"
+            )
+        if design.scratchpad_array_bytes_per_cycle is not None or design.accumulator_array_bytes_per_cycle is not None:
+            raise InfeasibleError(
+                f"the nest model reads on-chip limits from a Timeloop architecture (--timeloop-arch), not from "
+                f"{hw.name!r}'s links to the array: remove those links or give the limits as a Timeloop file"
             )
         acc_bytes = acc.word_bits // 8
         return NestHardware(
@@ -156,7 +166,7 @@ class NestHardware:
             spad.capacity_bytes,
             acc.capacity_bytes // acc_bytes // hw.pe.cols,
             acc_bytes,
-            dram.bandwidth_bytes_per_cycle,
+            design.dram_bytes_per_cycle,
             hw.pe.mac_energy_pj,
             dram.read_energy_pj_per_byte,
             dram.write_energy_pj_per_byte,

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tstack.errors import SpecError
-from tstack.hardware.types import Hardware, Tensor
+from tstack.hardware.design import design_of, with_capacities
+from tstack.hardware.types import Hardware
 from tstack.mapping.nest import NestHardware
 from tstack.spec.loading import yaml_preset_or_file
 
@@ -48,21 +49,20 @@ class TimeloopArch:
     def on(self, design: Hardware) -> tuple[Hardware, NestHardware]:
         """The design with this array, these capacities and this DRAM bandwidth (its energies kept), and the nest
         model's view of it with the on-chip bandwidths."""
-        spad, acc = design.innermost_holding(Tensor.INPUTS), design.innermost_holding(Tensor.OUTPUTS)
-        sized = {
-            spad.name: replace(spad, capacity_bytes=self.scratchpad_bytes),
-            acc.name: replace(
-                acc,
-                capacity_bytes=self.accumulator_entries_per_column * self.cols * self.accumulator_word_bits // 8,
-                word_bits=self.accumulator_word_bits,
-            ),
-            design.dram.name: replace(design.dram, bandwidth_bytes_per_cycle=self.dram_bytes_per_cycle),
-        }
-        hw = replace(
+        reading = design_of(design)
+        spad, acc, dram = reading.scratchpad, reading.accumulator, reading.dram
+        hw = with_capacities(
             design,
+            {
+                spad.name: self.scratchpad_bytes,
+                acc.name: self.accumulator_entries_per_column * self.cols * self.accumulator_word_bits // 8,
+            },
             name=f"{design.name} + {self.name}",
+        )
+        hw = hw.with_level(acc.name, word_bits=self.accumulator_word_bits)
+        hw = replace(
+            hw.with_link(dram.name, spad.name, self.dram_bytes_per_cycle),
             pe=replace(design.pe, rows=self.rows, cols=self.cols),
-            levels=tuple(sized.get(lv.name, lv) for lv in design.levels),
         )
         nh = replace(
             NestHardware.of(hw),

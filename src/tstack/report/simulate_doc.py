@@ -1,7 +1,8 @@
 """JSON documents and rich tables of simulations.
 
-`tstack.simulate/1`: schema, model, hardware {name, clock_hz, pe {rows, cols, dataflow}, memory [{name,
-  capacity_bytes, bandwidth_bytes_per_cycle}]}, phase, seq_len, batch, latency_cycles, latency_s, energy_pj,
+`tstack.simulate/2`: schema, model, hardware {name, clock_hz, pe {rows, cols, dataflow}, memory [{name,
+  capacity_bytes}] innermost first, links [{parent, children, bytes_per_cycle}]},
+  phase, seq_len, batch, latency_cycles, latency_s, energy_pj,
   edp_pj_cycles, macs, utilization, matmul_utilization, categories {matmul|softmax|layernorm|gelu|resadd|dequant|
   other: {cycles, share}}, ops [{name, kind, op_class, category, where, latency_cycles, energy_pj, macs,
   dram_bytes, mapping {tile_m, tile_n, tile_k, order} or null}] (with ops=True).
@@ -28,6 +29,7 @@ from typing import Any
 from rich.table import Table
 
 from tstack.api import OpMapping
+from tstack.hardware.design import design_of
 from tstack.mapping.conv import CONV_DIMS
 from tstack.mapping.conv_mappers import ConvMapperResult
 from tstack.mapping.mappers import MapperResult
@@ -44,20 +46,18 @@ def _categories(r: ModelResult) -> dict[str, dict[str, float]]:
 
 def simulate_document(r: ModelResult, *, ops: bool = False) -> dict[str, Any]:
     hw = r.hardware
+    design = design_of(hw)
     doc: dict[str, Any] = {
-        "schema": "tstack.simulate/1",
+        "schema": "tstack.simulate/2",
         "model": r.workload.model_name,
         "hardware": {
             "name": hw.name,
             "clock_hz": hw.clock_hz,
             "pe": {"rows": hw.pe.rows, "cols": hw.pe.cols, "dataflow": str(hw.pe.dataflow)},
-            "memory": [
-                {
-                    "name": lv.name,
-                    "capacity_bytes": lv.capacity_bytes,
-                    "bandwidth_bytes_per_cycle": lv.bandwidth_bytes_per_cycle,
-                }
-                for lv in hw.levels
+            "memory": [{"name": lv.name, "capacity_bytes": lv.capacity_bytes} for lv in design.memories],
+            "links": [
+                {"parent": link.parent, "children": list(link.children), "bytes_per_cycle": link.bytes_per_cycle}
+                for link in design.all_links
             ],
         },
         "phase": str(r.workload.phase),

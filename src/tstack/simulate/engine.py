@@ -18,7 +18,8 @@ from functools import lru_cache
 import numpy as np
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import CostOptions, Hardware, Tensor
+from tstack.hardware.design import design_of, single_buffered
+from tstack.hardware.types import CostOptions, Hardware
 from tstack.mapping.conv import ConvMapping, ConvShape
 from tstack.mapping.conv_cost import evaluate_conv
 from tstack.mapping.conv_mappers import exhaustive_conv
@@ -192,7 +193,7 @@ def _fused_row_tiles(
     rows a fused LayerNorm/Softmax reduces in the accumulator."""
     mapped = _mapped(shapes, hw, act, _bits(8, has_bias, options), options, mapper)
     tiles = sum(-(-s.m // m.tile_m) * -(-s.n // m.tile_n) * s.batch for s, (m, _) in zip(shapes, mapped, strict=True))
-    return tiles, all(f for _, f in mapped) and hw.innermost_holding(Tensor.OUTPUTS).double_buffered
+    return tiles, all(f for _, f in mapped) and design_of(hw).accumulator.double_buffered
 
 
 def exposed_reduction_cycles(reduction_cycles: float, matmul_cycles: float, tiles: int, overlapped: bool) -> float:
@@ -223,7 +224,7 @@ def matmul_results(
     mappings = [m for m, _ in mapped]
     fits = all(f for _, f in mapped)
     # a fused full-row tile that overflows the double buffer runs single-buffered
-    design = hw if fits else _single_buffered(hw)
+    design = hw if fits else single_buffered(hw)
     opts = options if fits else replace(options, overlap_transfers=False)
     costs = matmul_costs(
         MatmulShapes(
@@ -280,10 +281,6 @@ def direct_conv_if_better(
     if latency * energy >= im2col_edp:
         return None
     return mapping, latency, energy, cost.dram_bytes * op.repeat
-
-
-def _single_buffered(hw: Hardware) -> Hardware:
-    return replace(hw, levels=tuple(replace(lv, double_buffered=False) for lv in hw.levels))
 
 
 _FUSION_DECIDED = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})

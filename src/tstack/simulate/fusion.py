@@ -37,7 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from tstack.errors import WorkloadError
-from tstack.hardware.types import Hardware, Tensor
+from tstack.hardware.design import design_of
+from tstack.hardware.types import Hardware
 from tstack.simulate.engine import fusion_pair
 from tstack.simulate.nonlinear import nonlinear_cost
 from tstack.workload.model import ModelSpec
@@ -99,7 +100,7 @@ def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | Non
             nonlinear = replace(nonlinear, name=f"{matmul.name}.layernorm")
         passes = nonlinear_cost(nonlinear, replace(hw, fuse_nonlinear=True), follows_matmul=True).latency_cycles
         plain, apart, forced, together = fusion_pair(matmul, nonlinear, passes, hw, hw.cost_options)
-        acc = hw.innermost_holding(Tensor.OUTPUTS).capacity_bytes
+        acc = design_of(hw).accumulator.capacity_bytes
         results.append(
             FusionResult(
                 pair, hw.name, acc, seq, PairLatency(plain, apart.latency_cycles), PairLatency(forced, together)

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tstack.errors import InfeasibleError
-from tstack.hardware.types import Hardware, Tensor
+from tstack.hardware.design import design_of
+from tstack.hardware.types import Hardware
 from tstack.kernels.opcount import op_counts
 from tstack.workload.ops import Op, OpKind, Role, total_elements
 
@@ -135,10 +136,12 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
         return NonlinearCost("fused", parts[0] if parts else sfu, 0.0, 0.0)
     # SFU and DMA traffic passes through the on-chip memories' port; inputs arrive at the width matmuls write
     # for nonlinear consumers (32 bits in the paper's analytic model), outputs leave as 8-bit activations
-    port = hw.innermost_holding(Tensor.INPUTS).bandwidth_bytes_per_cycle
+    design = design_of(hw)
+    port = design.scratchpad_fill_bytes_per_cycle  # the link between the on-chip memories and their parent
     in_elements = _io_elements(op) - n
     io_bytes = in_elements * hw.nonlinear_input_bits / 8 + n * op.operands[-1].bits / 8
-    energy = io_bytes * (hw.dram.read_energy_pj_per_byte + hw.dram.write_energy_pj_per_byte) / 2
+    dram = design.dram
+    energy = io_bytes * (dram.read_energy_pj_per_byte + dram.write_energy_pj_per_byte) / 2
     if op.kind is OpKind.EMBEDDING:  # a table gather is a DMA copy: rows in, rows out, no arithmetic
         return NonlinearCost("dma", io_bytes / port, energy, io_bytes)
     if sfu is not None:
@@ -153,7 +156,7 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
         )
     float_bytes = _io_elements(op) * HOST_FLOAT_BYTES
     cycles = max(n * per_element, float_bytes / host.dram_bytes_per_cycle)
-    energy = n * per_element * host.energy_pj_per_cycle + float_bytes * hw.dram.read_energy_pj_per_byte
+    energy = n * per_element * host.energy_pj_per_cycle + float_bytes * dram.read_energy_pj_per_byte
     return NonlinearCost("host", cycles, energy, float_bytes)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from tstack.errors import SpecError
+from tstack.hardware.design import level_names, with_capacities
 from tstack.hardware.types import Hardware, PEArray
 from tstack.spec.hardware import parse_size_bytes
 
@@ -25,7 +26,7 @@ def parse_axis(text: str, hw: Hardware) -> Axis:
         raise SpecError(f"--set expects NAME=V1,V2,... (e.g. scratchpad=64K,128K), got {text!r}")
     name, _, raw = text.partition("=")
     name = name.strip()
-    levels = [lv.name for lv in hw.levels]
+    levels = level_names(hw)
     if name != "pe" and name not in levels:
         raise SpecError(f"--set {name}: {hw.name!r} has no memory level {name!r}; choose pe or one of {levels}")
     try:
@@ -40,8 +41,7 @@ def parse_axis(text: str, hw: Hardware) -> Axis:
 def apply(hw: Hardware, axis: Axis, value: int) -> Hardware:
     if axis.name == "pe":
         return replace(hw, pe=PEArray(value, value, hw.pe.dataflow, hw.pe.mac_energy_pj), name=f"{hw.name}")
-    levels = tuple(replace(lv, capacity_bytes=value) if lv.name == axis.name else lv for lv in hw.levels)
-    return replace(hw, levels=levels)
+    return with_capacities(hw, {axis.name: value})
 
 
 def grid(hw: Hardware, axes: Sequence[Axis]) -> list[tuple[tuple[int, ...], Hardware]]:

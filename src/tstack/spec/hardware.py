@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from tstack.errors import SpecError
+from tstack.hardware.design import design_of
 from tstack.hardware.types import (
     ActivationUnits,
     CostOptions,
@@ -17,6 +18,7 @@ from tstack.hardware.types import (
     Hardware,
     HostCPU,
     L2Tiling,
+    Link,
     MemoryLevel,
     NormalizationUnit,
     PartialSums,
@@ -60,13 +62,20 @@ class PEArrayFile(_Strict):
 class MemoryLevelFile(_Strict):
     name: str
     capacity: SizeBytes
-    bandwidth_bytes_per_cycle: Positive
     read_energy_pj_per_byte: NonNegative
     write_energy_pj_per_byte: NonNegative
     holds: list[Tensor] = Field(min_length=1)
     banks: Annotated[int, Field(gt=0)] = 1
     word_bits: Annotated[int, Field(gt=0)] = 8
     double_buffered: bool = False
+
+
+class LinkFile(_Strict):
+    """A channel from `parent` to the levels it feeds (`children`, or `array` for the PE array), shared by them."""
+
+    parent: str
+    children: list[str] = Field(min_length=1)
+    bytes_per_cycle: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class NormalizationUnitFile(_Strict):
@@ -91,14 +100,17 @@ class HostFile(_Strict):
     source: str
 
 
+_DEFAULT_OPTIONS = CostOptions()  # the one place the defaults are written is CostOptions itself
+
+
 class CostOptionsFile(_Strict):
-    preload_hidden: bool = True
-    fill_drain: FillDrain = FillDrain.PER_TILE
-    partial_sums: PartialSums = PartialSums.ACCUMULATE
-    overlap_transfers: bool = True
-    shared_bandwidth: bool = True
-    l2_tiling: L2Tiling = L2Tiling.MIN_TRAFFIC
-    bias_matrix: bool = False
+    preload_hidden: bool = _DEFAULT_OPTIONS.preload_hidden
+    fill_drain: FillDrain = _DEFAULT_OPTIONS.fill_drain
+    partial_sums: PartialSums = _DEFAULT_OPTIONS.partial_sums
+    overlap_transfers: bool = _DEFAULT_OPTIONS.overlap_transfers
+    shared_bandwidth: bool = _DEFAULT_OPTIONS.shared_bandwidth
+    l2_tiling: L2Tiling = _DEFAULT_OPTIONS.l2_tiling
+    bias_matrix: bool = _DEFAULT_OPTIONS.bias_matrix
 
 
 class HardwareFile(_Strict):
@@ -108,6 +120,7 @@ class HardwareFile(_Strict):
     clock_ghz: Positive
     pe_array: PEArrayFile
     memory: list[MemoryLevelFile] = Field(min_length=1)
+    links: list[LinkFile] = Field(min_length=1)
     normalization_unit: NormalizationUnitFile | None = None
     activation_units: ActivationUnitsFile | None = None
     host: HostFile | None = None
@@ -121,7 +134,6 @@ def to_hardware(f: HardwareFile) -> Hardware:
         MemoryLevel(
             name=m.name,
             capacity_bytes=m.capacity,
-            bandwidth_bytes_per_cycle=m.bandwidth_bytes_per_cycle,
             read_energy_pj_per_byte=m.read_energy_pj_per_byte,
             write_energy_pj_per_byte=m.write_energy_pj_per_byte,
             holds=frozenset(m.holds),
@@ -155,6 +167,7 @@ def to_hardware(f: HardwareFile) -> Hardware:
         clock_hz=f.clock_ghz * 1e9,
         pe=PEArray(f.pe_array.rows, f.pe_array.cols, f.pe_array.dataflow, f.pe_array.mac_energy_pj),
         levels=levels,
+        links=tuple(Link(k.parent, tuple(k.children), k.bytes_per_cycle) for k in f.links),
         host=host,
         normalization=norm,
         activations=acts,
@@ -166,15 +179,37 @@ def to_hardware(f: HardwareFile) -> Hardware:
     )
 
 
+def _refuse_level_bandwidths(data: dict[str, Any], origin: str) -> None:
+    """Files of the old form gave each memory level a bandwidth without saying which link it meant (tstack read the
+    scratchpad's as the link into the on-chip memories and DRAM's only behind an L2); refuse them, saying how to
+    write the link."""
+    memory = data.get("memory")
+    if not isinstance(memory, list):
+        return
+    for i, level in enumerate(memory):
+        if isinstance(level, dict) and "bandwidth_bytes_per_cycle" in level:
+            raise SpecError(
+                f"{origin}: memory.{i} ({level.get('name', '?')}): a level's bandwidth_bytes_per_cycle is no longer "
+                "read (it did not say which link it meant); remove it and give the links instead, e.g. "
+                "links: [{parent: dram, children: [scratchpad, accumulator], bytes_per_cycle: 16}] for Gemmini's DMA"
+            )
+
+
 def hardware_from_mapping(data: Any, origin: str) -> Hardware:
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: expected a mapping of hardware fields, got {type(data).__name__}")
+    _refuse_level_bandwidths(data, origin)
     try:
-        return to_hardware(HardwareFile.model_validate(data))
+        hw = to_hardware(HardwareFile.model_validate(data))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise SpecError(f"{origin}: {where}: {err['msg']}") from None
+    try:
+        design_of(hw)  # the links and roles are checked once, here, so a bad file fails as it is read
+    except SpecError as exc:
+        raise SpecError(f"{origin}: {exc}") from None
+    return hw
 
 
 def load_hardware(source: str | Path) -> Hardware:

@@ -9,7 +9,6 @@ tstack's cost model, on the target design), and the fusion study (matmul + Softm
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ import numpy as np
 
 from tstack import api
 from tstack.errors import InfeasibleError, TstackError
-from tstack.hardware.types import Hardware, Tensor
+from tstack.hardware.design import design_of, with_capacities
+from tstack.hardware.types import Hardware
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
 from tstack.simulate.fusion import fusion_study
 from tstack.spec.hardware import load_hardware
@@ -79,15 +79,14 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
 
 def _fusion_designs(target: Hardware) -> list[Hardware]:
     """The target with the paper's Figs. 21-22 memories: a 256 kB scratchpad, a 128 or a 256 kB accumulator."""
-    spad, acc = target.innermost_holding(Tensor.INPUTS), target.innermost_holding(Tensor.OUTPUTS)
-    if spad is acc:
+    reading = design_of(target)
+    if reading.shared_buffer:
         raise TstackError(f"{target.name!r} has no separate accumulator to hold fused rows")
-    designs = []
-    for acc_kb in paper.FUSION_ACCUMULATOR_KB:
-        sizes = {spad.name: paper.FUSION_SCRATCHPAD_KB * 1024, acc.name: acc_kb * 1024}
-        levels = tuple(replace(lv, capacity_bytes=sizes.get(lv.name, lv.capacity_bytes)) for lv in target.levels)
-        designs.append(replace(target, levels=levels))
-    return designs
+    spad, acc = reading.scratchpad, reading.accumulator
+    return [
+        with_capacities(target, {spad.name: paper.FUSION_SCRATCHPAD_KB * 1024, acc.name: acc_kb * 1024})
+        for acc_kb in paper.FUSION_ACCUMULATOR_KB
+    ]
 
 
 def _finite(x: float) -> float | None:
@@ -97,7 +96,7 @@ def _finite(x: float) -> float | None:
 def _fusion(spec: ModelSpec, config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
     out = []
     for design in _fusion_designs(load_hardware(config.hw_target)):
-        acc_kb = design.innermost_holding(Tensor.OUTPUTS).capacity_bytes // 1024
+        acc_kb = design_of(design).accumulator.capacity_bytes // 1024
         for seq in config.settings.fusion_seqs:
             progress(f"fusion study at l = {seq}, {acc_kb} kB accumulator")
             for r in fusion_study(spec, design, seq):
