@@ -34,7 +34,11 @@ def small_hw(baseline):
 def walk(shape: MatmulShape, nests: nest.Nests, i: int) -> dict[str, int]:
     """Execute nest `i` loop by loop and count the elements each transfer moves: a level's tile of a tensor is
     the set of element coordinates its inner loops touch, and it is refilled whenever the coordinates the outer
-    loops contribute to it change. Outputs also track which tiles were seen before (partial sums come back)."""
+    loops contribute to it change. Outputs also track which tiles were seen before (partial sums come back).
+    The MACs keep nothing, so the transfers into them (inputs from the scratchpad, updates of the accumulator)
+    happen on every iteration. (This walk used to let an operand stay in a MAC while only loops that do not index
+    it ran: real Timeloop charges every iteration, a read-modify-write per reduction step; see
+    tests/golden/test_timeloop_crosscheck.py.)"""
     loops = []  # (dim, trips, stride): stride = elements of the dim covered by one iteration of the loop
     inner = {d: 1 for d in range(3)}
     for lv in reversed(range(4)):
@@ -77,7 +81,7 @@ def walk(shape: MatmulShape, nests: nest.Nests, i: int) -> dict[str, int]:
                 sum(ix * stride for ix, (d, _, stride) in zip(idx[:above], loops[:above], strict=True) if d == r)
                 for r in relevant
             )
-            if origin != last[name]:
+            if origin != last[name] or above == len(loops):  # a MAC holds nothing: every iteration moves
                 last[name] = origin
                 counts[name] += tile_elements(relevant, above, spatial) * replicas
                 if name == "accumulator_evictions" and origin not in seen_outputs:
@@ -141,8 +145,9 @@ def test_one_tile_nests_move_what_the_one_tile_model_moves(baseline):
 def test_onchip_bandwidths_bound_latency_only_when_given(baseline):
     """One 16x16x16 tile streamed through the array (m at the accumulator level, the whole array unrolled): the
     scratchpad is written 256 inputs + 256 weights and read 256 + 256 times (inputs into the rows, weights into the
-    registers); each of the 16 accumulators takes 16 updates (16 writes, 0 reads: they start from zero) and drains
-    16 words. Counted by hand, so a wrong rule fails here."""
+    registers); each of the 16 accumulators takes 16 updates (16 writes, 0 reads: they start from zero) and one
+    fill of its 16-word tile (16 writes; Timeloop counts a tile's first, zero-initialised, residency as a fill and
+    its drain to DRAM as a DRAM update only). Counted by hand, so a wrong rule fails here."""
     shape = MatmulShape(16, 16, 16)
     one = nest.from_tiles(shape, *(np.array([16]),) * 3, np.array([0]), baseline)
     fast_dram = replace(nest.NestHardware.of(baseline), dram_bytes_per_cycle=1e9)

@@ -49,7 +49,9 @@ class CostOptions:
     Defaults: weights double-buffered in the PEs (preload hidden), fill/drain once per tile, on-chip accumulation,
     transfers overlapped with compute, one shared port per memory interface, an intermediate level tiled for the
     least DRAM traffic, and biases as per-column vectors (`bias_matrix`: a full M x N bias read once, as Gemmini's
-    non-repeating D matrix)."""
+    non-repeating D matrix). `skip_one_trip_loops` (Timeloop's rule, the default): a DRAM loop of one trip is no loop,
+    so a matmul's tile stays on chip across it; off, every loop of the written nest counts, as Gemmini's software
+    (`tiled_matmul_outer`) moves A[i0, k0] and B[k0, j0] in for every (i0, j0, k0) even when K fits one tile."""
 
     preload_hidden: bool = True
     fill_drain: FillDrain = FillDrain.PER_TILE
@@ -58,6 +60,7 @@ class CostOptions:
     shared_bandwidth: bool = True
     l2_tiling: L2Tiling = L2Tiling.MIN_TRAFFIC
     bias_matrix: bool = False
+    skip_one_trip_loops: bool = True
 
 
 @dataclass(frozen=True, slots=True)

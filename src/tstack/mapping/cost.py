@@ -7,8 +7,9 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
   are streamed through (one row per cycle). Systolic skew adds rows + cols - 2 cycles of fill and drain per fold
   (`FillDrain.PER_FOLD`, SCALE-Sim's array), once per tile (`PER_TILE`, a pipelined array) or never (`NONE`).
 * Traffic (loop-nest reuse). The DRAM level iterates over tiles in the mapping's order. A tile of a tensor is
-  refetched once per iteration of every loop down to the innermost loop that indexes the tensor: A[m, k] is
-  re-read for every n-tile when the n loop sits above m or k; B[k, n] for every m-tile likewise. C stays in the
+  refetched once per iteration of every loop down to the innermost loop that indexes the tensor and iterates (a
+  loop of one trip is no loop, as in Timeloop; with `skip_one_trip_loops` off it is, as in Gemmini's software):
+  A[m, k] is re-read for every n-tile when the n loop sits above m or k; B[k, n] for every m-tile likewise. C stays in the
   accumulator across k when k is the innermost of the three loops; otherwise partial sums spill to DRAM at the
   accumulator's width and are read back (`PartialSums.SPILL` forces a spill per K-fold, as SCALE-Sim does).
 * Latency. Every link is priced at its own bandwidth, as the design's one reading gives them
@@ -189,7 +190,12 @@ def matmul_costs(
     compute = compute_cycles(stream, weight_loads, trips_m * trips_n * trips_k, rows, cols, options)
 
     # --- traffic between the on-chip level and its parent, by loop-nest reuse
-    pm, pn, pk = _POS["m"][order], _POS["n"][order], _POS["k"][order]
+    # Timeloop's rule: a loop of one trip is no loop, so its position counts only when it iterates (-1 otherwise);
+    # `skip_one_trip_loops` off walks the written loop nest (Gemmini's software moves operands at every iteration)
+    skip = options.skip_one_trip_loops
+    pm, pn, pk = (
+        np.where((t > 1) | (not skip), _POS[d][order], -1) for d, t in (("m", trips_m), ("n", trips_n), ("k", trips_k))
+    )
     a_refetch = np.where(pn < np.maximum(pm, pk), trips_n, 1)
     b_refetch = np.where(pm < np.maximum(pk, pn), trips_m, 1)
     a_bytes = m * k * a_refetch * bits.a / 8

@@ -18,11 +18,19 @@ Cost, Timeloop's model as its documentation states it (every choice here, none f
 * Reuse. A level's tile of a tensor is refilled from the next level out that keeps the tensor whenever the loops
   above it move to another tile: the fills are the product of the trip counts of the loops above the level,
   outermost first, down to the innermost loop (of more than one trip) that indexes the tensor; loops inside that
-  one reuse the tile (stationarity). Inputs, kept nowhere between the scratchpad and the MACs, follow the same rule
-  over the whole nest. A spatial loop multiplies a tensor's fills when it indexes the tensor and multicasts
-  otherwise (inputs across the columns); k across the rows reduces spatially into one accumulator update.
-* Outputs. A tile's first fill of the accumulator starts from zero; every later fill reads a partial sum back from
-  DRAM and every eviction but the last writes one, at the accumulator's width; the last write is 8-bit.
+  one reuse the tile (stationarity). A spatial loop multiplies a tensor's fills when it indexes the tensor and
+  multicasts otherwise (inputs across the columns); k across the rows reduces spatially into one accumulator update.
+* No reuse at the MACs. A MAC holds nothing: inputs (kept nowhere between the scratchpad and the MACs) are read from
+  the scratchpad, and outputs (kept nowhere below the accumulator) updated in the accumulator, once per temporal
+  iteration of the whole nest and per array row (inputs) or column (outputs), whatever the innermost loop; so with
+  a reduction loop innermost every step is a read-modify-write. Timeloop's rule (timeloop-model, checked in
+  tests/golden/test_timeloop_crosscheck.py), not the stationarity rule above.
+* Outputs. Timeloop's accounting: the accumulator is written once per update and once per fill (every residency of
+  a tile, its first, zero-initialised, one included) and read once per update that is not an output's first
+  (reads = updates - m x n); draining a tile to DRAM is a DRAM update, not an accumulator read. Every fill but an
+  output's first reads a partial sum back from DRAM and every eviction but the last writes one, at the
+  accumulator's width (`acc_bytes`; Timeloop moves them as DRAM words: acc_bytes = 1 prices as it does); the last
+  write is 8-bit.
 * Capacity. Whole buffers (Timeloop checks a tile against the whole buffer: no double buffering), the accumulator
   split evenly over the columns, one weight per PE register.
 * Latency: max(compute cycles, DRAM bytes / DRAM bandwidth), compute = the product of the temporal factors.
@@ -132,6 +140,8 @@ class NestHardware:
     acc_write_pj: float
     scratchpad_bytes_per_cycle: float | None = None  # None: unlimited, as Gemmini's Timeloop description has it
     accumulator_words_per_cycle: float | None = None  # per accumulator (per PE column)
+    # a weight written into a PE's register; 0 for a tstack design, whose MAC energy includes its registers
+    register_write_pj_per_byte: float = 0.0
 
     @staticmethod
     def of(hw: Hardware | NestHardware) -> NestHardware:
@@ -513,13 +523,14 @@ def accesses(shape: MatmulShape, nests: Nests) -> dict[str, IntArray]:
     sn, sk = nests.spatial_n, nests.spatial_k
     acc_tile = t["accumulator_outputs"] * sn  # all columns' accumulators together
     evictions = _fills(trips, dims, RELEVANT["outputs"], ABOVE_ACCUMULATOR) * acc_tile
+    steps = trips.prod(axis=1)  # temporal iterations of the whole nest: the MACs hold nothing (module docstring)
     return {
         "dram_to_scratchpad_inputs": _fills(trips, dims, RELEVANT["inputs"], ABOVE_SCRATCHPAD) * t["scratchpad_inputs"],
         "dram_to_scratchpad_weights": _fills(trips, dims, RELEVANT["weights"], ABOVE_SCRATCHPAD)
         * t["scratchpad_weights"],
         "scratchpad_to_registers_weights": _fills(trips, dims, RELEVANT["weights"], ABOVE_REGISTERS) * sn * sk,
-        "scratchpad_to_array_inputs": _fills(trips, dims, RELEVANT["inputs"], ABOVE_MACS) * sk,
-        "accumulator_updates": _fills(trips, dims, RELEVANT["outputs"], ABOVE_MACS) * sn,
+        "scratchpad_to_array_inputs": steps * sk,
+        "accumulator_updates": steps * sn,
         "accumulator_evictions": evictions,
         "partial_sum_refills": evictions - shape.m * shape.n,
     }
@@ -546,8 +557,8 @@ def costs(shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware) -> Nest
     dram_write = refills * nh.acc_bytes + outputs  # spilled partial sums, then the 8-bit outputs
     spad_write = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"]
     spad_read = a["scratchpad_to_array_inputs"] + a["scratchpad_to_registers_weights"]
-    acc_write = (a["accumulator_updates"] + refills) * nh.acc_bytes
-    acc_read = (a["accumulator_updates"] - outputs + a["accumulator_evictions"]) * nh.acc_bytes
+    acc_write = (a["accumulator_updates"] + a["accumulator_evictions"]) * nh.acc_bytes  # updates and fills
+    acc_read = (a["accumulator_updates"] - outputs) * nh.acc_bytes  # read-modify-writes (Timeloop's rule)
     energy = (
         shape.m * shape.n * shape.k * nh.mac_pj
         + dram_read * nh.dram_read_pj
@@ -556,6 +567,7 @@ def costs(shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware) -> Nest
         + spad_write * nh.spad_write_pj
         + acc_read * nh.acc_read_pj
         + acc_write * nh.acc_write_pj
+        + a["scratchpad_to_registers_weights"] * nh.register_write_pj_per_byte
     )
     dram = dram_read + dram_write
     compute = nests.factors.prod(axis=(1, 2)).astype(np.float64)

@@ -111,6 +111,7 @@ class CostOptionsFile(_Strict):
     shared_bandwidth: bool = _DEFAULT_OPTIONS.shared_bandwidth
     l2_tiling: L2Tiling = _DEFAULT_OPTIONS.l2_tiling
     bias_matrix: bool = _DEFAULT_OPTIONS.bias_matrix
+    skip_one_trip_loops: bool = _DEFAULT_OPTIONS.skip_one_trip_loops
 
 
 class HardwareFile(_Strict):
