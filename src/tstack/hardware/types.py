@@ -51,7 +51,10 @@ class CostOptions:
     least DRAM traffic, and biases as per-column vectors (`bias_matrix`: a full M x N bias read once, as Gemmini's
     non-repeating D matrix). `skip_one_trip_loops` (Timeloop's rule, the default): a DRAM loop of one trip is no loop,
     so a matmul's tile stays on chip across it; off, every loop of the written nest counts, as Gemmini's software
-    (`tiled_matmul_outer`) moves A[i0, k0] and B[k0, j0] in for every (i0, j0, k0) even when K fits one tile."""
+    (`tiled_matmul_outer`) moves A[i0, k0] and B[k0, j0] in for every (i0, j0, k0) even when K fits one tile.
+    `first_load_exposed`: overlapped transfers still wait for the first tile's load (Timeloop's steady state: no).
+    `weights_stay_in_array` (Timeloop's registers): a tile that is one weight block keeps it in the PEs across the
+    m-tiles that do not change it; off, every tile preloads its weights again (Gemmini)."""
 
     preload_hidden: bool = True
     fill_drain: FillDrain = FillDrain.PER_TILE
@@ -61,6 +64,8 @@ class CostOptions:
     l2_tiling: L2Tiling = L2Tiling.MIN_TRAFFIC
     bias_matrix: bool = False
     skip_one_trip_loops: bool = True
+    first_load_exposed: bool = True
+    weights_stay_in_array: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,9 +155,15 @@ def conv_costs(
     pixels = shape.n * shape.p * shape.q  # output pixels: the rows streamed past each weight block
     taps = shape.r * shape.s
 
-    # --- compute: per pixel tile, each (r, s, C-fold, K-fold) weight block streams the tile's pixels
+    # --- compute: per pixel tile, each (r, s, C-fold, K-fold) weight block streams the tile's pixels; a tile of one
+    # weight block may keep it in the PEs across the pixel tiles below its last weight loop (`weights_stay_in_array`,
+    # as `cost.matmul_costs`)
     pixel_tiles = trips[N] * trips[P] * trips[Q]
-    weight_loads = pixel_tiles * taps * folds_c * folds_k
+    one_block = (folds_c == trips[C]) & (folds_k == trips[K]) & (t[R] * t[S] == 1)
+    pos = _POS_T[:, np.asarray(order_code, dtype=np.int64)]
+    below_last_weight_loop = _refetch(trips, pos, np.where(trips > 1, pos, np.int8(-1)), "weights")
+    weight_pixel_tiles = np.where(options.weights_stay_in_array & one_block, below_last_weight_loop, pixel_tiles)
+    weight_loads = weight_pixel_tiles * taps * folds_c * folds_k
     stream = np.asarray(pixels * taps, dtype=np.float64) * folds_c * folds_k
     compute = compute_cycles(stream, weight_loads, np.prod(trips, axis=0), rows, cols, options)
 
@@ -185,7 +191,7 @@ def conv_costs(
             spills=reuse.output_passes,
             out_elems=pixels * shape.k,
             a_reads=pixels * taps * shape.c * folds_k,
-            b_reads=shape.k * shape.c * taps * pixel_tiles,
+            b_reads=shape.k * shape.c * taps * weight_pixel_tiles,
             out_passes=pixels * shape.k * folds_c * taps,
         ),
         L2View(

@@ -9,8 +9,8 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
 * Traffic (loop-nest reuse). The DRAM level iterates over tiles in the mapping's order. A tile of a tensor is
   refetched once per iteration of every loop down to the innermost loop that indexes the tensor and iterates (a
   loop of one trip is no loop, as in Timeloop; with `skip_one_trip_loops` off it is, as in Gemmini's software):
-  A[m, k] is re-read for every n-tile when the n loop sits above m or k; B[k, n] for every m-tile likewise. C stays in the
-  accumulator across k when k is the innermost of the three loops; otherwise partial sums spill to DRAM at the
+  A[m, k] is re-read for every n-tile when the n loop sits above m or k; B[k, n] for every m-tile likewise. C stays
+  in the accumulator across k when k is the innermost of the three loops; otherwise partial sums spill to DRAM at the
   accumulator's width and are read back (`PartialSums.SPILL` forces a spill per K-fold, as SCALE-Sim does).
 * Latency. Every link is priced at its own bandwidth, as the design's one reading gives them
   (`tstack.hardware.design`): the link(s) filling the on-chip memories from their parent (DRAM, or the L2), the
@@ -27,7 +27,10 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
 * `bias_matrix`: the bias is read as a full M x N matrix (Gemmini's D operand when not repeated), else ignored as
   a d_out vector.
 * Energy: MACs x MAC energy + bytes moved at each level x that level's per-byte read/write energy, including
-  on-chip reads of A per N-fold and B per M-tile and read-modify-writes of partial sums per K-fold.
+  on-chip reads of A per N-fold and B per M-tile, and the accumulator as Timeloop counts it (a write per update,
+  one update per output per K-fold, and per fill; a read per update but an output's first).
+* `first_load_exposed`: with overlapped transfers the first tile's load has nothing to hide behind (Gemmini's
+  double buffering); Timeloop's model, a steady state, leaves it out.
 
 Everything after the operand movement (`Traffic`: output passes, the intermediate level, capacity, latency,
 energy) is `finish_costs`, which the 7-loop convolution model (`tstack.mapping.conv_cost`) shares.
@@ -184,20 +187,23 @@ def matmul_costs(
     trips_m, trips_n, trips_k = _ceil_div(m, tm), _ceil_div(n, tn), _ceil_div(k, tk)
     folds_k, folds_n = _folds(k, tk, rows), _folds(n, tn, cols)  # array folds summed over the tiles
 
-    # --- compute: per M-tile, each of the folds_k * folds_n weight blocks streams the tile's rows
-    weight_loads = trips_m * folds_k * folds_n
-    stream = np.asarray(m, dtype=np.float64) * folds_k * folds_n
-    compute = compute_cycles(stream, weight_loads, trips_m * trips_n * trips_k, rows, cols, options)
-
     # --- traffic between the on-chip level and its parent, by loop-nest reuse
     # Timeloop's rule: a loop of one trip is no loop, so its position counts only when it iterates (-1 otherwise);
     # `skip_one_trip_loops` off walks the written loop nest (Gemmini's software moves operands at every iteration)
-    skip = options.skip_one_trip_loops
-    pm, pn, pk = (
-        np.where((t > 1) | (not skip), _POS[d][order], -1) for d, t in (("m", trips_m), ("n", trips_n), ("k", trips_k))
-    )
+    iterating = {d: np.where(t > 1, _POS[d][order], -1) for d, t in (("m", trips_m), ("n", trips_n), ("k", trips_k))}
+    pm, pn, pk = (iterating[d] if options.skip_one_trip_loops else _POS[d][order] for d in ("m", "n", "k"))
     a_refetch = np.where(pn < np.maximum(pm, pk), trips_n, 1)
     b_refetch = np.where(pm < np.maximum(pk, pn), trips_m, 1)
+
+    # --- compute: per M-tile, each of the folds_k * folds_n weight blocks streams the tile's rows. A tile of one
+    # weight block may keep it in the PEs across the m-tiles below its last k or n loop (`weights_stay_in_array`,
+    # Timeloop's registers); otherwise every m-tile loads its blocks again (Gemmini preloads each tile's weights).
+    one_block = (folds_k == trips_k) & (folds_n == trips_n)
+    stays = options.weights_stay_in_array & one_block
+    weight_m_tiles = np.where(stays & ~(iterating["m"] < np.maximum(iterating["k"], iterating["n"])), 1, trips_m)
+    weight_loads = weight_m_tiles * folds_k * folds_n
+    stream = np.asarray(m, dtype=np.float64) * folds_k * folds_n
+    compute = compute_cycles(stream, weight_loads, trips_m * trips_n * trips_k, rows, cols, options)
     a_bytes = m * k * a_refetch * bits.a / 8
     b_bytes = k * n * b_refetch * bits.b / 8
     if options.partial_sums is PartialSums.SPILL:
@@ -221,7 +227,7 @@ def matmul_costs(
             spills=spills,
             out_elems=m * n,
             a_reads=m * k * folds_n,
-            b_reads=k * n * trips_m,
+            b_reads=k * n * weight_m_tiles,
             out_passes=m * n * folds_k,
         ),
         L2View(m=m, n=n, k=k, w_bytes=k * n * bits.b / 8),
@@ -366,7 +372,7 @@ def finish_costs(
     streaming = np.maximum.reduce([compute, *array]) if array else compute
     latency: FloatArray
     if options.overlap_transfers:
-        first_load = ab_tile / design.scratchpad_fill_bytes_per_cycle
+        first_load = ab_tile / design.scratchpad_fill_bytes_per_cycle if options.first_load_exposed else 0.0
         latency = np.maximum.reduce([streaming, *transfer_cycles]) + first_load
     else:
         latency = streaming + np.sum(transfer_cycles, axis=0)
@@ -375,12 +381,21 @@ def finish_costs(
     e: FloatArray = np.broadcast_to(macs * hw.pe.mac_energy_pj, like.shape).astype(np.float64)
     e = e + (a_bytes + b_bytes) * ab_level.write_energy_pj_per_byte
     e = e + (traffic.a_reads * bits.a / 8 + traffic.b_reads * bits.b / 8) * ab_level.read_energy_pj_per_byte
-    rmw = traffic.out_passes * bits.acc / 8
-    e = e + rmw * (c_level.read_energy_pj_per_byte + c_level.write_energy_pj_per_byte)
-    e = e + c_bytes * c_level.read_energy_pj_per_byte
+    # the accumulator as Timeloop counts it: written once per update and once per fill (every residency of an output
+    # tile, its zeroed first one included), read once per update that is not an output's first; a drain to DRAM is
+    # not an accumulator read
+    acc_bytes = bits.acc / 8
+    fills = traffic.out_elems * spills
+    e = e + (traffic.out_passes + fills) * acc_bytes * c_level.write_energy_pj_per_byte
+    e = e + (traffic.out_passes - traffic.out_elems) * acc_bytes * c_level.read_energy_pj_per_byte
+    dram_pj = design.dram.read_energy_pj_per_byte, design.dram.write_energy_pj_per_byte
     if middle is not None:
         e = e + onchip * (middle.read_energy_pj_per_byte + middle.write_energy_pj_per_byte) / 2
-    e = e + dram * (design.dram.read_energy_pj_per_byte + design.dram.write_energy_pj_per_byte) / 2
+        e = e + dram * (dram_pj[0] + dram_pj[1]) / 2
+    else:  # reads: A, B, partial sums and bias back; writes: partial sums out and the outputs
+        psum_bytes = traffic.out_elems * (spills - 1) * acc_bytes
+        e = e + (a_bytes + b_bytes + psum_bytes + bias_bytes) * dram_pj[0]
+        e = e + (psum_bytes + traffic.out_elems * bits.out / 8) * dram_pj[1]
 
     return MatmulCosts(
         compute_cycles=np.asarray(compute * batch, dtype=np.float64),

@@ -32,6 +32,16 @@ Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace 
   70.2, 0.12% / 0.09%, spans 3.3e5 / 3.6e5. Under Timeloop's model the spatial choice decides the statistics: the
   readings that unroll the whole array land below the paper's p10 and above its within-3x share, those with free
   spatial factors the other way (benchmarks/RESULTS-mapping.md, section D).
+* `timeloop-ids`: real Timeloop's random mapper on Gemmini's published Timeloop files, reproduced. The mapspace of
+  `timeloop` on the array, capacities and 8 B/cycle DRAM of the Gemmini repo's `arch_default.yaml`, drawn as
+  Timeloop draws (`tstack.mapping.timeloop_sampler`: uniform mapping IDs, factorization x loop permutation x
+  spatial X/Y split x bypass, the IDs whose spatial factors overflow a fanout or whose tiles do not fit rejected,
+  so mappings that leave the array idle are over-weighted), priced by the nest model with Timeloop's own per-access
+  energies (its `pat` model, measured), EDP relative to the best sample as a Timeloop run reports it. Measured
+  against the bundled Timeloop (benchmarks/RESULTS-mapping.md, section G; 100,000 samples): BERT-Base MHA p10 43.6
+  / 0.30% within 3x real, 43.0 +- 2.1 / 0.35% +- 0.07% over ten tstack seeds; FFN W1 48.0 / 0.27% real, 47.1 +-
+  0.6 / 0.28% +- 0.02%. `--sampler timeloop-ids` (`characterize(id_space=)`) applies the same draw to any
+  constraints file and Timeloop architecture, with the design's energies.
 * `--constraints` (`characterize(constraints=)`): any Timeloop mapspace-constraints file for Gemmini's hierarchy
   (`tstack.mapping.timeloop_constraints`), or the presets `gemmini` (= `timeloop`), `dosa-random` (DOSA's
   random-search mapspace, = `nest-free`) and `dosa-real-gemmini` (Gemmini's with the DRAM order free).
@@ -94,6 +104,8 @@ TIMELOOP_OPTIONS = CostOptions(
     partial_sums=PartialSums.ACCUMULATE,
     overlap_transfers=True,
     shared_bandwidth=True,
+    skip_one_trip_loops=True,
+    first_load_exposed=False,
 )
 
 
@@ -337,9 +349,8 @@ def _characterize_ids(
     `arch_default.yaml` (its `pat` model, measured: `timeloop_sampler.timeloop_energies`), else the design's.
     `valid_mappings` is the number of valid mapping IDs, estimated from the share of drawn IDs that were valid."""
     tl = timeloop_hardware(hw)
-    if arch is None:
-        nh = nest.NestHardware.of(tl)
-    else:
+    nh = nest.NestHardware.of(tl)  # a design outside Gemmini's hierarchy is refused here, before any architecture
+    if arch is not None:
         tl, nh = arch.on(tl)
     if energies:
         nh = timeloop_energies(nh)

@@ -112,6 +112,8 @@ class CostOptionsFile(_Strict):
     l2_tiling: L2Tiling = _DEFAULT_OPTIONS.l2_tiling
     bias_matrix: bool = _DEFAULT_OPTIONS.bias_matrix
     skip_one_trip_loops: bool = _DEFAULT_OPTIONS.skip_one_trip_loops
+    first_load_exposed: bool = _DEFAULT_OPTIONS.first_load_exposed
+    weights_stay_in_array: bool = _DEFAULT_OPTIONS.weights_stay_in_array
 
 
 class HardwareFile(_Strict):
