@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,10 @@ from rich.table import Table
 from tstack.commands.common import emit_json, parse_ints
 from tstack.errors import TstackError
 from tstack.hardware.design import design_of
+
+if TYPE_CHECKING:
+    from tstack.mapping.mapspace import Semantics
+    from tstack.mapping.timeloop_sampler import IdSpace
 
 # OpenMP's default spin-waiting makes torch's 2-thread runs 5-7x slower as soon as another process takes a core
 # (measured while training the NAS supernet on a shared 2-core machine); passive waiting costs nothing when idle.
@@ -488,21 +492,24 @@ def mapspace(
     _out.print(mapspace_table(stats, label))
 
 
-def _id_space(sampler: str, semantics: Any, constraints: str | None, timeloop_arch: str | None) -> Any:
+def _id_space(sampler: str, semantics: Semantics, constraints: str | None, timeloop_arch: str | None) -> IdSpace | None:
     """The Timeloop ID structure `--sampler timeloop-ids` draws from: the constraints file's (the semantics' own file:
-    timeloop = gemmini, nest-free = dosa-random) on --timeloop-arch's fanouts; None for the uniform sampler."""
+    timeloop = gemmini, nest-free = dosa-random) on --timeloop-arch's fanouts; None for the uniform sampler. The
+    timeloop-ids semantics always draws so, from Gemmini's files."""
     from tstack.mapping.mapspace import Semantics
     from tstack.mapping.timeloop_sampler import Sampler, load_id_space
 
     try:
         chosen = Sampler(sampler)
     except ValueError:
-        raise TstackError(f"unknown sampler {sampler!r}; choose one of: {', '.join(s.value for s in Sampler)}") from None
+        raise TstackError(
+            f"unknown sampler {sampler!r}; choose one of: {', '.join(s.value for s in Sampler)}"
+        ) from None
+    if semantics is Semantics.TIMELOOP_IDS:
+        return load_id_space("gemmini", timeloop_arch or "gemmini")
     if chosen is Sampler.UNIFORM:
         return None
     files = {Semantics.TIMELOOP: "gemmini", Semantics.NEST_FREE: "dosa-random"}
-    if semantics is Semantics.TIMELOOP_IDS:
-        return load_id_space(constraints or "gemmini", timeloop_arch or "gemmini")
     source = constraints or files.get(semantics)
     if source is None:
         raise TstackError(

@@ -175,6 +175,21 @@ def test_mapping_study_brackets_the_paper_with_timeloop_readings(fast_study: tup
     assert (out / "figures" / "mapspace_readings.png").read_bytes()[:4] == b"\x89PNG"  # the bracket, drawn
 
 
+def test_mapping_study_sets_the_paper_beside_real_timeloop(fast_study: tuple[dict[str, Any], Path]) -> None:
+    """The mapspace section shows the paper, real Timeloop on Gemmini's published files (measured) and tstack's
+    timeloop-ids reading (predicted) side by side: the reading lands within sampling noise of the measurement (three
+    standard errors of a difference of two runs), both far from the paper, and the report says so plainly."""
+    doc, out = fast_study
+    op = doc["experiments"]["mapping"]["data"]["mapspace"][0]
+    measured, predicted = op["timeloop"]["measured"], op["timeloop"]["predicted"]
+    assert measured["samples"] == predicted["samples"] == 100_000
+    assert abs(predicted["p10"] - measured["p10"]) < 3 * 2**0.5 * measured["p10_stderr"]
+    assert abs(predicted["within_3x"] - measured["within_3x"]) < 3 * 2**0.5 * measured["within_3x_stderr"]
+    assert measured["p10"] > 2 * op["paper_p10"] and measured["within_3x"] < op["paper_within_3x"] / 2
+    html = (out / "report.html").read_text()
+    assert "real Timeloop (measured)" in html and "out of reach of every published artefact" in html
+
+
 def test_mapping_study_marks_readings_a_design_cannot_have() -> None:
     """A baseline outside Gemmini's hierarchy (an L2) has no reading under Timeloop's Gemmini description: the study
     records why instead of failing."""

@@ -202,6 +202,20 @@ def _mapspace_readings(d: dict[str, Any]) -> Figure:
         for name, x, y in points:
             ax.plot([x], [100 * max(y, 1e-4)], "o", label=name)
             ax.annotate(name, (x, 100 * max(y, 1e-4)), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        timeloop = s.get("timeloop") or {}
+        if timeloop:  # real Timeloop on Gemmini's files, with one bootstrap standard error, and tstack's reading
+            m, pr = timeloop["measured"], timeloop["predicted"]
+            ax.errorbar(
+                [m["p10"]],
+                [100 * m["within_3x"]],
+                xerr=[m["p10_stderr"]],
+                yerr=[100 * m["within_3x_stderr"]],
+                fmt="kD",
+                markersize=6,
+                label="real Timeloop (measured)",
+            )
+            if "p10" in pr:
+                ax.plot([pr["p10"]], [100 * pr["within_3x"]], "r+", markersize=12, label="timeloop-ids (predicted)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor labels

@@ -2,8 +2,11 @@
 
 Three results: the mapspace characterization (random valid mappings per op, EDP relative to the exhaustive
 optimum; with the same statistics under Timeloop's model for three readings of its Gemmini mapspace, which bracket
-the paper's), the mapper gain on the whole model (Gemmini's heuristic tiler vs the exhaustive mapper, both under
-tstack's cost model, on the target design), and the fusion study (matmul + Softmax / LayerNorm pairs).
+the paper's; and, side by side for the ops it was run on, the paper, real Timeloop's random mapper on Gemmini's
+published Timeloop files (measured, benchmarks/timeloop_mapper_samples.py) and tstack's `timeloop-ids` reading of
+the same files (predicted)), the mapper gain on the whole model (Gemmini's heuristic tiler vs the exhaustive
+mapper, both under tstack's cost model, on the target design), and the fusion study (matmul + Softmax / LayerNorm
+pairs).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tstack.errors import InfeasibleError, TstackError
 from tstack.hardware.design import design_of, with_capacities
 from tstack.hardware.types import Hardware
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
+from tstack.mapping.timeloop_sampler import MEASURED, timeloop_measurement
 from tstack.simulate.fusion import fusion_study
 from tstack.spec.hardware import load_hardware
 from tstack.spec.loading import load_model
@@ -72,9 +76,41 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
                 "paper_p10": p[0] if p else None,
                 "paper_within_3x": p[1] if p else None,
                 "readings": readings,
+                "timeloop": _timeloop_side_by_side(name, hw, config.seed + i, progress),
             }
         )
     return out
+
+
+def _timeloop_side_by_side(name: str, hw: Hardware, seed: int, progress: Progress) -> dict[str, Any] | None:
+    """The paper, real Timeloop's random mapper on Gemmini's published files (measured) and tstack's `timeloop-ids`
+    reading of the same files (predicted) at the measurement's sample count, since the reference (the best sample)
+    depends on it; None for an op Timeloop was not run on."""
+    measured = timeloop_measurement()
+    run = measured["ops"].get(name)
+    if run is None:
+        return None
+    samples = int(run["samples"])
+    progress(f"mapspace {name}: Timeloop's ID sampler on Gemmini's Timeloop files ({samples:,} mappings)")
+    try:
+        st = characterize(name, PAPER_OPS[name], hw, samples, seed, Semantics.TIMELOOP_IDS)
+        predicted: dict[str, Any] = {"p10": st.p10, "within_3x": st.within_3x, "span": st.span, "samples": samples}
+    except InfeasibleError as exc:
+        predicted = {"error": str(exc)}
+    real = run["relative_edp"]
+    return {
+        "measured": {
+            "p10": real["p10"],
+            "p10_stderr": real["p10_stderr"],
+            "within_3x": real["within_3x"],
+            "within_3x_stderr": real["within_3x_stderr"],
+            "span": real["span"],
+            "samples": samples,
+            "source": f"Timeloop {measured['timeloop']['commit'][:7]} timeloop-mapper (random), "
+            f"{measured['files']['restating']}; {MEASURED.name}, measured {measured['measured_on']}",
+        },
+        "predicted": predicted,
+    }
 
 
 def _fusion_designs(target: Hardware) -> list[Hardware]:
