@@ -118,6 +118,8 @@ def _variants() -> list[tuple[str, Any, Any]]:
 @pytest.mark.parametrize("variant", range(3), ids=["gemmini", "dosa-random", "2-D mesh, user split"])
 def test_subspace_sizes_equal_the_binarys_on_small_problems(variant: int, tmp_path: Path) -> None:
     why = _timeloop_runs()
+    if why and os.environ.get("TSTACK_REQUIRE_TIMELOOP") == "1":
+        pytest.fail(f"TSTACK_REQUIRE_TIMELOOP=1 but {why}")
     if why:
         pytest.skip(why)
     name, constraints, arch = _variants()[variant]
