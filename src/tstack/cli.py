@@ -570,6 +570,10 @@ def hardware(
                         "description": d.description,
                         "pe": f"{d.pe.rows}x{d.pe.cols}",
                         "memory": {lv.name: lv.capacity_bytes for lv in design_of(d).memories},
+                        "links": [
+                            {"parent": k.parent, "children": list(k.children), "bytes_per_cycle": k.bytes_per_cycle}
+                            for k in design_of(d).all_links
+                        ],
                     }
                     for d in designs
                 ],
@@ -577,11 +581,12 @@ def hardware(
         )
         return
     table = Table(title="hardware presets", title_justify="left")
-    for col in ("name", "array", "on-chip memory", "description"):
+    for col in ("name", "array", "on-chip memory", "links (B/cycle)", "description"):
         table.add_column(col)
     for d in designs:
         mem = ", ".join(f"{lv.name} {lv.capacity_bytes // 1024}K" for lv in design_of(d).memories[:-1])
-        table.add_row(d.name, f"{d.pe.rows}x{d.pe.cols}", mem, d.description)
+        links = ", ".join(f"{k.parent}->{'+'.join(k.children)} {k.bytes_per_cycle:g}" for k in design_of(d).all_links)
+        table.add_row(d.name, f"{d.pe.rows}x{d.pe.cols}", mem, links, d.description)
     _out.print(table)
 
 
