@@ -7,6 +7,12 @@ loop-nest reuse (refetch and partial-sum spills chosen by the order), capacity l
 buffers, latency = max(compute, traffic / bandwidth) and energy are integer expressions of those decisions; the
 objective is their product, the EDP. Intermediate-level (L2) reuse and the bias matrix are left out of the program
 (they do not depend on the on-chip mapping); the chosen mapping is then priced by the full cost model.
+
+The program restates the cost model as Gemmini's presets configure it (every loop of the written nest counts,
+`skip_one_trip_loops` off; weights preloaded per tile, `weights_stay_in_array` off) with the accumulator charged a
+read-modify-write per pass; where a design's options differ (Timeloop's defaults) or its links are more than one
+shared DMA, the program's objective is an approximation and only the final price is the model's. Generating these
+coefficients from the cost model itself is still to do.
 """
 
 from __future__ import annotations
