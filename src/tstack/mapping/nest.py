@@ -372,13 +372,13 @@ def satisfies(
 def tiles(nests: Nests) -> dict[str, IntArray]:
     """Tile sizes in elements: the scratchpad's input and weight tiles, an accumulator's output tile (per column)."""
     f = nests.factors
-    below = {lv: f[:, lv:, :].prod(axis=1) for lv in (SCRATCHPAD, ACCUMULATOR)}
-    sp = below[SCRATCHPAD]
-    k_sp = sp[:, K] * nests.spatial_k
+    acc_m = f[:, ACCUMULATOR, M] * f[:, REGISTERS, M]  # the factors of the levels below each boundary, multiplied
+    acc_n = f[:, ACCUMULATOR, N] * f[:, REGISTERS, N]
+    k_sp = f[:, SCRATCHPAD, K] * f[:, ACCUMULATOR, K] * f[:, REGISTERS, K] * nests.spatial_k
     return {
-        "scratchpad_inputs": sp[:, M] * k_sp,
-        "scratchpad_weights": k_sp * sp[:, N] * nests.spatial_n,
-        "accumulator_outputs": below[ACCUMULATOR][:, M] * below[ACCUMULATOR][:, N],
+        "scratchpad_inputs": f[:, SCRATCHPAD, M] * acc_m * k_sp,
+        "scratchpad_weights": k_sp * (f[:, SCRATCHPAD, N] * acc_n) * nests.spatial_n,
+        "accumulator_outputs": acc_m * acc_n,
         "register_weights": f[:, REGISTERS, K] * f[:, REGISTERS, N],
     }
 
@@ -503,37 +503,91 @@ def one_tile_nests(shape: MatmulShape, hw: Hardware | NestHardware) -> Nests:
     return every.take(np.flatnonzero(valid(every, nh)))
 
 
-def _fills(trips: IntArray, dims: IntArray, relevant: tuple[int, ...], above: int) -> IntArray:
+@cache
+def _fill_table(relevant: tuple[int, int]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Indexed by a level's order x 8 + the mask of its iterating dims (bit j: dim j has more than one trip): whether
+    a loop that indexes the tensor iterates at the level, and whether the dim that does not index it then runs
+    inside every such loop (its trips reuse the tile: they are not fills)."""
+    other = 3 - sum(relevant)
+    moving = np.zeros(len(ORDERS) * 8, dtype=bool)
+    reused = np.zeros(len(ORDERS) * 8, dtype=bool)
+    for o, order in enumerate(ORDERS):
+        pos = [order.index(d) for d in DIMS]
+        for mask in range(8):
+            movers = [r for r in relevant if mask >> r & 1]
+            moving[o * 8 + mask] = bool(movers)
+            reused[o * 8 + mask] = all(pos[other] > pos[r] for r in movers)
+    return moving, reused
+
+
+def _fills(
+    cols: list[IntArray],
+    codes: list[npt.NDArray[np.uint8]],
+    level_products: list[IntArray],
+    relevant: tuple[int, int],
+    above: int,
+) -> IntArray:
     """How often the tile below the first `above` loops of the flattened nest is (re)filled: the product of the
-    trips down to the innermost loop that indexes the tensor and iterates more than once (1 if none does)."""
-    t, d = trips[:, :above], dims[:, :above]
-    moves = np.isin(d, relevant) & (t > 1)
-    last = above - 1 - np.argmax(moves[:, ::-1], axis=1)
-    prefix = np.cumprod(t, axis=1)[np.arange(len(t)), last]
-    return np.where(moves.any(axis=1), prefix, 1)
+    trips down to the innermost loop that indexes the tensor and iterates more than once (1 if none does). Computed
+    per level, outermost first, from the factors as columns (`cols[level * 3 + dim]`) and each level's order and
+    iterating dims (`codes`, see `_fill_table`): the innermost level with an iterating relevant loop decides; the
+    levels above it count whole, and in it every loop but the one dim that does not index the tensor when that dim
+    runs inside every iterating relevant loop."""
+    r0, r1 = relevant
+    moving, reused = _fill_table(relevant)
+    out: IntArray = np.ones(len(cols[0]), dtype=np.int64)
+    outer: IntArray = out
+    for lv in range(above // len(DIMS)):
+        code = codes[lv]
+        relevant_trips = cols[lv * 3 + r0] * cols[lv * 3 + r1]
+        within = np.where(reused.take(code), relevant_trips, level_products[lv])
+        out = np.where(moving.take(code), outer * within, out)
+        outer = outer * level_products[lv]
+    return out
+
+
+def _level_products(cols: list[IntArray]) -> list[IntArray]:
+    """Each level's temporal trips multiplied, outermost level first."""
+    return [cols[lv * 3 + M] * cols[lv * 3 + N] * cols[lv * 3 + K] for lv in range(len(LEVELS))]
 
 
 def accesses(shape: MatmulShape, nests: Nests) -> dict[str, IntArray]:
     """Element counts of every transfer the nest makes (see the module docstring for the rules)."""
-    order_dims = np.array([[DIMS.index(d) for d in o] for o in ORDERS], dtype=np.int64)
-    dims = order_dims[nests.orders].reshape(len(nests), -1)  # (count, 12): the loops' dims, outermost first
-    per_level = np.take_along_axis(nests.factors, order_dims[nests.orders], axis=2)
-    trips = per_level.reshape(len(nests), -1)
+    return _accesses(shape, nests)[0]
+
+
+def _accesses(shape: MatmulShape, nests: Nests) -> tuple[dict[str, IntArray], IntArray]:
+    """`accesses`, and the temporal iterations of each whole nest (its compute cycles)."""
+    flat = nests.factors.reshape(len(nests), -1)
+    cols = [flat[:, i].copy() for i in range(flat.shape[1])]  # each strided column read once
+    products = _level_products(cols)
+    codes = []  # per level: its order x 8 + the mask of its iterating dims, as bytes (`_fill_table`)
+    for lv in range(len(LEVELS)):
+        iterating = [(cols[lv * 3 + j] > 1).view(np.uint8) for j in (M, N, K)]
+        order = nests.orders[:, lv].astype(np.uint8)
+        codes.append(
+            ((order << 3) | iterating[M] | (iterating[N] << 1) | (iterating[K] << 2)).astype(np.uint8, copy=False)
+        )
     t = tiles(nests)
     sn, sk = nests.spatial_n, nests.spatial_k
     acc_tile = t["accumulator_outputs"] * sn  # all columns' accumulators together
-    evictions = _fills(trips, dims, RELEVANT["outputs"], ABOVE_ACCUMULATOR) * acc_tile
-    steps = trips.prod(axis=1)  # temporal iterations of the whole nest: the MACs hold nothing (module docstring)
-    return {
-        "dram_to_scratchpad_inputs": _fills(trips, dims, RELEVANT["inputs"], ABOVE_SCRATCHPAD) * t["scratchpad_inputs"],
-        "dram_to_scratchpad_weights": _fills(trips, dims, RELEVANT["weights"], ABOVE_SCRATCHPAD)
+    evictions = _fills(cols, codes, products, RELEVANT["outputs"], ABOVE_ACCUMULATOR) * acc_tile
+    # temporal iterations of the whole nest: the MACs hold nothing (module docstring)
+    steps = products[0] * products[1] * products[2] * products[3]
+    counts: dict[str, IntArray] = {
+        "dram_to_scratchpad_inputs": _fills(cols, codes, products, RELEVANT["inputs"], ABOVE_SCRATCHPAD)
+        * t["scratchpad_inputs"],
+        "dram_to_scratchpad_weights": _fills(cols, codes, products, RELEVANT["weights"], ABOVE_SCRATCHPAD)
         * t["scratchpad_weights"],
-        "scratchpad_to_registers_weights": _fills(trips, dims, RELEVANT["weights"], ABOVE_REGISTERS) * sn * sk,
+        "scratchpad_to_registers_weights": _fills(cols, codes, products, RELEVANT["weights"], ABOVE_REGISTERS)
+        * sn
+        * sk,
         "scratchpad_to_array_inputs": steps * sk,
         "accumulator_updates": steps * sn,
         "accumulator_evictions": evictions,
         "partial_sum_refills": evictions - shape.m * shape.n,
     }
+    return counts, steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,10 +601,24 @@ class NestCosts:
         return self.energy_pj * self.latency_cycles
 
 
+_CHUNK = 16_384  # nests priced at a time by `costs`: their temporaries stay in the CPU's cache (speed only)
+
+
 def costs(shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware) -> NestCosts:
     """Latency, energy and DRAM traffic of every nest (module docstring); nests must be valid (`valid`)."""
     nh = NestHardware.of(hw)
-    a = {k: v.astype(np.float64) for k, v in accesses(shape, nests).items()}
+    if len(nests) <= _CHUNK:
+        return _costs(shape, nests, nh)
+    parts = [
+        _costs(shape, Nests(*(getattr(nests, a)[i : i + _CHUNK] for a in Nests.__slots__)), nh)
+        for i in range(0, len(nests), _CHUNK)
+    ]
+    return NestCosts(*(np.concatenate([getattr(p, a) for p in parts]) for a in NestCosts.__slots__))
+
+
+def _costs(shape: MatmulShape, nests: Nests, nh: NestHardware) -> NestCosts:
+    counts, steps = _accesses(shape, nests)
+    a = {k: v.astype(np.float64) for k, v in counts.items()}
     outputs = float(shape.m * shape.n)
     refills = a["partial_sum_refills"]
     dram_read = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"] + refills * nh.acc_bytes
@@ -570,7 +638,7 @@ def costs(shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware) -> Nest
         + a["scratchpad_to_registers_weights"] * nh.register_write_pj_per_byte
     )
     dram = dram_read + dram_write
-    compute = nests.factors.prod(axis=(1, 2)).astype(np.float64)
+    compute = steps.astype(np.float64)  # the product of the temporal factors
     latency = np.maximum(compute, dram / nh.dram_bytes_per_cycle)
     if nh.scratchpad_bytes_per_cycle is not None:
         latency = np.maximum(latency, (spad_read + spad_write) / nh.scratchpad_bytes_per_cycle)
