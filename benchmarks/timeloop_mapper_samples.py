@@ -47,10 +47,11 @@ import yaml
 
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import PAPER_OPS
+from tstack.mapping.timeloop_run import locate_timeloop
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "src" / "tstack" / "presets" / "timeloop"
-TOOL = ROOT.parent / "shared" / "tools" / "timeloop"
+TOOL = locate_timeloop(ROOT)
 OUT = PRESETS / "measured" / "gemmini-random.json"
 OPS = ("bert-base-mha", "bert-base-ffn")
 TIMELOOP_COMMIT = "eb92a7dfa7cd4c2be4b092cc12afa39a413f14ef"  # NVlabs/timeloop master, 21 Dec 2022 (tool README)

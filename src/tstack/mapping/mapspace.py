@@ -29,9 +29,10 @@ Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace 
   free spatial factors ("more than 10^12", §5.2) and 5.6e9 with the whole array. The reference is the best of the
   samples and of every one-tile mapping written as a nest. Measured (gemmini-baseline, 100,000 samples, seed 0):
   `nest` p10 3.84 / 5.05 (BERT MHA / FFN), 7.5% / 5.6% within 3x, spans 9.1e3 / 9.8e3; `nest-free` p10 60.6 /
-  71.3, 0.12% / 0.09%, spans 3.3e5 / 3.5e5 (with Timeloop's accumulator rule, section I). Under Timeloop's model the spatial choice decides the statistics: the
-  readings that unroll the whole array land below the paper's p10 and above its within-3x share, those with free
-  spatial factors the other way (benchmarks/RESULTS-mapping.md, section D).
+  71.3, 0.12% / 0.09%, spans 3.3e5 / 3.5e5 (with Timeloop's accumulator rule, section I). Under Timeloop's model
+  the spatial choice decides the statistics: the readings that unroll the whole array land below the paper's p10
+  and above its within-3x share, those with free spatial factors the other way
+  (benchmarks/RESULTS-mapping.md, section D).
 * `timeloop-ids`: real Timeloop's random mapper on Gemmini's published Timeloop files, reproduced. The mapspace of
   `timeloop` on the array, capacities and 8 B/cycle DRAM of the Gemmini repo's `arch_default.yaml`, drawn as
   Timeloop draws (`tstack.mapping.timeloop_sampler`: uniform mapping IDs, factorization x loop permutation x
