@@ -31,12 +31,14 @@ import numpy as np
 import yaml
 
 from tstack.errors import SpecError
-from tstack.mapping import nest
+from tstack.mapping import conv_nest, nest
+from tstack.mapping.conv import ConvShape
+from tstack.mapping.conv_nest import ConvNests
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.nest import NestConstraints, NestHardware, Nests, Spatial
 from tstack.mapping.timeloop_arch import TimeloopArch, read_timeloop_arch
 from tstack.mapping.timeloop_constraints import load_nest_constraints
-from tstack.mapping.timeloop_io import nest_to_timeloop
+from tstack.mapping.timeloop_io import GEMMINI_TARGETS, nest_to_timeloop
 from tstack.spec.loading import yaml_preset_or_file
 
 ARCH_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "arch"
@@ -437,8 +439,27 @@ def compare(label: str, shape: MatmulShape, nests: Nests, stats: ModelStats, arc
     counts; it is reported apart from `nest.costs`'s energy."""
     one = nests.take(np.array([0]))
     acc = {k: int(v[0]) for k, v in nest.accesses(shape, one).items()}
-    macs = shape.m * shape.n * shape.k
-    acc |= {"0": 0, "macs": macs, "updates-mn": acc["accumulator_updates"] - shape.m * shape.n}
+    cost = nest.costs(shape, one, nest_hardware(arch, stats))
+    sn, sk = int(one.spatial_n[0]), int(one.spatial_k[0])
+    return _comparison(label, one.loop_nest(0), acc, shape.m * shape.n, shape.m * shape.n * shape.k, (sn, sk),
+                       int(one.factors.prod()), cost, stats, arch)  # fmt: skip
+
+
+def _comparison(
+    label: str,
+    nest_text: str,
+    acc: dict[str, int],
+    outputs: int,
+    macs: int,
+    spatial: tuple[int, int],
+    compute: int,
+    cost: nest.NestCosts,
+    stats: ModelStats,
+    arch: TimeloopArch,
+) -> Comparison:
+    """One nest's counts (`nest.accesses`' keys), its MACs, output elements, spatial factors (PE columns, rows in
+    use), temporal steps and tstack's cost, against Timeloop's `stats` (see `compare`)."""
+    acc = acc | {"0": 0, "macs": macs, "updates-mn": acc["accumulator_updates"] - outputs}
     counts: dict[str, tuple[int, int]] = {}
     for level, spaces in stats.by_level.items():
         for space, got in spaces.items():
@@ -446,8 +467,8 @@ def compare(label: str, shape: MatmulShape, nests: Nests, stats: ModelStats, arc
             for kind, tl, key in zip(("reads", "updates", "fills"), (got.reads, got.updates, got.fills), want,
                                      strict=True):  # fmt: skip
                 counts[f"{level}.{space}.{kind}"] = (tl, acc[key])
-    instances = {"DRAM": 1, "Scratchpad": 1, "Accumulator": int(one.spatial_n[0]),
-                 "Registers": int(one.spatial_n[0] * one.spatial_k[0])}  # fmt: skip
+    sn, sk = spatial
+    instances = {"DRAM": 1, "Scratchpad": 1, "Accumulator": sn, "Registers": sn * sk}
     rounding = 0.0
     for (level, space), keys in COUNT_MAP.items():
         spaces = stats.by_level.get(level, {})
@@ -459,10 +480,6 @@ def compare(label: str, shape: MatmulShape, nests: Nests, stats: ModelStats, arc
             for kind, key in zip(("reads", "updates", "fills"), keys, strict=True):
                 counts[f"{level}.{space}.{kind}"] = (-1, acc[key])  # Timeloop did not report it
     counts["MACC.computes"] = (stats.computes, macs)
-    hw = nest_hardware(arch, stats)
-    cost = nest.costs(shape, one, hw)
-    sn = int(one.spatial_n[0])
-    compute = int(one.factors.prod())
     demands: list[tuple[float | None, list[tuple[int, int]]]] = [
         (arch.dram_bytes_per_cycle, [(acc["dram_to_scratchpad_weights"], 0), (acc["dram_to_scratchpad_inputs"], 0),
                                      (acc["partial_sum_refills"], acc["accumulator_evictions"])]),
@@ -473,7 +490,7 @@ def compare(label: str, shape: MatmulShape, nests: Nests, stats: ModelStats, arc
     ]  # fmt: skip
     return Comparison(
         label=label,
-        nest_text=one.loop_nest(0),
+        nest_text=nest_text,
         counts=counts,
         timeloop_cycles=stats.cycles,
         tstack_latency=float(cost.latency_cycles[0]),
@@ -581,3 +598,111 @@ def summary_rows(results: Mapping[str, Sequence[Comparison]]) -> list[dict[str, 
             "max_energy_error_costs_only": max(abs(c.energy_error_costs_only) for c in cs),
         })  # fmt: skip
     return rows
+
+
+# 7-loop convolutions (`tstack.mapping.conv_nest`): the same harness on Gemmini's cnn-layer problem.
+def conv_problem(shape: ConvShape) -> dict[str, Any]:
+    """A conv as Gemmini's Timeloop problem (a cnn-layer; both strides `shape.stride`, no dilation)."""
+    instance = {"R": shape.r, "S": shape.s, "P": shape.p, "Q": shape.q, "C": shape.c, "K": shape.k, "N": shape.n,
+                "Wstride": shape.stride, "Hstride": shape.stride}  # fmt: skip
+    return {"problem": {"shape": "cnn-layer", "instance": instance}}
+
+
+def conv_nest_to_timeloop(nests: ConvNests, i: int = 0) -> dict[str, Any]:
+    """Conv nest `i` as a Timeloop mapping for Gemmini's description: per level a temporal directive (factors, and
+    its order as a permutation, inner to outer), K unrolled at the Scratchpad, C at the Accumulator, and the bypass
+    directives of Gemmini's mapspace.yaml."""
+    dims = conv_nest.DIMS
+
+    def factors(values: Sequence[int]) -> str:
+        return " ".join(f"{d}={int(v)}" for d, v in zip(dims, values, strict=True))
+
+    directives: list[dict[str, Any]] = []
+    for lv in reversed(range(len(nest.LEVELS))):
+        target = GEMMINI_TARGETS[lv]
+        permutation = "".join(dims[int(d)] for d in reversed(nests.orders[i, lv]))
+        directives.append({"target": target, "type": "temporal", "factors": factors(nests.factors[i, lv]),
+                           "permutation": permutation})  # fmt: skip
+        spatial = {"Scratchpad": (conv_nest.K, nests.spatial_k), "Accumulator": (conv_nest.C, nests.spatial_c)}
+        if target in spatial:
+            d, side = spatial[target]
+            values = [1] * len(dims)
+            values[d] = int(side[i])
+            rest = "".join(x for x in dims if x != dims[d])
+            directives.append({"target": target, "type": "spatial", "factors": factors(values),
+                               "permutation": dims[d] + rest})  # fmt: skip
+    keep = {"DRAM": ["Weights", "Inputs", "Outputs"], "Scratchpad": ["Inputs", "Weights"],
+            "Accumulator": ["Outputs"], "Registers": ["Weights"]}  # fmt: skip
+    bypass = [{"target": t, "type": "bypass", "keep": k, "bypass": [x for x in DATASPACES if x not in k]}
+              for t, k in keep.items()]  # fmt: skip
+    return {"mapping": [*directives, *bypass]}
+
+
+def compare_conv(label: str, shape: ConvShape, nests: ConvNests, stats: ModelStats, arch: TimeloopArch) -> Comparison:
+    """Conv nest 0 of `nests` (as run in Timeloop to give `stats`) against `conv_nest`, as `compare` does a matmul's."""
+    one = nests.take(np.array([0]))
+    acc = {k: int(v[0]) for k, v in conv_nest.accesses(shape, one).items()}
+    cost = conv_nest.costs(shape, one, nest_hardware(arch, stats))
+    sn, sk = int(one.spatial_k[0]), int(one.spatial_c[0])
+    outputs = shape.n * shape.k * shape.p * shape.q
+    return _comparison(label, one.loop_nest(0), acc, outputs, shape.macs, (sn, sk), int(one.factors.prod()), cost,
+                       stats, arch)  # fmt: skip
+
+
+# ResNet-50 layers (batch 1; P, Q the output size) and small odd convs: 1x1 and 3x3, strides 1 and 2
+CONV_CROSSCHECK_SHAPES: dict[str, ConvShape] = {
+    "r50-conv2-3x3": ConvShape(n=1, k=64, c=64, p=56, q=56, r=3, s=3),
+    "r50-conv2-1x1": ConvShape(n=1, k=256, c=64, p=56, q=56, r=1, s=1),
+    "r50-conv3-3x3-s2": ConvShape(n=1, k=128, c=128, p=28, q=28, r=3, s=3, stride=2),
+    "r50-conv3-down-1x1-s2": ConvShape(n=1, k=512, c=256, p=28, q=28, r=1, s=1, stride=2),
+    "r50-conv5-3x3": ConvShape(n=1, k=512, c=512, p=7, q=7, r=3, s=3),
+    "small-3x3": ConvShape(n=2, k=16, c=8, p=6, q=6, r=3, s=3),
+    "small-3x3-s2": ConvShape(n=1, k=8, c=12, p=4, q=6, r=3, s=3, stride=2),
+    "small-1x1-s2": ConvShape(n=2, k=12, c=6, p=5, q=4, r=1, s=1, stride=2),
+    "small-1x1": ConvShape(n=4, k=24, c=16, p=3, q=9, r=1, s=1),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConvDraw:
+    label: str
+    shape: ConvShape
+    nests: ConvNests  # one nest
+
+
+def conv_draw_plan(arch: TimeloopArch, per_arch: int, seed: int) -> list[ConvDraw]:
+    """`per_arch` random valid conv nests on `arch`, round robin over `CONV_CROSSCHECK_SHAPES` (`conv_nest.sample`)."""
+    rng = np.random.default_rng(seed)
+    hw = nest_hardware(arch, None)
+    names = list(CONV_CROSSCHECK_SHAPES)
+    out: list[ConvDraw] = []
+    for j, name in enumerate(names):
+        count = per_arch // len(names) + (j < per_arch % len(names))
+        if count == 0:
+            continue
+        shape = CONV_CROSSCHECK_SHAPES[name]
+        drawn = conv_nest.sample(shape, hw, count, rng)
+        out += [ConvDraw(f"{arch.name}/{name}/{i}", shape, drawn.take(np.array([i]))) for i in range(len(drawn))]
+    return out
+
+
+def crosscheck_conv(
+    folder: Path, archs: Mapping[str, Mapping[str, Any]], per_arch: int, seed: int = 0, workers: int = 2
+) -> dict[str, list[Comparison]]:
+    """Draw `per_arch` conv nests on every architecture, run timeloop-model on each and compare (`compare_conv`)."""
+    jobs: list[tuple[str, TimeloopArch, ConvDraw]] = []
+    for name, doc in archs.items():
+        reading = arch_reading(doc, name)
+        jobs += [(name, reading, d) for d in conv_draw_plan(reading, per_arch, seed)]
+
+    def one(job: tuple[str, TimeloopArch, ConvDraw]) -> Comparison:
+        name, reading, d = job
+        stats = run_model(folder, archs[name], conv_problem(d.shape), conv_nest_to_timeloop(d.nests, 0))
+        return compare_conv(d.label, d.shape, d.nests, stats, reading)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = list(pool.map(one, jobs))
+    out: dict[str, list[Comparison]] = {name: [] for name in archs}
+    for (name, _, _), c in zip(jobs, done, strict=True):
+        out[name].append(c)
+    return out
