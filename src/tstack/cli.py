@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click import exceptions as usage  # typer >= 0.20 vendors click as typer._click
+from typer.core import TyperGroup
 
-from tstack.commands.common import emit_json, parse_ints
+from tstack.commands.common import MAX_SAMPLES, check_seed, emit_json, parse_ints, parse_names
 from tstack.errors import TstackError
+from tstack.fileio import confined, output_dir, output_file, safe_name, write_atomic
 from tstack.hardware.design import design_of
 
 if TYPE_CHECKING:
@@ -24,12 +28,56 @@ if TYPE_CHECKING:
 # It must be set before torch loads, and a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+def one_line(text: str) -> str:
+    """`text` on one line: the CLI's promise is one line on stderr per error."""
+    return " ".join(text.split())
+
+
+class _OneLineErrors(TyperGroup):
+    """The CLI's error boundary, in the app itself so that the console script, `python -m tstack` and in-process
+    runners behave alike: a `TstackError` or a usage error (unknown option, a value of the wrong type) becomes one
+    line `error: ...` on stderr and exit code 2, never a traceback or a framed panel."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except usage.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            sys.exit(2)
+        except usage.UsageError as exc:
+            where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+            typer.echo(one_line(f"error: {exc.format_message().rstrip('.')}{where}"), err=True)
+            sys.exit(exc.exit_code)
+        except usage.ClickException as exc:
+            typer.echo(one_line(f"error: {exc.format_message()}"), err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        except TstackError as exc:
+            typer.echo(one_line(f"error: {exc}"), err=True)
+            sys.exit(2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="tstack",
     help="Full-stack optimization of Transformer inference.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_OneLineErrors,
 )
 _out = Console()
 _err = Console(stderr=True)
@@ -64,6 +112,8 @@ def analyze(
     from tstack.report.tables import analysis_tables
 
     seqs = _parse_seq(seq)
+    if plot is not None:
+        output_dir(plot, "--plot")
     analyses = [
         run_analyze(
             m,
@@ -183,11 +233,14 @@ def simulate(
     from tstack.api import simulate as run_simulate
     from tstack.report.simulate_doc import simulate_document, simulate_table, summary_line
 
+    if plot is not None:
+        output_dir(plot, "--plot")
     result = run_simulate(model, hw, seq, phase=phase, batch=batch, fused=fused, mapper=mapper)
     if plot is not None:
         from tstack.report.simulate_plots import breakdown_plot
 
-        written = breakdown_plot([result], plot / f"breakdown_{result.workload.model_name}_{result.hardware.name}.png")
+        name = f"breakdown_{safe_name(result.workload.model_name)}_{safe_name(result.hardware.name)}.png"
+        written = breakdown_plot([result], confined(plot, name))
         if not as_json:
             _out.print(f"wrote {written}")
     if as_json:
@@ -227,11 +280,13 @@ def compare(
     designs = _split(hw)
     if not designs:
         raise TstackError("--hw needs at least one design, e.g. --hw gemmini-baseline,gemmini-ibert")
+    if plot is not None:
+        output_dir(plot, "--plot")
     results = [run_simulate(model, d, seq, phase=phase) for d in designs]
     if plot is not None:
         from tstack.report.simulate_plots import breakdown_plot
 
-        written = breakdown_plot(results, plot / f"compare_{results[0].workload.model_name}.png")
+        written = breakdown_plot(results, confined(plot, f"compare_{safe_name(results[0].workload.model_name)}.png"))
         if not as_json:
             _out.print(f"wrote {written}")
     if as_json:
@@ -262,17 +317,25 @@ def sweep(
 
     base = load_hardware(hw)
     axes = [parse_axis(text, base) for text in set_]
+    seen: set[str] = set()
+    for axis in axes:
+        if axis.name in seen:
+            raise TstackError(f"--set {axis.name} is given twice; give each name once, with all its values: "
+                              f"--set {axis.name}=V1,V2")  # fmt: skip
+        seen.add(axis.name)
+    if plot is not None:
+        if len(axes) != 2:
+            raise TstackError("--plot draws a heat map of two --set axes; give exactly two")
+        output_dir(plot, "--plot")
     points = grid(base, axes)
     results = [
         (values, run_simulate(model, design, seq, phase=phase))
         for values, design in track(points, description="simulating", console=_err, disable=as_json)
     ]
     if plot is not None:
-        if len(axes) != 2:
-            raise TstackError("--plot draws a heat map of two --set axes; give exactly two")
         from tstack.report.simulate_plots import sweep_heatmap
 
-        written = sweep_heatmap(axes, results, plot / f"sweep_{base.name}.png")
+        written = sweep_heatmap(axes, results, confined(plot, f"sweep_{safe_name(base.name)}.png"))
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
@@ -311,6 +374,8 @@ def map_ops(
 
     if (mapping or export) and op is None:
         raise TstackError("--mapping and --export work on one op; name it with --op (e.g. --op layer0.ffn.up)")
+    if export is not None:
+        output_file(export, "--export")
     if mapping is not None:
         assert op is not None
         row, given = evaluate_mapping_file(model, hw, op, mapping, seq)
@@ -335,7 +400,7 @@ def map_ops(
             if row.best.mapping.order == ("m", "n", "k"):
                 t = to_gemmini_triple(row.best.mapping, design.pe.rows)
                 _err.print(f"Gemmini tile triple: tile_I={t.tile_i} tile_J={t.tile_j} tile_K={t.tile_k}")
-        export.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        write_atomic(export, yaml.safe_dump(doc, sort_keys=False))
     if as_json:
         emit_json(map_document(rows))
         return
@@ -414,8 +479,11 @@ def mapspace(
     from tstack.report.simulate_doc import mapspace_document, mapspace_table
     from tstack.spec.hardware import load_hardware
 
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise TstackError(f"--samples must be between 1 and {MAX_SAMPLES:,} (the paper draws 100,000); got {samples:,}")
+    check_seed(seed)
     design = load_hardware(hw)
-    names = _split(ops) if ops else list(PAPER_OPS)
+    names = list(parse_names(ops, "ops", tuple(PAPER_OPS)))
     unknown = [n for n in names if n not in PAPER_OPS]
     if unknown:
         raise TstackError(f"unknown mapspace op {unknown[0]!r}; choose from: {', '.join(PAPER_OPS)}")
@@ -434,6 +502,10 @@ def mapspace(
         constrained = load_nest_constraints(constraints)
     if export is not None and chosen is Semantics.TSTACK and constrained is None:
         raise TstackError("--export writes multi-level nests; add --semantics timeloop, nest or nest-free")
+    if export is not None:
+        output_dir(export, "--export")
+    if plot is not None:
+        output_dir(plot, "--plot")
     label = chosen.value if constrained is None else f"constraints {constrained.name}"
     arch = None
     if timeloop_arch is not None:
@@ -469,18 +541,17 @@ def mapspace(
         from tstack.mapping.nest import NestResult
         from tstack.mapping.timeloop_io import nest_to_timeloop
 
-        export.mkdir(parents=True, exist_ok=True)
         for st in stats:
             assert isinstance(st.best, NestResult)
-            path = export / f"{st.name}.timeloop.yaml"
-            path.write_text(yaml.safe_dump(nest_to_timeloop(st.best.nests), sort_keys=False), encoding="utf-8")
+            path = confined(export, f"{safe_name(st.name)}.timeloop.yaml")
+            write_atomic(path, yaml.safe_dump(nest_to_timeloop(st.best.nests), sort_keys=False))
             if not as_json:
                 _err.print(f"wrote {path}")
     if plot is not None:
         from tstack.report.simulate_plots import mapspace_plot
 
         suffix = "" if label == Semantics.TSTACK.value else "_" + label.replace("constraints ", "").replace(" on ", "_")
-        written = mapspace_plot(stats, plot / f"mapspace_{design.name}{suffix}.png", label)
+        written = mapspace_plot(stats, confined(plot, safe_name(f"mapspace_{design.name}{suffix}") + ".png"), label)
         if not as_json:
             _err.print(f"wrote {written}")
     if as_json:
@@ -607,11 +678,7 @@ _register_commands()
 
 
 def main() -> None:
-    try:
-        app()
-    except TstackError as exc:
-        _err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+    app()
 
 
 if __name__ == "__main__":

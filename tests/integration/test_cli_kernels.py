@@ -69,7 +69,7 @@ def test_quantize_bad_paths(app: typer.Typer, tmp_path: Path) -> None:
     result = runner.invoke(app, ["quantize", str(tmp_path / "nope"), "--calib", str(text)])
     assert isinstance(result.exception, TstackError) and "not a folder" in str(result.exception)
     result = runner.invoke(app, ["quantize", str(tmp_path), "--calib", str(tmp_path / "missing.txt")])
-    assert isinstance(result.exception, TstackError) and "cannot read" in str(result.exception)
+    assert isinstance(result.exception, TstackError) and "does not exist" in str(result.exception)
     result = runner.invoke(app, ["quantize", str(tmp_path), "--calib", str(text), "--n-calib", "1"])
     assert isinstance(result.exception, TstackError) and "too few" in str(result.exception)
 

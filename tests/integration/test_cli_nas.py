@@ -142,6 +142,6 @@ def test_bad_input_is_one_line(
     code, _, err = run(monkeypatch, capsys, "nas", "search", "--checkpoint", str(tmp_path / "none.pt"))
     _one_line_error(code, err, "does not exist", "--objective proxy")
     code, _, err = run(monkeypatch, capsys, "nas", "report", "--storage", str(tmp_path / "none.journal"))
-    _one_line_error(code, err, "no study named 'tstack-nas'")
+    _one_line_error(code, err, "does not exist", "tstack nas search")  # and creates no journal
     code, _, err = run(monkeypatch, capsys, *proxy, "--algorithm", "annealing")
     _one_line_error(code, err, "unknown search algorithm")

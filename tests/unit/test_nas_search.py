@@ -170,6 +170,10 @@ def test_storage_errors(space: SearchSpace, table: PriceTable, tmp_path: Path) -
         open_storage("redis://localhost/0")
     with pytest.raises(SearchError, match="is a directory"):
         open_storage(tmp_path)
+    with pytest.raises(SearchError, match="does not exist"):  # a typo in `nas report --storage` creates nothing
+        load_results(tmp_path / "typo.journal", "nope")
+    assert not (tmp_path / "typo.journal").exists()
+    open_storage(tmp_path / "empty.journal")
     with pytest.raises(SearchError, match="no study named 'nope'"):
         load_results(tmp_path / "empty.journal", "nope")
     with pytest.raises(SpecError, match="unknown search algorithm"):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from tstack.commands.common import emit_json, parse_names
 from tstack.errors import TstackError
+from tstack.fileio import output_dir, write_atomic
 
 KERNELS_SCHEMA = "tstack.kernels/1"
 QUANTIZE_SCHEMA = "tstack.quantize/1"
@@ -70,7 +72,6 @@ def _plot_errors(doc: dict[str, Any], folder: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder.mkdir(parents=True, exist_ok=True)
     kernels = sorted({e["kernel"] for e in doc["errors"]})
     fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.2), squeeze=False)
     for ax, kernel in zip(axes[0], kernels, strict=True):
@@ -83,12 +84,10 @@ def _plot_errors(doc: dict[str, Any], folder: Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    path = folder / "kernel-errors.png"
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return write_atomic(folder / "kernel-errors.png", buf.getvalue())
 
 
 def kernels(
@@ -109,6 +108,10 @@ def kernels(
             raise TstackError(f"unknown --variant {v!r}; choose ibert or gemmini")
     if row < 1:
         raise TstackError(f"--row must be ≥ 1; got {row}")
+    if row > 2**20:
+        raise TstackError(f"--row must be at most 2^20 (1,048,576); got {row}")
+    if plot is not None:
+        output_dir(plot, "--plot")
     doc = kernels_document(ks, vs, _parse_bits(bits), row)
     if plot is not None:
         written = _plot_errors(doc, plot)

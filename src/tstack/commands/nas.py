@@ -38,8 +38,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tstack.commands.common import emit_json
+from tstack.commands.common import check_seed, emit_json
 from tstack.errors import TstackError
+from tstack.fileio import output_dir
 
 if TYPE_CHECKING:
     from tstack.nas.search import Evaluated, SearchProgress, StudyResults
@@ -64,7 +65,8 @@ _PROXY_NOTE = (
 
 
 def _progress() -> Progress:
-    # transient: the bar goes away when done, so an error is the only line left on stderr
+    # transient: the bar goes away when done, so an error is the only line left on stderr; off when stderr is not a
+    # terminal, where rich would still leave an empty line before the error
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -72,6 +74,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=_err,
         transient=True,
+        disable=not _err.is_terminal,
     )
 
 
@@ -101,6 +104,9 @@ def train(
 
     if threads is not None and threads <= 0:
         raise TstackError(f"--threads must be positive, got {threads}")
+    if steps is not None and steps <= 0:
+        raise TstackError(f"--steps must be positive, got {steps}")
+    output_dir(out, "--out")
     the_space = load_space(space)
     text = load_corpus(corpus)
     config = TrainConfig.paper() if the_space.name == "paper" else TrainConfig.cpu()
@@ -216,6 +222,7 @@ def search(
 
     if threads is not None and threads <= 0:
         raise TstackError(f"--threads must be positive, got {threads}")
+    check_seed(seed)
     config = SearchConfig(algorithm, population, iterations, mutation_prob, seed, max_evaluations)
     given = load_space(space) if space is not None else (load_space("cpu") if objective == "proxy" else None)
     if baseline_checkpoint is None and (DEFAULT_RUN / "baseline/checkpoint.pt").is_file():
@@ -259,6 +266,8 @@ def report(
     """Pareto fronts and the architectures selected at +0.1 and +1 perplexity, with gains (the paper's Table 9)."""
     from tstack.nas.search import load_results
 
+    if plot is not None:
+        output_dir(plot, "--plot")
     results = load_results(storage, study)
     if baseline_perplexity is not None:
         results = replace(results, baseline_perplexity=baseline_perplexity)

@@ -31,6 +31,7 @@ from rich.table import Table
 
 from tstack.commands.common import parse_ints
 from tstack.errors import TstackError
+from tstack.fileio import output_dir, output_file, safe_name, write_atomic
 
 if TYPE_CHECKING:
     from tstack.profile.calibrate import Calibration
@@ -77,6 +78,15 @@ def _require_torch() -> None:
             f"not installed; "
             f"install them with: pip install torch==2.13.0 'tstack[ml]' (or your own torch build)"
         )
+
+
+def _check_runs(threads: int | None, repeats: int, *, rounds: int = 1, warmup: int = 0) -> None:
+    """Refuse counts that would measure nothing (or forever) before any model is built."""
+    if threads is not None and not 1 <= threads <= 4096:
+        raise TstackError(f"--threads must be between 1 and 4096, got {threads}")
+    for option, value, low in (("--repeats", repeats, 1), ("--rounds", rounds, 1), ("--warmup", warmup, 0)):
+        if not low <= value <= 10_000:
+            raise TstackError(f"{option} must be between {low} and 10,000, got {value}")
 
 
 def _parse_seq(text: str | None) -> list[int] | None:
@@ -191,8 +201,6 @@ def profile_document(
 def _save_png(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    from tstack.fileio import write_atomic
-
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
@@ -243,7 +251,7 @@ def profile_plots(runs: Sequence[Sequence[ProfileResult]], out_dir: Path) -> lis
         ax.set_ylabel("% of profiled time")
         ax.set_title(f"{m.model.name} ({m.phase.value}) latency breakdown")
         ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in m.model.name)
+        name = safe_name(m.model.name)
         written.append(_save_png(fig, out_dir / f"profile_breakdown_{name}_{m.phase.value}.png"))
     return written
 
@@ -324,6 +332,9 @@ def profile(
     from tstack.spec import load_device, load_model
     from tstack.workload import ModelSpec
 
+    _check_runs(threads, repeats, rounds=rounds, warmup=warmup)
+    if plot is not None:
+        output_dir(plot, "--plot")
     seqs = _parse_seq(seq) or [128, 256, 512]
     the_phase = _parse_phase(phase)
     specs = []
@@ -397,6 +408,11 @@ def calibrate(
     from tstack.profile.calibrate import calibrate as run_calibrate
     from tstack.profile.calibrate import device_yaml, write_device
 
+    _check_runs(threads, repeats)
+    if out is not None:
+        output_file(out, "--out")
+        if out.suffix not in (".yaml", ".yml"):
+            raise TstackError(f"--out {out} must end in .yaml or .yml so that --device can read it back")
     cal = run_calibrate(device=device, threads=threads, name=name, repeats=repeats)
     path = write_device(cal, out) if out is not None else None
     if as_json:

@@ -15,9 +15,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from tstack.commands.common import parse_names
+from tstack.commands.common import check_seed, json_safe, parse_names
 from tstack.errors import TstackError
+from tstack.fileio import output_dir
 from tstack.studies.runner import Callbacks
+from tstack.workload.analysis import MAX_SEQ_LEN, check_count
 
 _out = Console()
 _err = Console(stderr=True)
@@ -75,6 +77,9 @@ def study(
         raise TstackError("--quick and --full exclude each other; pick one (or neither for the default)")
     if threads is not None and threads <= 0:
         raise TstackError(f"--threads must be positive, got {threads}")
+    check_seed(seed)
+    check_count(seq, "--seq", MAX_SEQ_LEN)
+    output_dir(out, "--out")
     from tstack import api
 
     api._spec(model)  # fail fast on an unknown model, before minutes of work
@@ -83,7 +88,7 @@ def study(
     scale = Scale.QUICK if quick else Scale.FULL if full else Scale.DEFAULT
     config = StudyConfig.make(scale, model=model, hw_baseline=hw_baseline, hw_target=hw_target, seq=seq, seed=seed,
                               threads=threads)  # fmt: skip
-    names = parse_only(parse_names(only, "only", EXPERIMENTS)) if only else None
+    names = parse_only(parse_names(only, "only", EXPERIMENTS)) if only is not None else None
     t0 = time.perf_counter()
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err
@@ -94,7 +99,7 @@ def study(
         progress.update(progress.task_ids[0], description="writing the report")
         report = render_report(doc, out)
     if as_json:
-        _out.print_json(json.dumps(doc, allow_nan=True).replace("NaN", "null").replace("Infinity", "null"))
+        _out.print_json(json.dumps(json_safe(doc), allow_nan=False))
         return
     c = doc["cumulative"]
     for f in c["factors"]:

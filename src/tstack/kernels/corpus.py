@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from tstack.errors import TstackError
+from tstack.fileio import read_text
 
 DEFAULT_CORPUS = "austen-persuasion.txt"
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z])")
@@ -44,10 +45,7 @@ def split_sentences(text: str, *, min_words: int = 5, max_words: int = 40) -> li
 def load_sentences(path: str | Path | None = None, *, min_words: int = 5, max_words: int = 40) -> list[str]:
     """The sentences of a UTF-8 text file (the default corpus when None)."""
     p = default_corpus_path() if path is None else Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"cannot read {p} as UTF-8 text: {exc}") from None
+    text = read_text(p, "text", error=CorpusError)
     sentences = split_sentences(text, min_words=min_words, max_words=max_words)
     if not sentences:
         raise CorpusError(f"{p} holds no sentence of {min_words}..{max_words} words; give it running English prose")

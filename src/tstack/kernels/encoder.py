@@ -23,7 +23,6 @@ integers (tests/unit/test_kernels_encoder.py, tests/integration/test_kernels_min
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import TstackError
+from tstack.fileio import read_json
 from tstack.kernels.gelu import (
     gelu_bound,
     gelu_constants,
@@ -768,30 +768,51 @@ def load_bert(path: str | Path, bits: BitWidths | None = None) -> IntegerEncoder
     weights = folder / "model.safetensors"
     if not cfg_path.is_file() or not weights.is_file():
         raise ModelLoadError(f"{folder} must hold config.json and model.safetensors (a Hugging Face BertModel folder)")
-    try:
-        raw = json.loads(cfg_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {cfg_path}: {exc}") from None
-    if raw.get("model_type") not in {"bert", "roberta", "ibert"} or raw.get("hidden_act", "gelu") != "gelu":
+    raw = read_json(cfg_path, "config", error=ModelLoadError)
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{cfg_path} must hold a JSON object of config fields, got {type(raw).__name__}")
+    model_type, act = raw.get("model_type"), raw.get("hidden_act", "gelu")
+    if model_type not in ("bert", "roberta", "ibert") or act != "gelu":
         raise ModelLoadError(
-            f"{cfg_path}: model_type {raw.get('model_type')!r} with activation {raw.get('hidden_act')!r} is not a "
-            "GELU BERT-family encoder; tstack's integer forward supports BertModel-style checkpoints"
+            f"{cfg_path}: model_type {model_type!r} with activation {act!r} is not a GELU BERT-family encoder; "
+            "tstack's integer forward supports BertModel-style checkpoints"
         )
     if raw.get("position_embedding_type", "absolute") != "absolute":
         raise ModelLoadError(f"{cfg_path}: only absolute position embeddings are supported")
     try:
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
     except ImportError:  # pragma: no cover - safetensors comes with transformers
         raise ModelLoadError(
             "reading model.safetensors needs the safetensors package: pip install safetensors"
         ) from None
+
+    def field(name: str, default: int) -> int:  # transformers' BertConfig defaults, as a sparse config reads there
+        value = raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 2**20:
+            raise ModelLoadError(f"{cfg_path}: {name} must be a positive integer up to 2^20, got {value!r}")
+        return value
+
     config = EncoderConfig(
-        layers=int(raw["num_hidden_layers"]),
-        d_model=int(raw["hidden_size"]),
-        heads=int(raw["num_attention_heads"]),
-        d_ff=int(raw["intermediate_size"]),
-        vocab=int(raw["vocab_size"]),
-        max_positions=int(raw["max_position_embeddings"]),
-        type_vocab=int(raw.get("type_vocab_size", 2)),
+        layers=field("num_hidden_layers", 12),
+        d_model=field("hidden_size", 768),
+        heads=field("num_attention_heads", 12),
+        d_ff=field("intermediate_size", 3072),
+        vocab=field("vocab_size", 30522),
+        max_positions=field("max_position_embeddings", 512),
+        type_vocab=field("type_vocab_size", 2),
     )
-    return IntegerEncoder.from_state_dict(load_file(str(weights)), config, bits)
+    if config.d_model % config.heads:
+        raise ModelLoadError(f"{cfg_path}: hidden_size {config.d_model} is not divisible by {config.heads} heads")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot read {weights}: {' '.join(str(exc).split())[:200]}; download the checkpoint again"
+        ) from None
+    try:
+        return IntegerEncoder.from_state_dict(state, config, bits)
+    except (ValueError, IndexError) as exc:
+        raise ModelLoadError(
+            f"{weights} does not match {cfg_path}: {' '.join(str(exc).split())[:200]}; use the folder's own config"
+        ) from None

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from tstack.errors import InfeasibleError, SpecError
+from tstack.fileio import read_yaml
 from tstack.hardware.types import Hardware
 from tstack.mapping.conv import CONV_DIMS, ConvMapping, ConvShape
 from tstack.mapping.gemmini_tiler import GemminiTiling
@@ -105,12 +105,7 @@ def from_timeloop(data: Any, shape: MatmulShape, origin: str = "mapping") -> Map
 
 
 def read_mapping_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"cannot read mapping file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return read_yaml(path, "mapping")
 
 
 def names_conv_dims(data: Any) -> bool:

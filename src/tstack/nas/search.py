@@ -180,9 +180,12 @@ def _is_url(text: str) -> bool:
     return scheme in _RDB_SCHEMES
 
 
-def open_storage(storage: str | Path | optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+def open_storage(
+    storage: str | Path | optuna.storages.BaseStorage, *, create: bool = True
+) -> optuna.storages.BaseStorage:
     """An Optuna storage from a file path (journal file), an RDB URL, or ``memory`` (see the module docstring);
-    a storage object is returned as it is."""
+    a storage object is returned as it is. With `create=False` (reading a study back) a journal or SQLite file that
+    does not exist is an error, not a new empty file."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -197,6 +200,9 @@ def open_storage(storage: str | Path | optuna.storages.BaseStorage) -> optuna.st
         )
     if _is_url(text):
         shown = redact(text)
+        db_file = text.split("///", 1)[1] if text.startswith("sqlite:///") else None
+        if not create and db_file and db_file != ":memory:" and not Path(db_file).is_file():
+            raise SearchError(f"storage {shown}: no such database file; check the path (or run `tstack nas search`)")
         url = _postgres_driver(text) if text.startswith(("postgresql://", "postgres://")) else text
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
@@ -213,12 +219,21 @@ def open_storage(storage: str | Path | optuna.storages.BaseStorage) -> optuna.st
     path = Path(text)
     if path.is_dir():
         raise SearchError(f"storage {text} is a directory; give a file path such as {path / 'study.journal'}")
+    if not create and not path.is_file():
+        raise SearchError(
+            f"storage file {text} does not exist; check the path, or run `tstack nas search --storage {text}` first"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)  # reads the whole journal
     except OSError as exc:
         raise SearchError(f"cannot open storage file {text}: {exc.strerror or exc}") from None
-    return optuna.storages.JournalStorage(backend)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise SearchError(
+            f"storage file {text} is not an Optuna journal ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); "
+            "give the journal `tstack nas search` wrote, or a new path to start a study"
+        ) from None
 
 
 def _postgres_driver(url: str) -> str:
@@ -982,7 +997,7 @@ def load_results(storage: str | Path | optuna.storages.BaseStorage, study_name: 
     """Read a study back (for `tstack nas report`); a clear error when there is none by that name."""
     import optuna
 
-    store = open_storage(storage)
+    store = open_storage(storage, create=False)
     with _quiet_optuna():
         try:
             study = optuna.load_study(study_name=study_name, storage=store)

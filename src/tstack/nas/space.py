@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from tstack.errors import SpecError
+from tstack.fileio import read_yaml
 from tstack.workload.model import Activation, Family, ModelSpec, NormPlacement
 
 HEAD_RULES = ("fixed", "split")
@@ -265,10 +265,7 @@ def load_space(source: str | Path) -> SearchSpace:
     elif not path.is_file():
         presets = ", ".join(SPACE_PRESETS)
         raise SpecError(f"unknown search space {str(source)!r}; use a preset ({presets}) or a YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"search space file {path} is not valid YAML: {exc}") from exc
+    data = read_yaml(path, "search space")
     if not isinstance(data, dict):
         raise SpecError(f"search space file {path} must hold a mapping of fields")
     return space_from_dict(data, default_name=path.stem)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from tstack.api import Analysis
+from tstack.fileio import safe_name, write_atomic
 from tstack.units import to_giga
 
 _GROUP_COLORS = {
@@ -31,18 +31,14 @@ _GROUP_LABELS = {"mha_proj": "MHA proj.", "mha_act": "MHA act-to-act", "ffn_proj
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Write atomically: an interrupted run never leaves a truncated PNG behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
+    """Render in memory, then write atomically with the usual permissions: an interrupted run never leaves a
+    truncated PNG (or a stray temporary file) behind."""
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
+        fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, buf.getvalue())
 
 
 def _series_plot(analyses: Sequence[Analysis], metric: str, ylabel: str, title: str, path: Path) -> Path:
@@ -94,7 +90,6 @@ def _breakdown_plot(a: Analysis, path: Path) -> Path:
 
 def analysis_plots(analyses: Sequence[Analysis], out_dir: Path) -> list[Path]:
     """FLOPs, MOPs and arithmetic intensity against sequence length (Figs. 4-6) and a breakdown per model."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     series = [a for a in analyses if a.fused is None]
     if series:
@@ -112,5 +107,5 @@ def analysis_plots(analyses: Sequence[Analysis], out_dir: Path) -> list[Path]:
             )
         )
     for a in analyses:
-        written.append(_breakdown_plot(a, out_dir / f"breakdown_{a.model.name}.png"))
+        written.append(_breakdown_plot(a, out_dir / f"breakdown_{safe_name(a.model.name)}.png"))
     return written

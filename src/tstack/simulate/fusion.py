@@ -41,6 +41,7 @@ from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
 from tstack.simulate.engine import fusion_pair
 from tstack.simulate.nonlinear import nonlinear_cost
+from tstack.workload.analysis import MAX_SEQ_LEN, check_count
 from tstack.workload.model import ModelSpec
 from tstack.workload.ops import Op, OpKind, Phase
 from tstack.workload.transformer import transformer_ops
@@ -88,6 +89,7 @@ def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | Non
         raise WorkloadError(f"{hw.name!r} has no normalization unit to fuse into; use e.g. gemmini-ibert")
     if spec.family.value != "encoder":
         raise WorkloadError(f"the fusion study runs encoders (the paper's BERT-Base); {spec.name!r} is a decoder")
+    check_count(seq, "sequence length", MAX_SEQ_LEN)
     ops = _ops(spec, seq)
     results = []
     for pair in pairs or list(PAIRS):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,11 @@ class Axis:
     values: tuple[int, ...]
 
 
+MAX_PE_SIDE = 2**14  # the bounds of a hardware file's array side and memory sizes (tstack.spec.hardware)
+MAX_CAPACITY = 2**50
+MAX_POINTS = 10_000  # designs in one sweep: each is a whole-model simulation
+
+
 def parse_axis(text: str, hw: Hardware) -> Axis:
     """`scratchpad=64K,128K,256K` or `pe=8,16,32`."""
     if "=" not in text:
@@ -35,6 +41,11 @@ def parse_axis(text: str, hw: Hardware) -> Axis:
         raise SpecError(f"--set {name}: {exc}") from None
     if not values or any(v <= 0 for v in values):
         raise SpecError(f"--set {name}: give one or more positive values")
+    limit = MAX_PE_SIDE if name == "pe" else MAX_CAPACITY
+    if max(values) > limit:
+        raise SpecError(f"--set {name}: {max(values):,} is above tstack's limit of {limit:,}")
+    if len(set(values)) != len(values):
+        raise SpecError(f"--set {name}: a value is given twice; list each value once")
     return Axis(name, values)
 
 
@@ -46,6 +57,9 @@ def apply(hw: Hardware, axis: Axis, value: int) -> Hardware:
 
 def grid(hw: Hardware, axes: Sequence[Axis]) -> list[tuple[tuple[int, ...], Hardware]]:
     """Every combination of the axes' values, with the design it gives."""
+    total = math.prod(len(a.values) for a in axes)
+    if total > MAX_POINTS:
+        raise SpecError(f"--set axes make {total:,} designs, more than the {MAX_POINTS:,} one sweep may simulate")
     points = []
     for combo in itertools.product(*(a.values for a in axes)):
         design = hw

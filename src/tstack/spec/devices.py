@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tstack.errors import SpecError
+from tstack.fileio import read_yaml
 from tstack.spec.loading import read_preset
 from tstack.units import gb_per_s_to_bytes_per_s, tera_per_s_to_per_s
 from tstack.workload.roofline import RooflineDevice
@@ -20,21 +20,21 @@ class DeviceFile(BaseModel):
     name: str
     description: str = ""
     source: str = ""
-    peak_tera_ops_per_s: dict[int, Annotated[float, Field(gt=0)]]  # keyed by operand bits
-    mem_bandwidth_gb_per_s: Annotated[float, Field(gt=0)]
+    peak_tera_ops_per_s: dict[int, Annotated[float, Field(gt=0, allow_inf_nan=False)]]  # keyed by operand bits
+    mem_bandwidth_gb_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 def load_device(source: str | Path) -> RooflineDevice:
     """A device from a preset name or a YAML file with the fields of `DeviceFile`."""
     path = Path(source)
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise SpecError(f"device file {path} does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path, "device")
         origin = str(path)
     else:
         data = read_preset("devices", str(source))
         origin = f"device preset {source}"
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: expected a mapping of device fields, got {type(data).__name__}")
     try:
         f = DeviceFile.model_validate(data)
     except ValidationError as exc:

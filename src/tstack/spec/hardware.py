@@ -43,9 +43,12 @@ def parse_size_bytes(value: Any) -> int:
     return int(float(match.group(1)) * _POWERS[match.group(2).upper()])
 
 
-SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes), Field(gt=0)]
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+# Sizes up to 1 PiB and finite numbers only: an infinite clock or bandwidth would price every op at 0 cycles, and
+# sizes beyond 2^50 overflow the int64 arithmetic of the mapping searches.
+SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes), Field(gt=0, le=2**50)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ArraySide = Annotated[int, Field(gt=0, le=2**14)]
 
 
 class _Strict(BaseModel):
@@ -53,8 +56,8 @@ class _Strict(BaseModel):
 
 
 class PEArrayFile(_Strict):
-    rows: Annotated[int, Field(gt=0)]
-    cols: Annotated[int, Field(gt=0)]
+    rows: ArraySide
+    cols: ArraySide
     dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
     mac_energy_pj: NonNegative
 

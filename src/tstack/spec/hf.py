@@ -38,6 +38,8 @@ def _activation(cfg: Fields, key: str, default: str) -> str:
 
 def _has_lm_head(cfg: Fields) -> bool:
     archs = cfg.get("architectures") or []
+    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        raise SpecError(f"'architectures' must be a list of class names such as [\"GPT2LMHeadModel\"], got {archs!r}")
     return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
 
 
@@ -212,16 +214,19 @@ def model_from_hf_dict(cfg: Any, origin: str, name: str | None = None) -> ModelS
             f"{origin}: no 'model_type' field, so the model family is unknown; "
             f"supported families: {', '.join(SUPPORTED_FAMILIES)}"
         )
-    if model_type not in _FAMILIES:
+    if not isinstance(model_type, str) or model_type not in _FAMILIES:
         raise UnsupportedModelError(
-            f"{origin}: model family {model_type!r} is not supported; "
+            f"{origin}: model family {str(model_type)[:60]!r} is not supported; "
             f"supported families: {', '.join(SUPPORTED_FAMILIES)}"
         )
     try:
         fields = _FAMILIES[model_type](cfg)
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{origin}: malformed {model_type} config: {exc}") from None
-    fields["name"] = name or str(cfg.get("_name_or_path") or model_type)
+    except SpecError as exc:
+        raise type(exc)(f"{origin}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise SpecError(f"{origin}: malformed {model_type} config: {str(exc)[:200]}; check the field types") from None
+    given = cfg.get("_name_or_path")
+    fields["name"] = name or (given if isinstance(given, str) and given else model_type)
     fields["source"] = origin
     spec = model_from_mapping(fields, origin)
     assert isinstance(spec, ModelSpec)

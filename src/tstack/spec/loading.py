@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import yaml
 
 from tstack.errors import SpecError
+from tstack.fileio import parse_json, parse_yaml, read_text, read_yaml
 from tstack.spec.hf import model_from_hf_config, model_from_hf_dict
 from tstack.spec.model_file import model_from_mapping
 from tstack.workload.model import AnyModelSpec
@@ -44,13 +44,8 @@ def read_preset(kind: str, name: str) -> dict[str, Any]:
 
 
 def read_yaml_file(path: Path, what: str) -> Any:
-    """A YAML file's content, or one line saying the file is missing or not YAML."""
-    if not path.is_file():
-        raise SpecError(f"{what} file {path} does not exist")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    """A YAML file's content, or one line saying the file is missing, unreadable, not UTF-8 or not YAML."""
+    return read_yaml(path, what)
 
 
 def yaml_preset_or_file(source: str | Path, presets: Path, what: str) -> tuple[Any, Path]:
@@ -65,17 +60,10 @@ def yaml_preset_or_file(source: str | Path, presets: Path, what: str) -> tuple[A
 
 
 def _read_structured(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise SpecError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {first}") from None
+    text = read_text(path, "model")
+    if path.suffix == ".json":
+        return parse_json(text, str(path))
+    return parse_yaml(text, str(path))
 
 
 def load_model(source: Any) -> AnyModelSpec:

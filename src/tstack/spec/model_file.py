@@ -18,8 +18,15 @@ from tstack.workload.model import (
     ResNetSpec,
 )
 
+# Bounds far above every real model (the largest published Transformers have ~130 layers, d_model ~2^14, vocabularies
+# ~2^18) that keep a typo such as 10^9 layers from building a billion-op workload and exhausting memory.
+MAX_LAYERS = 4096
+MAX_WIDTH = 2**20
+MAX_VOCAB = 2**24
+
 PositiveInt = Annotated[int, Field(gt=0)]
-PerLayer = PositiveInt | list[PositiveInt]
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+PerLayer = Width | Annotated[list[Width], Field(max_length=MAX_LAYERS)]
 
 
 class _Strict(BaseModel):
@@ -27,9 +34,9 @@ class _Strict(BaseModel):
 
 
 class PatchFile(_Strict):
-    image_px: PositiveInt
-    patch_px: PositiveInt
-    channels: PositiveInt = 3
+    image_px: Width
+    patch_px: Width
+    channels: Width = 3
 
 
 class TransformerFile(_Strict):
@@ -39,20 +46,20 @@ class TransformerFile(_Strict):
     family: Family
     description: str = ""
     source: str = ""
-    layers: PositiveInt
-    d_model: PositiveInt
+    layers: Annotated[int, Field(gt=0, le=MAX_LAYERS)]
+    d_model: Width
     heads: PerLayer
     kv_heads: PerLayer | None = None
     d_ff: PerLayer
-    head_dim: PositiveInt | None = None
+    head_dim: Width | None = None
     activation: Activation = Activation.GELU
     norm: Norm = Norm.LAYERNORM
     norm_placement: NormPlacement = NormPlacement.POST
-    vocab_size: int = Field(30522, ge=0)
-    max_positions: int = Field(512, ge=0)
+    vocab_size: int = Field(30522, ge=0, le=MAX_VOCAB)
+    max_positions: int = Field(512, ge=0, le=2**31)
     position_embedding: PositionEmbedding = PositionEmbedding.LEARNED
-    position_offset: int = Field(0, ge=0)
-    type_vocab_size: int = Field(0, ge=0)
+    position_offset: int = Field(0, ge=0, le=MAX_WIDTH)
+    type_vocab_size: int = Field(0, ge=0, le=MAX_VOCAB)
     attn_bias: bool = True
     mlp_bias: bool = True
     norm_bias: bool = True
@@ -61,7 +68,7 @@ class TransformerFile(_Strict):
     pooler: bool = False
     lm_head: bool = False
     tied_embeddings: bool = True
-    embedding_proj_dim: PositiveInt | None = None
+    embedding_proj_dim: Width | None = None
     patch: PatchFile | None = None
 
 
@@ -70,12 +77,12 @@ class ResNetFile(_Strict):
     family: Literal["cnn"]
     description: str = ""
     source: str = ""
-    blocks_per_stage: list[PositiveInt] = [3, 4, 6, 3]
-    base_width: PositiveInt = 64
-    expansion: PositiveInt = 4
-    image_px: PositiveInt = 224
-    in_channels: PositiveInt = 3
-    num_classes: PositiveInt = 1000
+    blocks_per_stage: Annotated[list[Annotated[int, Field(gt=0, le=MAX_LAYERS)]], Field(max_length=64)] = [3, 4, 6, 3]
+    base_width: Annotated[int, Field(gt=0, le=2**16)] = 64
+    expansion: Annotated[int, Field(gt=0, le=64)] = 4
+    image_px: Annotated[int, Field(gt=0, le=2**14)] = 224
+    in_channels: Annotated[int, Field(gt=0, le=2**16)] = 3
+    num_classes: Annotated[int, Field(gt=0, le=MAX_VOCAB)] = 1000
     stride_in_3x3: bool = True
 
 

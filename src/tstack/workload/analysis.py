@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -80,6 +81,26 @@ def default_phase(spec: AnyModelSpec) -> Phase:
     return Phase.ENCODER
 
 
+# Far beyond any context window in use (1M tokens), and small enough that seq^2 x batch x width stays inside the
+# int64 and float64 arithmetic of the cost models; a larger value is a typo (10^12) or an overflow (2^63).
+MAX_SEQ_LEN = 2**20
+MAX_BATCH = 2**16
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_count(value: object, what: str, limit: int) -> int:
+    """`value` as an int in 1..`limit`, or a `WorkloadError` naming `what` (fractions and booleans are refused)."""
+    count = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else 0
+    if count <= 0:
+        raise WorkloadError(f"{what} must be a positive integer, got {value!r}")
+    if count > limit:
+        raise WorkloadError(f"{what} {count:,} is above tstack's limit of {limit:,}; use a smaller {what}")
+    return count
+
+
 def build_workload(
     spec: AnyModelSpec,
     seq_len: int | None = None,
@@ -93,11 +114,18 @@ def build_workload(
     paper_layers: bool = False,
 ) -> Workload:
     """The op list of `spec` at one sequence length; `bits` sets every tensor's precision unless overridden."""
-    if batch <= 0:
-        raise WorkloadError(f"batch must be a positive integer, got {batch}")
-    if not 1 <= bits <= 64 or (weight_bits is not None and not 1 <= weight_bits <= 64):
+    batch = check_count(batch, "batch", MAX_BATCH)
+    if not _is_int(bits) or not 1 <= bits <= 64 or (weight_bits is not None and not 1 <= weight_bits <= 64):
         raise WorkloadError(f"bits must be between 1 and 64, got {bits}")
+    if weight_bits is not None and not _is_int(weight_bits):
+        raise WorkloadError(f"weight bits must be an integer between 1 and 64, got {weight_bits!r}")
     wbits = bits if weight_bits is None else weight_bits
+    if phase is not None and not isinstance(phase, Phase):
+        try:
+            phase = Phase(phase)
+        except ValueError:
+            known = ", ".join(p.value for p in Phase)
+            raise WorkloadError(f"unknown phase {phase!r}; choose one of: {known}") from None
     phase = phase or default_phase(spec)
     if isinstance(spec, ResNetSpec):
         if phase is not Phase.ENCODER:
@@ -107,8 +135,7 @@ def build_workload(
     fixed = spec.default_seq_len()
     if seq_len is None:
         seq_len = fixed or 128
-    if seq_len <= 0:
-        raise WorkloadError(f"sequence length must be a positive integer, got {seq_len}")
+    seq_len = check_count(seq_len, "sequence length", MAX_SEQ_LEN)
     if fixed is not None and seq_len != fixed:
         raise WorkloadError(
             f"{spec.name!r} sees {fixed} tokens (image patches + class token); its sequence length is fixed by "
