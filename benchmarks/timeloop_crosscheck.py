@@ -6,9 +6,11 @@ Gemmini's arch_default, DOSA's Gemmini, an 8 x 32 Gemmini-like design with on-ch
 equal (as Timeloop computes them from the counts; and exactly the ceiling of tstack's latency), and the largest
 energy error (tstack given Timeloop's per-access energies, with register fills and Timeloop's vector rounding; of
 `nest.costs` alone, on all matmuls and on the BERT-Base ones; of `nest.costs` plus register fills on BERT-Base).
-The same plan as tests/golden/test_timeloop_crosscheck.py with the default arguments.
+The same plan as tests/golden/test_timeloop_crosscheck.py with the default arguments. With `--l2`, the same table
+for five-level nests on the design with an L2 (`timeloop_run.l2_crosscheck_archs`, `nest_l2`; the plan of
+tests/golden/test_timeloop_crosscheck_l2.py with `--per-arch 120`).
 
-Run: python benchmarks/timeloop_crosscheck.py [--per-arch N] [--seed S] [--workers W]
+Run: python benchmarks/timeloop_crosscheck.py [--per-arch N] [--seed S] [--workers W] [--l2]
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ def main() -> None:
     parser.add_argument("--per-arch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--l2", action="store_true", help="five-level nests on the design with an L2")
     args = parser.parse_args()
     folder = tr.locate_timeloop()
     start = time.perf_counter()
-    results = tr.crosscheck(folder, tr.crosscheck_archs(), args.per_arch, args.seed, args.workers)
+    if args.l2:
+        results = tr.crosscheck_l2(folder, tr.l2_crosscheck_archs(), args.per_arch, args.seed, args.workers)
+    else:
+        results = tr.crosscheck(folder, tr.crosscheck_archs(), args.per_arch, args.seed, args.workers)
     seconds = time.perf_counter() - start
     print(
         "| architecture | mappings | counts equal | cycles equal (Timeloop's rounding) | cycles = ceil(tstack latency) "
-        "| max energy error | `nest.costs` alone: max error, all / BERT-Base |"
+        f"| max energy error | `{'nest_l2' if args.l2 else 'nest'}.costs` alone: max error, all / BERT-Base |"
     )
     print("|---|---|---|---|---|---|---|")
     for row, cs in zip(tr.summary_rows(results), results.values(), strict=True):

@@ -12,6 +12,9 @@ The pieces:
   and dataspace the scalar reads, updates and fills summed over the utilized instances, the energy, the cycles.
 * `nest_hardware` turns an architecture and Timeloop's own per-access energies into the `NestHardware` that prices
   nests under Timeloop's conventions (every DRAM access one DRAM word; see its docstring).
+* With an L2 (`tstack.mapping.nest_l2`): `L2Arch` writes a Gemmini-like architecture with an L2 keeping every tensor
+  and on-chip bandwidth limits and gives the five-level model's hardware; `l2_nest_to_timeloop` writes a five-level
+  nest as a mapping; `compare_l2` and `crosscheck_l2` hold the two against each other.
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ import numpy as np
 import yaml
 
 from tstack.errors import SpecError
-from tstack.mapping import conv_nest, nest
+from tstack.mapping import conv_nest, nest, nest_l2
 from tstack.mapping.conv import ConvShape
 from tstack.mapping.conv_nest import ConvNests
-from tstack.mapping.loopnest import MatmulShape
+from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.nest import NestConstraints, NestHardware, Nests, Spatial
 from tstack.mapping.timeloop_arch import TimeloopArch, read_timeloop_arch
 from tstack.mapping.timeloop_constraints import load_nest_constraints
-from tstack.mapping.timeloop_io import GEMMINI_TARGETS, nest_to_timeloop
+from tstack.mapping.timeloop_io import GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI, nest_to_timeloop
 from tstack.spec.loading import yaml_preset_or_file
 
 ARCH_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "arch"
@@ -704,5 +707,236 @@ def crosscheck_conv(
         done = list(pool.map(one, jobs))
     out: dict[str, list[Comparison]] = {name: [] for name in archs}
     for (name, _, _), c in zip(jobs, done, strict=True):
+        out[name].append(c)
+    return out
+
+
+# Matmul nests with an L2 (`tstack.mapping.nest_l2`): Gemmini's hierarchy with a shared L2 between DRAM and the
+# scratchpad/accumulators, and on-chip bandwidth limits.
+L2_TARGETS = ("DRAM", "L2", "Scratchpad", "Accumulator", "Registers")  # outermost first, as nest_l2.LEVELS
+L2_KEEPS = {"DRAM": list(DATASPACES), "L2": list(DATASPACES), "Scratchpad": ["Inputs", "Weights"],
+            "Accumulator": ["Outputs"], "Registers": ["Weights"]}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class L2Arch:
+    """A Gemmini-like architecture with an L2 (`doc` writes it as Timeloop's v0.3 tree): 8-bit DRAM, L2 and
+    Scratchpad words, one Accumulator per PE column, one weight Registers per PE; bandwidths in words per cycle
+    (Timeloop's `shared_bandwidth`; None leaves a level unlimited)."""
+
+    name: str
+    rows: int
+    cols: int
+    l2_bytes: int
+    scratchpad_bytes: int
+    accumulator_entries: int
+    dram_bytes_per_cycle: float
+    l2_bytes_per_cycle: float | None
+    scratchpad_bytes_per_cycle: float | None
+    accumulator_words_per_cycle: float | None
+
+    def doc(self) -> dict[str, Any]:
+        """The architecture: `gemmini_like_arch`'s, with an L2 (256-bit rows, 32-word blocks) beside the Scratchpad in
+        the Chip node, listed first (outermost)."""
+        arch = gemmini_like_arch(rows=self.rows, cols=self.cols, scratchpad_bytes=self.scratchpad_bytes,
+                                 accumulator_entries=self.accumulator_entries,
+                                 dram_bytes_per_cycle=self.dram_bytes_per_cycle,
+                                 scratchpad_bytes_per_cycle=self.scratchpad_bytes_per_cycle,
+                                 accumulator_words_per_cycle=self.accumulator_words_per_cycle)  # fmt: skip
+        width = 256
+        attributes: dict[str, Any] = {"entries": self.l2_bytes, "depth": self.l2_bytes * 8 // width, "width": width,
+                                      "instances": 1, "word-bits": 8, "n_rdwr_ports": 2, "n_banks": 8}  # fmt: skip
+        if self.l2_bytes_per_cycle is not None:
+            attributes["shared_bandwidth"] = self.l2_bytes_per_cycle
+        chip = arch["architecture"]["subtree"][0]["subtree"][0]
+        chip["local"] = [{"name": "L2", "class": "SRAM", "attributes": attributes}, *chip["local"]]
+        return arch
+
+    def hardware(self, stats: ModelStats | None) -> nest_l2.L2NestHardware:
+        """The five-level model's view of this design priced with Timeloop's own energies (from `stats`, any mapping
+        on it; 0 without), under Timeloop's conventions as `nest_hardware` (acc_bytes = 1, register reads in the MAC
+        energy, register fills at the register's)."""
+
+        def pj(level: str) -> float:
+            return 0.0 if stats is None else stats.per_access_pj(level)
+
+        return nest_l2.L2NestHardware(
+            rows=self.rows,
+            cols=self.cols,
+            l2_elements=self.l2_bytes,
+            scratchpad_elements=self.scratchpad_bytes,
+            accumulator_elements_per_column=self.accumulator_entries,
+            acc_bytes=1,
+            dram_bytes_per_cycle=self.dram_bytes_per_cycle,
+            mac_pj=(0.0 if stats is None else stats.mac_pj) + pj("Registers"),
+            dram_read_pj=pj("DRAM"),
+            dram_write_pj=pj("DRAM"),
+            l2_read_pj=pj("L2"),
+            l2_write_pj=pj("L2"),
+            spad_read_pj=pj("Scratchpad"),
+            spad_write_pj=pj("Scratchpad"),
+            acc_read_pj=pj("Accumulator"),
+            acc_write_pj=pj("Accumulator"),
+            l2_bytes_per_cycle=self.l2_bytes_per_cycle,
+            scratchpad_bytes_per_cycle=self.scratchpad_bytes_per_cycle,
+            accumulator_words_per_cycle=self.accumulator_words_per_cycle,
+            register_write_pj_per_byte=pj("Registers"),
+        )
+
+
+def l2_crosscheck_archs() -> dict[str, L2Arch]:
+    """The L2 cross-check's design: a 16 x 16 array, a 512 KiB L2 at 8 B/cycle, a 64 KiB scratchpad at 24 B/cycle,
+    256-entry accumulators at 2.5 words/cycle each, DRAM at 2 B/cycle (chosen so that each of compute, DRAM, L2,
+    scratchpad and accumulator bandwidth limits some of the drawn nests)."""
+    arch = L2Arch("gemmini-l2-bw", rows=16, cols=16, l2_bytes=512 * 1024, scratchpad_bytes=64 * 1024,
+                  accumulator_entries=256, dram_bytes_per_cycle=2, l2_bytes_per_cycle=8,
+                  scratchpad_bytes_per_cycle=24, accumulator_words_per_cycle=2.5)  # fmt: skip
+    return {arch.name: arch}
+
+
+def l2_nest_to_timeloop(nests: nest_l2.L2Nests, i: int = 0) -> dict[str, Any]:
+    """Five-level nest `i` as a Timeloop mapping for `L2Arch`: per level a temporal directive (factors, and its order
+    as a permutation, inner to outer, the unit dims innermost), n unrolled at the Scratchpad and k at the
+    Accumulator, and the keep/bypass directives (the L2 keeps every dataspace)."""
+    directives: list[dict[str, Any]] = []
+    for lv in reversed(range(len(L2_TARGETS))):
+        target = L2_TARGETS[lv]
+        factors = {NEST_TO_GEMMINI[d]: int(nests.factors[i, lv, j]) for j, d in enumerate(DIMS)}
+        order = ORDERS[int(nests.orders[i, lv])]
+        permutation = "RSQN" + "".join(NEST_TO_GEMMINI[d] for d in reversed(order))
+        directives.append({"target": target, "type": "temporal", "factors": _problem_factors(factors),
+                           "permutation": permutation})  # fmt: skip
+        spatial = {"Scratchpad": ("n", nests.spatial_n), "Accumulator": ("k", nests.spatial_k)}
+        if target in spatial:
+            dim, side = spatial[target]
+            name = NEST_TO_GEMMINI[dim]
+            rest = "".join(d for d in GEMMINI_PROBLEM_DIMS if d != name)
+            directives.append({"target": target, "type": "spatial", "factors": _problem_factors({name: int(side[i])}),
+                               "permutation": name + rest})  # fmt: skip
+    bypass = [{"target": t, "type": "bypass", "keep": k, "bypass": [x for x in DATASPACES if x not in k]}
+              for t, k in L2_KEEPS.items()]  # fmt: skip
+    return {"mapping": [*directives, *bypass]}
+
+
+def _problem_factors(values: Mapping[str, int]) -> str:
+    return " ".join(f"{d}={values.get(d, 1)}" for d in GEMMINI_PROBLEM_DIMS)
+
+
+# Timeloop's stats (level, dataspace) and what each count is in `nest_l2.accesses`: reads, updates, fills ("macs" =
+# m x n x k, "updates-mn" = accumulator updates - m x n, "0" = none).
+L2_COUNT_MAP: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("DRAM", "Weights"): ("dram_to_l2_weights", "0", "0"),
+    ("DRAM", "Inputs"): ("dram_to_l2_inputs", "0", "0"),
+    ("DRAM", "Outputs"): ("dram_to_l2_outputs", "l2_output_residencies", "0"),
+    ("L2", "Weights"): ("l2_to_scratchpad_weights", "0", "dram_to_l2_weights"),
+    ("L2", "Inputs"): ("l2_to_scratchpad_inputs", "0", "dram_to_l2_inputs"),
+    ("L2", "Outputs"): ("l2_to_accumulator_outputs", "accumulator_evictions", "l2_output_residencies"),
+    ("Scratchpad", "Weights"): ("scratchpad_to_registers_weights", "0", "l2_to_scratchpad_weights"),
+    ("Scratchpad", "Inputs"): ("scratchpad_to_array_inputs", "0", "l2_to_scratchpad_inputs"),
+    ("Accumulator", "Outputs"): ("updates-mn", "accumulator_updates", "accumulator_evictions"),
+    ("Registers", "Weights"): ("macs", "0", "scratchpad_to_registers_weights"),
+}
+
+
+def compare_l2(label: str, shape: MatmulShape, nests: nest_l2.L2Nests, stats: ModelStats, arch: L2Arch) -> Comparison:
+    """Five-level nest 0 of `nests` (as run in Timeloop to give `stats`) against `nest_l2`, as `compare` does a
+    four-level one: every count of `L2_COUNT_MAP` (a level or dataspace either side lacks is a mismatch), cycles
+    through Timeloop's formula, energy with Timeloop's vector rounding of tstack's counts."""
+    one = nests.take(np.array([0]))
+    acc: dict[str, int] = {k: int(v[0]) for k, v in nest_l2.accesses(shape, one).items()}
+    cost = nest_l2.costs(shape, one, arch.hardware(stats))
+    sn, sk = int(one.spatial_n[0]), int(one.spatial_k[0])
+    acc |= {"0": 0, "macs": shape.m * shape.n * shape.k, "updates-mn": acc["accumulator_updates"] - shape.m * shape.n}
+    counts: dict[str, tuple[int, int]] = {}
+    for level, spaces in stats.by_level.items():
+        for space, got in spaces.items():
+            want = L2_COUNT_MAP.get((level, space), ("0", "0", "0"))
+            for kind, tl, key in zip(("reads", "updates", "fills"), (got.reads, got.updates, got.fills), want,
+                                     strict=True):  # fmt: skip
+                counts[f"{level}.{space}.{kind}"] = (tl, acc[key])
+    instances = {"DRAM": 1, "L2": 1, "Scratchpad": 1, "Accumulator": sn, "Registers": sn * sk}
+    rounding = 0.0
+    for (level, space), keys in L2_COUNT_MAP.items():
+        spaces = stats.by_level.get(level, {})
+        if spaces:
+            b, count = next(iter(spaces.values())).block_size, instances[level]
+            extra = sum(-(-acc[k] // count // b) * b - acc[k] // count for k in keys)
+            rounding += extra * count * stats.per_access_pj(level)
+        if space not in spaces:
+            for kind, key in zip(("reads", "updates", "fills"), keys, strict=True):
+                counts[f"{level}.{space}.{kind}"] = (-1, acc[key])  # Timeloop did not report it
+    counts["MACC.computes"] = (stats.computes, acc["macs"])
+    demands: list[tuple[float | None, list[tuple[int, int]]]] = [
+        (arch.dram_bytes_per_cycle, [(acc["dram_to_l2_weights"], 0), (acc["dram_to_l2_inputs"], 0),
+                                     (acc["dram_to_l2_outputs"], acc["l2_output_residencies"])]),
+        (arch.l2_bytes_per_cycle, [(acc["l2_to_scratchpad_weights"], acc["dram_to_l2_weights"]),
+                                   (acc["l2_to_scratchpad_inputs"], acc["dram_to_l2_inputs"]),
+                                   (acc["l2_to_accumulator_outputs"],
+                                    acc["accumulator_evictions"] + acc["l2_output_residencies"])]),
+        (arch.scratchpad_bytes_per_cycle, [(acc["scratchpad_to_registers_weights"], acc["l2_to_scratchpad_weights"]),
+                                           (acc["scratchpad_to_array_inputs"], acc["l2_to_scratchpad_inputs"])]),
+        (arch.accumulator_words_per_cycle, [(acc["updates-mn"] // sn,
+                                             (acc["accumulator_updates"] + acc["accumulator_evictions"]) // sn)]),
+    ]  # fmt: skip
+    return Comparison(
+        label=label,
+        nest_text=one.loop_nest(0),
+        counts=counts,
+        timeloop_cycles=stats.cycles,
+        tstack_latency=float(cost.latency_cycles[0]),
+        tstack_cycles=timeloop_cycles(int(one.factors.prod()), demands),
+        timeloop_energy_pj=stats.parts_energy_pj(),
+        timeloop_total_pj=stats.energy_pj,
+        tstack_energy_pj=float(cost.energy_pj[0]),
+        block_rounding_pj=rounding,
+        computes=stats.computes,
+    )
+
+
+L2_CROSSCHECK_CUTS = ("free", "full")  # spatial factors: any divisor up to the side; the whole array unrolled
+
+
+@dataclass(frozen=True, slots=True)
+class L2Draw:
+    label: str
+    shape: MatmulShape
+    nests: nest_l2.L2Nests  # one nest
+
+
+def l2_draw_plan(arch: L2Arch, per_arch: int, seed: int) -> list[L2Draw]:
+    """`per_arch` random valid five-level nests on `arch` (`nest_l2.sample`), round robin over every (matmul of
+    `CROSSCHECK_SHAPES`, cut of `L2_CROSSCHECK_CUTS`) pair."""
+    rng = np.random.default_rng(seed)
+    hw = arch.hardware(None)
+    pairs = [(s, c) for s in CROSSCHECK_SHAPES for c in L2_CROSSCHECK_CUTS]
+    out: list[L2Draw] = []
+    for i, (shape_name, cut) in enumerate(pairs):
+        count = per_arch // len(pairs) + (i < per_arch % len(pairs))
+        if count == 0:
+            continue
+        shape = CROSSCHECK_SHAPES[shape_name]
+        drawn = nest_l2.sample(shape, hw, count, rng, fill_array=cut == "full")
+        out += [L2Draw(f"{arch.name}/{shape_name}/{cut}/{j}", shape, drawn.take(np.array([j])))
+                for j in range(len(drawn))]  # fmt: skip
+    return out
+
+
+def crosscheck_l2(
+    folder: Path, archs: Mapping[str, L2Arch], per_arch: int, seed: int = 0, workers: int = 2
+) -> dict[str, list[Comparison]]:
+    """Draw `per_arch` five-level nests on every L2 architecture, run timeloop-model on each and compare
+    (`compare_l2`)."""
+    jobs = [(name, d) for name, arch in archs.items() for d in l2_draw_plan(arch, per_arch, seed)]
+    docs = {name: arch.doc() for name, arch in archs.items()}
+
+    def one(job: tuple[str, L2Draw]) -> Comparison:
+        name, d = job
+        stats = run_model(folder, docs[name], matmul_problem(d.shape), l2_nest_to_timeloop(d.nests, 0))
+        return compare_l2(d.label, d.shape, d.nests, stats, archs[name])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = list(pool.map(one, jobs))
+    out: dict[str, list[Comparison]] = {name: [] for name in archs}
+    for (name, _), c in zip(jobs, done, strict=True):
         out[name].append(c)
     return out

@@ -1,0 +1,104 @@
+"""tstack's five-level nest model (`nest_l2`: DRAM, L2, Scratchpad, Accumulator, Registers) against the real Timeloop.
+
+120 random valid nests on `gemmini-l2-bw` (a 16 x 16 Gemmini-like design with a 512 KiB L2 keeping every tensor, and
+DRAM, L2, scratchpad and accumulator bandwidth limits: `timeloop_run.l2_crosscheck_archs`), drawn uniformly by
+`nest_l2.sample` (free spatial factors, and the whole array unrolled) on BERT-Base matmuls and small odd ones, are
+written as Timeloop mappings (`timeloop_run.l2_nest_to_timeloop`) and priced by `timeloop-model`. Per level and
+dataspace every count Timeloop reports (reads, updates, fills) must equal tstack's (`nest_l2.accesses`), the cycles
+must equal (through Timeloop's own cycle formula, `timeloop_run.timeloop_cycles`), and the energy must be within 0.5%
+once tstack takes Timeloop's per-access energies from Timeloop's own output.
+
+Skips, saying why, when Timeloop cannot run here; with TSTACK_REQUIRE_TIMELOOP=1 (as .ci/run sets) it fails instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from tstack.mapping import nest_l2
+from tstack.mapping import timeloop_run as tr
+
+pytestmark = pytest.mark.slow  # ~5 s on 2 cores: 120 timeloop-model runs; needs the bundled Timeloop (see above)
+
+PER_ARCH = 120
+ENERGY_TOLERANCE = 0.005
+ARCHS = list(tr.l2_crosscheck_archs())
+
+
+@pytest.fixture(scope="module")
+def timeloop_available():
+    """The Timeloop folder, once a probe run succeeds; else skip (or fail under TSTACK_REQUIRE_TIMELOOP=1)."""
+    try:
+        folder = tr.locate_timeloop()
+        tr.probe(folder)
+    except tr.TimeloopUnavailableError as exc:
+        why = f"the real Timeloop cannot run here: {exc}"
+        if os.environ.get("TSTACK_REQUIRE_TIMELOOP") == "1":
+            pytest.fail(f"{why} (TSTACK_REQUIRE_TIMELOOP=1)")
+        pytest.skip(why)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def results(timeloop_available):
+    return tr.crosscheck_l2(timeloop_available, tr.l2_crosscheck_archs(), PER_ARCH, seed=0, workers=2)
+
+
+def test_the_plan_is_diverse():
+    """At least 100 nests, every (matmul, spatial cut) pair drawn, the nests differ, and the output paths the L2 adds
+    are exercised: partial sums spilled from the accumulators to the L2, and from the L2 to DRAM (runs without
+    Timeloop)."""
+    for name, arch in tr.l2_crosscheck_archs().items():
+        plan = tr.l2_draw_plan(arch, PER_ARCH, 0)
+        assert len(plan) >= 100, name
+        assert {tuple(d.label.split("/")[1:3]) for d in plan} == {
+            (s, c) for s in tr.CROSSCHECK_SHAPES for c in tr.L2_CROSSCHECK_CUTS
+        }
+        assert len({(d.shape, d.nests.loop_nest(0)) for d in plan}) > 0.9 * len(plan)
+        spills = np.array([
+            [int(nest_l2.accesses(d.shape, d.nests)[k][0]) > d.shape.m * d.shape.n
+             for k in ("accumulator_evictions", "l2_output_residencies")]
+            for d in plan
+        ])  # fmt: skip
+        assert spills.sum(axis=0).min() >= 10, spills.sum(axis=0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_access_counts_equal_timeloop(results, arch):
+    """Every count of every level and dataspace: DRAM, L2 (all three dataspaces), Scratchpad, Accumulator and
+    Registers; and the MACs."""
+    for c in results[arch]:
+        assert not c.count_mismatches, f"{c.label}: (Timeloop, tstack) {c.count_mismatches}\n{c.nest_text}"
+        assert len(c.counts) >= 10 * 3  # every (level, dataspace) of the hierarchy was compared
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cycles_equal_timeloop(results, arch):
+    """Timeloop's cycles equal tstack's counts through Timeloop's cycle formula, and tstack's latency (the exact
+    quotient) differs from them only by Timeloop's floating-point ceiling."""
+    for c in results[arch]:
+        assert c.timeloop_cycles == c.tstack_cycles, f"{c.label}: {c.timeloop_cycles} != {c.tstack_cycles}"
+        low, high = math.ceil(c.tstack_latency * (1 - 1e-12)), math.ceil(c.tstack_latency * (1 + 1e-12))
+        assert low <= c.timeloop_cycles <= high, f"{c.label}: Timeloop {c.timeloop_cycles}, tstack {c.tstack_latency}"
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_energy_within_half_a_percent(results, arch):
+    """tstack's energy (`nest_l2.costs` with Timeloop's per-access energies, plus Timeloop's rounding to whole vector
+    accesses from tstack's counts) within 0.5% of Timeloop's; Timeloop's parts add up to its printed total."""
+    for c in results[arch]:
+        assert abs(c.energy_error) <= ENERGY_TOLERANCE, f"{c.label}: {c.energy_error:+.4%}\n{c.nest_text}"
+        assert abs(c.timeloop_energy_pj - c.timeloop_total_pj) <= 0.0051 * c.computes, c.label
+
+
+def test_large_matmuls_need_no_rounding_correction(results):
+    """On BERT-Base matmuls `nest_l2.costs`'s own energy is within 0.5%: the vector rounding matters only on tiny
+    matmuls."""
+    for cs in results.values():
+        for c in cs:
+            if "/bert-" in c.label:
+                assert abs(c.energy_error_costs_only) <= ENERGY_TOLERANCE, c.label
