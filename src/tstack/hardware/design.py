@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.hardware.types import ARRAY, CostOptions, Hardware, Link, MemoryLevel, PEArray, Tensor
+from tstack.hardware.types import ARRAY, Hardware, Link, MemoryLevel, Tensor
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +41,6 @@ class Design:
     l2_fill_bytes_per_cycle: float | None  # DRAM -> L2; None without an L2
     scratchpad_array_bytes_per_cycle: float | None
     accumulator_array_bytes_per_cycle: float | None
-
-    @property
-    def name(self) -> str:
-        return self.hardware.name
-
-    @property
-    def pe(self) -> PEArray:
-        return self.hardware.pe
-
-    @property
-    def options(self) -> CostOptions:
-        return self.hardware.cost_options
 
     @property
     def shared_buffer(self) -> bool:
@@ -78,11 +66,6 @@ class Design:
         if self.l2_fill_bytes_per_cycle is not None:
             return self.l2_fill_bytes_per_cycle
         return self.scratchpad_fill_bytes_per_cycle
-
-    @staticmethod
-    def usable_elements(level: MemoryLevel, bits: int) -> int:
-        """Elements of `bits` that fit in the part of `level` one tile may use (half when double-buffered)."""
-        return level.usable_bytes * 8 // bits
 
     def check_fits(self, ab_bytes: float, c_bytes: float, ab_what: str, c_what: str, hint: str) -> None:
         """Raise `InfeasibleError` naming the buffer a tile overflows: `ab_bytes` of input and weight tiles in the
