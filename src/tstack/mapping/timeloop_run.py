@@ -24,11 +24,11 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
@@ -577,10 +577,22 @@ def crosscheck(
         stats = run_model(folder, archs[name], matmul_problem(d.shape), nest_to_timeloop(d.nests, 0))
         return compare(d.label, d.shape, d.nests, stats, reading)
 
+    return _grouped(list(archs), [job[0] for job in jobs], _parallel(one, jobs, workers))
+
+
+_Job = TypeVar("_Job")
+
+
+def _parallel(run: Callable[[_Job], Comparison], jobs: Sequence[_Job], workers: int) -> list[Comparison]:
+    """`run` over `jobs`, `workers` timeloop-model processes at a time, in order."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = list(pool.map(one, jobs))
-    out: dict[str, list[Comparison]] = {name: [] for name in archs}
-    for (name, _, _), c in zip(jobs, done, strict=True):
+        return list(pool.map(run, jobs))
+
+
+def _grouped(names: Sequence[str], owners: Sequence[str], done: Sequence[Comparison]) -> dict[str, list[Comparison]]:
+    """The comparisons by architecture (`owners[i]` ran `done[i]`), in the order the architectures were given."""
+    out: dict[str, list[Comparison]] = {name: [] for name in names}
+    for name, c in zip(owners, done, strict=True):
         out[name].append(c)
     return out
 
@@ -703,12 +715,7 @@ def crosscheck_conv(
         stats = run_model(folder, archs[name], conv_problem(d.shape), conv_nest_to_timeloop(d.nests, 0))
         return compare_conv(d.label, d.shape, d.nests, stats, reading)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = list(pool.map(one, jobs))
-    out: dict[str, list[Comparison]] = {name: [] for name in archs}
-    for (name, _, _), c in zip(jobs, done, strict=True):
-        out[name].append(c)
-    return out
+    return _grouped(list(archs), [job[0] for job in jobs], _parallel(one, jobs, workers))
 
 
 # Matmul nests with an L2 (`tstack.mapping.nest_l2`): Gemmini's hierarchy with a shared L2 between DRAM and the
@@ -934,9 +941,4 @@ def crosscheck_l2(
         stats = run_model(folder, docs[name], matmul_problem(d.shape), l2_nest_to_timeloop(d.nests, 0))
         return compare_l2(d.label, d.shape, d.nests, stats, archs[name])
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = list(pool.map(one, jobs))
-    out: dict[str, list[Comparison]] = {name: [] for name in archs}
-    for (name, _), c in zip(jobs, done, strict=True):
-        out[name].append(c)
-    return out
+    return _grouped(list(archs), [job[0] for job in jobs], _parallel(one, jobs, workers))
