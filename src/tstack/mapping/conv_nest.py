@@ -46,6 +46,7 @@ from tstack.mapping.nest import (
     NestCosts,
     NestHardware,
     _draw_factorizations,
+    format_loop_nest,
 )
 
 IntArray = npt.NDArray[np.int64]
@@ -80,19 +81,12 @@ class ConvNests:
 
     def loop_nest(self, i: int) -> str:
         """Nest `i` printed outermost first (loops of one trip left out)."""
-        lines, depth = [], 0
-        for lv, name in enumerate(LEVELS):
-            lines.append("  " * depth + f"---- {name} ----")
-            for d in self.orders[i, lv]:
-                trips = int(self.factors[i, lv, d])
-                if trips > 1:
-                    lines.append("  " * depth + f"for {DIMS[d]}{3 - lv} in [0:{trips})")
-                    depth += 1
-            if lv == SCRATCHPAD and self.spatial_k[i] > 1:
-                lines.append("  " * depth + f"for K in [0:{int(self.spatial_k[i])}) (spatial, PE columns)")
-            if lv == ACCUMULATOR and self.spatial_c[i] > 1:
-                lines.append("  " * depth + f"for C in [0:{int(self.spatial_c[i])}) (spatial, PE rows)")
-        return "\n".join(lines)
+        loops = [[(DIMS[d], int(self.factors[i, lv, d])) for d in self.orders[i, lv]] for lv in range(len(LEVELS))]
+        spatial = {
+            SCRATCHPAD: ("K", int(self.spatial_k[i]), "PE columns"),
+            ACCUMULATOR: ("C", int(self.spatial_c[i]), "PE rows"),
+        }
+        return format_loop_nest(LEVELS, loops, spatial)
 
 
 def _below(nests: ConvNests, level: int) -> IntArray:

@@ -95,19 +95,15 @@ class Nests:
 
     def loop_nest(self, i: int) -> str:
         """Nest `i` printed outermost first, one block per storage level, as Timeloop prints a mapping."""
-        lines, depth = [], 0
-        for lv, name in enumerate(LEVELS):
-            lines.append("  " * depth + f"---- {name} ----")
-            for d in ORDERS[int(self.orders[i, lv])]:
-                trips = int(self.factors[i, lv, DIMS.index(d)])
-                if trips > 1:
-                    lines.append("  " * depth + f"for {d}{3 - lv} in [0:{trips})")
-                    depth += 1
-            if lv == SCRATCHPAD and self.spatial_n[i] > 1:
-                lines.append("  " * depth + f"for n in [0:{int(self.spatial_n[i])}) (spatial, PE columns)")
-            if lv == ACCUMULATOR and self.spatial_k[i] > 1:
-                lines.append("  " * depth + f"for k in [0:{int(self.spatial_k[i])}) (spatial, PE rows)")
-        return "\n".join(lines)
+        loops = [
+            [(d, int(self.factors[i, lv, DIMS.index(d)])) for d in ORDERS[int(self.orders[i, lv])]]
+            for lv in range(len(LEVELS))
+        ]
+        spatial = {
+            SCRATCHPAD: ("n", int(self.spatial_n[i]), "PE columns"),
+            ACCUMULATOR: ("k", int(self.spatial_k[i]), "PE rows"),
+        }
+        return format_loop_nest(LEVELS, loops, spatial)
 
     def describe(self, i: int) -> dict[str, object]:
         """Nest `i` as plain data: per level its factors by dim and its order; the spatial factors."""
@@ -119,6 +115,27 @@ class Nests:
             for lv, name in enumerate(LEVELS)
         }
         return {"levels": levels, "spatial": {"n": int(self.spatial_n[i]), "k": int(self.spatial_k[i])}}
+
+
+def format_loop_nest(
+    levels: tuple[str, ...],
+    loops: list[list[tuple[str, int]]],
+    spatial: dict[int, tuple[str, int, str]],
+) -> str:
+    """A nest printed outermost first, one block per storage level (`levels`, outermost first): each level's
+    `(dim, trips)` loops in order, loops of one trip left out, then the spatial loop `(dim, fanout, across what)`
+    that sits below that level, if any."""
+    lines, depth = [], 0
+    for lv, name in enumerate(levels):
+        lines.append("  " * depth + f"---- {name} ----")
+        for d, trips in loops[lv]:
+            if trips > 1:
+                lines.append("  " * depth + f"for {d}{len(levels) - 1 - lv} in [0:{trips})")
+                depth += 1
+        d, fanout, across = spatial.get(lv, ("", 1, ""))
+        if fanout > 1:
+            lines.append("  " * depth + f"for {d} in [0:{fanout}) (spatial, {across})")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from tstack.mapping.nest import (
     _draw_factorizations,
     _fill_table,
     _full_side,
+    format_loop_nest,
 )
 
 LEVELS = ("dram", "l2", "scratchpad", "accumulator", "registers")  # outermost first
@@ -74,19 +75,15 @@ class L2Nests:
 
     def loop_nest(self, i: int) -> str:
         """Nest `i` printed outermost first, one block per storage level."""
-        lines, depth = [], 0
-        for lv, name in enumerate(LEVELS):
-            lines.append("  " * depth + f"---- {name} ----")
-            for d in ORDERS[int(self.orders[i, lv])]:
-                trips = int(self.factors[i, lv, DIMS.index(d)])
-                if trips > 1:
-                    lines.append("  " * depth + f"for {d}{len(LEVELS) - 1 - lv} in [0:{trips})")
-                    depth += 1
-            if lv == SCRATCHPAD and self.spatial_n[i] > 1:
-                lines.append("  " * depth + f"for n in [0:{int(self.spatial_n[i])}) (spatial, PE columns)")
-            if lv == ACCUMULATOR and self.spatial_k[i] > 1:
-                lines.append("  " * depth + f"for k in [0:{int(self.spatial_k[i])}) (spatial, PE rows)")
-        return "\n".join(lines)
+        loops = [
+            [(d, int(self.factors[i, lv, DIMS.index(d)])) for d in ORDERS[int(self.orders[i, lv])]]
+            for lv in range(len(LEVELS))
+        ]
+        spatial = {
+            SCRATCHPAD: ("n", int(self.spatial_n[i]), "PE columns"),
+            ACCUMULATOR: ("k", int(self.spatial_k[i]), "PE rows"),
+        }
+        return format_loop_nest(LEVELS, loops, spatial)
 
 
 @dataclass(frozen=True, slots=True)
