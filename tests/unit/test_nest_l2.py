@@ -16,9 +16,10 @@ from tstack.mapping import nest, nest_l2
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 
 SMALL = nest_l2.L2NestHardware(
-    rows=4, cols=4, l2_elements=400, scratchpad_elements=96, accumulator_elements_per_column=8, acc_bytes=4,
-    dram_bytes_per_cycle=2.0, mac_pj=0.5, dram_read_pj=100.0, dram_write_pj=120.0, l2_read_pj=6.0, l2_write_pj=7.0,
-    spad_read_pj=2.0, spad_write_pj=2.5, acc_read_pj=1.0, acc_write_pj=1.5,
+    rows=4, cols=4, l2_elements=400, scratchpad_elements=96, accumulator_elements_per_column=8, acc_bytes_per_word=4,
+    dram_bytes_per_cycle=2.0, mac_pj=0.5, dram_read_pj_per_byte=100.0, dram_write_pj_per_byte=120.0,
+    l2_read_pj_per_byte=6.0, l2_write_pj_per_byte=7.0, spad_read_pj_per_byte=2.0, spad_write_pj_per_byte=2.5,
+    acc_read_pj_per_byte=1.0, acc_write_pj_per_byte=1.5,
 )  # fmt: skip
 
 
@@ -104,12 +105,16 @@ def test_a_pass_through_l2_prices_as_the_four_level_model():
     fills from DRAM and to the array equal; and where the scratchpad level has no m or n loop (so the L2's output
     tile is the accumulators'), partial sums go to DRAM exactly as they do without the L2, at the same cost."""
     shape = MatmulShape(48, 64, 96)
-    hw4 = nest.NestHardware(rows=4, cols=4, scratchpad_elements=96, accumulator_elements_per_column=8, acc_bytes=4,
-                            dram_bytes_per_cycle=2.0, mac_pj=0.5, dram_read_pj=100.0, dram_write_pj=120.0,
-                            spad_read_pj=2.0, spad_write_pj=2.5, acc_read_pj=1.0, acc_write_pj=1.5,
-                            scratchpad_bytes_per_cycle=3.0, accumulator_words_per_cycle=1.0)  # fmt: skip
-    hw5 = replace(SMALL, l2_elements=10**9, l2_read_pj=0.0, l2_write_pj=0.0, scratchpad_bytes_per_cycle=3.0,
-                  accumulator_words_per_cycle=1.0)  # fmt: skip
+    hw4 = nest.NestHardware(
+        rows=4, cols=4, scratchpad_elements=96, accumulator_elements_per_column=8, acc_bytes_per_word=4,
+        dram_bytes_per_cycle=2.0, mac_pj=0.5, dram_read_pj_per_byte=100.0, dram_write_pj_per_byte=120.0,
+        spad_read_pj_per_byte=2.0, spad_write_pj_per_byte=2.5, acc_read_pj_per_byte=1.0, acc_write_pj_per_byte=1.5,
+        scratchpad_bytes_per_cycle=3.0, accumulator_words_per_cycle=1.0,
+    )  # fmt: skip
+    hw5 = replace(
+        SMALL, l2_elements=10**9, l2_read_pj_per_byte=0.0, l2_write_pj_per_byte=0.0, scratchpad_bytes_per_cycle=3.0,
+        accumulator_words_per_cycle=1.0,
+    )  # fmt: skip
     four, _ = nest.sample(shape, hw4, 2000, np.random.default_rng(1), nest.Spatial.FREE)
     five = _with_pass_through_l2(four)
     assert nest_l2.valid(five, hw5).all()

@@ -241,20 +241,20 @@ def costs(shape: ConvShape, nests: ConvNests, nh: NestHardware) -> NestCosts:
     a = {k: v.astype(np.float64) for k, v in counts.items()}
     outputs = float(shape.n * shape.k * shape.p * shape.q)
     refills = a["partial_sum_refills"]
-    dram_read = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"] + refills * nh.acc_bytes
-    dram_write = refills * nh.acc_bytes + outputs
+    dram_read = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"] + refills * nh.acc_bytes_per_word
+    dram_write = refills * nh.acc_bytes_per_word + outputs
     spad_write = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"]
     spad_read = a["scratchpad_to_array_inputs"] + a["scratchpad_to_registers_weights"]
-    acc_write = (a["accumulator_updates"] + a["accumulator_evictions"]) * nh.acc_bytes
-    acc_read = (a["accumulator_updates"] - outputs) * nh.acc_bytes
+    acc_write = (a["accumulator_updates"] + a["accumulator_evictions"]) * nh.acc_bytes_per_word
+    acc_read = (a["accumulator_updates"] - outputs) * nh.acc_bytes_per_word
     energy = (
         shape.macs * nh.mac_pj
-        + dram_read * nh.dram_read_pj
-        + dram_write * nh.dram_write_pj
-        + spad_read * nh.spad_read_pj
-        + spad_write * nh.spad_write_pj
-        + acc_read * nh.acc_read_pj
-        + acc_write * nh.acc_write_pj
+        + dram_read * nh.dram_read_pj_per_byte
+        + dram_write * nh.dram_write_pj_per_byte
+        + spad_read * nh.spad_read_pj_per_byte
+        + spad_write * nh.spad_write_pj_per_byte
+        + acc_read * nh.acc_read_pj_per_byte
+        + acc_write * nh.acc_write_pj_per_byte
         + a["scratchpad_to_registers_weights"] * nh.register_write_pj_per_byte
     )
     dram = dram_read + dram_write
@@ -262,7 +262,7 @@ def costs(shape: ConvShape, nests: ConvNests, nh: NestHardware) -> NestCosts:
     if nh.scratchpad_bytes_per_cycle is not None:
         latency = np.maximum(latency, (spad_read + spad_write) / nh.scratchpad_bytes_per_cycle)
     if nh.accumulator_words_per_cycle is not None:
-        words_per_column = (acc_read + acc_write) / nh.acc_bytes / nests.spatial_k
+        words_per_column = (acc_read + acc_write) / nh.acc_bytes_per_word / nests.spatial_k
         latency = np.maximum(latency, words_per_column / nh.accumulator_words_per_cycle)
     return NestCosts(latency, energy, dram)
 

@@ -384,16 +384,16 @@ def finish_costs(
     # the accumulator as Timeloop counts it: written once per update and once per fill (every residency of an output
     # tile, its zeroed first one included), read once per update that is not an output's first; a drain to DRAM is
     # not an accumulator read
-    acc_bytes = bits.acc / 8
+    acc_bytes_per_word = bits.acc / 8
     fills = traffic.out_elems * spills
-    e = e + (traffic.out_passes + fills) * acc_bytes * c_level.write_energy_pj_per_byte
-    e = e + (traffic.out_passes - traffic.out_elems) * acc_bytes * c_level.read_energy_pj_per_byte
+    e = e + (traffic.out_passes + fills) * acc_bytes_per_word * c_level.write_energy_pj_per_byte
+    e = e + (traffic.out_passes - traffic.out_elems) * acc_bytes_per_word * c_level.read_energy_pj_per_byte
     dram_pj = design.dram.read_energy_pj_per_byte, design.dram.write_energy_pj_per_byte
     if middle is not None:
         e = e + onchip * (middle.read_energy_pj_per_byte + middle.write_energy_pj_per_byte) / 2
         e = e + dram * (dram_pj[0] + dram_pj[1]) / 2
     else:  # reads: A, B, partial sums and bias back; writes: partial sums out and the outputs
-        psum_bytes = traffic.out_elems * (spills - 1) * acc_bytes
+        psum_bytes = traffic.out_elems * (spills - 1) * acc_bytes_per_word
         e = e + (a_bytes + b_bytes + psum_bytes + bias_bytes) * dram_pj[0]
         e = e + (psum_bytes + traffic.out_elems * bits.out / 8) * dram_pj[1]
 

@@ -29,8 +29,8 @@ Cost, Timeloop's model as its documentation states it (every choice here, none f
   a tile, its first, zero-initialised, one included) and read once per update that is not an output's first
   (reads = updates - m x n); draining a tile to DRAM is a DRAM update, not an accumulator read. Every fill but an
   output's first reads a partial sum back from DRAM and every eviction but the last writes one, at the
-  accumulator's width (`acc_bytes`; Timeloop moves them as DRAM words: acc_bytes = 1 prices as it does); the last
-  write is 8-bit.
+  accumulator's width (`acc_bytes_per_word`; Timeloop moves them as DRAM words: acc_bytes_per_word = 1 prices as it
+  does); the last write is 8-bit.
 * Capacity. Whole buffers (Timeloop checks a tile against the whole buffer: no double buffering), the accumulator
   split evenly over the columns, one weight per PE register.
 * Latency: max(compute cycles, DRAM bytes / DRAM bandwidth), compute = the product of the temporal factors.
@@ -140,21 +140,22 @@ def format_loop_nest(
 
 @dataclass(frozen=True, slots=True)
 class NestHardware:
-    """What the nest model reads from a design, in elements (8-bit operands, accumulator words of `acc_bytes`)."""
+    """What the nest model reads from a design, in elements (8-bit operands, accumulator words of
+    `acc_bytes_per_word`)."""
 
     rows: int
     cols: int
     scratchpad_elements: int
     accumulator_elements_per_column: int
-    acc_bytes: int
+    acc_bytes_per_word: int
     dram_bytes_per_cycle: float
     mac_pj: float
-    dram_read_pj: float
-    dram_write_pj: float
-    spad_read_pj: float
-    spad_write_pj: float
-    acc_read_pj: float
-    acc_write_pj: float
+    dram_read_pj_per_byte: float
+    dram_write_pj_per_byte: float
+    spad_read_pj_per_byte: float
+    spad_write_pj_per_byte: float
+    acc_read_pj_per_byte: float
+    acc_write_pj_per_byte: float
     scratchpad_bytes_per_cycle: float | None = None  # None: unlimited, as Gemmini's Timeloop description has it
     accumulator_words_per_cycle: float | None = None  # per accumulator (per PE column)
     # a weight written into a PE's register; 0 for a tstack design, whose MAC energy includes its registers
@@ -186,13 +187,13 @@ class NestHardware:
                 f"the nest model reads on-chip limits from a Timeloop architecture (--timeloop-arch), not from "
                 f"{hw.name!r}'s links to the array: remove those links or give the limits as a Timeloop file"
             )
-        acc_bytes = acc.word_bits // 8
+        acc_bytes_per_word = acc.word_bits // 8
         return NestHardware(
             hw.pe.rows,
             hw.pe.cols,
             spad.capacity_bytes,
-            acc.capacity_bytes // acc_bytes // hw.pe.cols,
-            acc_bytes,
+            acc.capacity_bytes // acc_bytes_per_word // hw.pe.cols,
+            acc_bytes_per_word,
             design.dram_bytes_per_cycle,
             hw.pe.mac_energy_pj,
             dram.read_energy_pj_per_byte,
@@ -638,20 +639,20 @@ def _costs(shape: MatmulShape, nests: Nests, nh: NestHardware) -> NestCosts:
     a = {k: v.astype(np.float64) for k, v in counts.items()}
     outputs = float(shape.m * shape.n)
     refills = a["partial_sum_refills"]
-    dram_read = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"] + refills * nh.acc_bytes
-    dram_write = refills * nh.acc_bytes + outputs  # spilled partial sums, then the 8-bit outputs
+    dram_read = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"] + refills * nh.acc_bytes_per_word
+    dram_write = refills * nh.acc_bytes_per_word + outputs  # spilled partial sums, then the 8-bit outputs
     spad_write = a["dram_to_scratchpad_inputs"] + a["dram_to_scratchpad_weights"]
     spad_read = a["scratchpad_to_array_inputs"] + a["scratchpad_to_registers_weights"]
-    acc_write = (a["accumulator_updates"] + a["accumulator_evictions"]) * nh.acc_bytes  # updates and fills
-    acc_read = (a["accumulator_updates"] - outputs) * nh.acc_bytes  # read-modify-writes (Timeloop's rule)
+    acc_write = (a["accumulator_updates"] + a["accumulator_evictions"]) * nh.acc_bytes_per_word  # updates and fills
+    acc_read = (a["accumulator_updates"] - outputs) * nh.acc_bytes_per_word  # read-modify-writes (Timeloop's rule)
     energy = (
         shape.m * shape.n * shape.k * nh.mac_pj
-        + dram_read * nh.dram_read_pj
-        + dram_write * nh.dram_write_pj
-        + spad_read * nh.spad_read_pj
-        + spad_write * nh.spad_write_pj
-        + acc_read * nh.acc_read_pj
-        + acc_write * nh.acc_write_pj
+        + dram_read * nh.dram_read_pj_per_byte
+        + dram_write * nh.dram_write_pj_per_byte
+        + spad_read * nh.spad_read_pj_per_byte
+        + spad_write * nh.spad_write_pj_per_byte
+        + acc_read * nh.acc_read_pj_per_byte
+        + acc_write * nh.acc_write_pj_per_byte
         + a["scratchpad_to_registers_weights"] * nh.register_write_pj_per_byte
     )
     dram = dram_read + dram_write
@@ -660,7 +661,7 @@ def _costs(shape: MatmulShape, nests: Nests, nh: NestHardware) -> NestCosts:
     if nh.scratchpad_bytes_per_cycle is not None:
         latency = np.maximum(latency, (spad_read + spad_write) / nh.scratchpad_bytes_per_cycle)
     if nh.accumulator_words_per_cycle is not None:  # the columns in use share the traffic evenly
-        words_per_column = (acc_read + acc_write) / nh.acc_bytes / nests.spatial_n
+        words_per_column = (acc_read + acc_write) / nh.acc_bytes_per_word / nests.spatial_n
         latency = np.maximum(latency, words_per_column / nh.accumulator_words_per_cycle)
     return NestCosts(latency * shape.batch, energy * shape.batch, dram * shape.batch)
 

@@ -22,7 +22,8 @@ tests/golden/test_timeloop_crosscheck_l2.py):
 * Latency: max(compute, DRAM bytes / DRAM bandwidth, L2 words / L2 bandwidth, scratchpad bytes / its bandwidth,
   one accumulator's words / its bandwidth); None = unlimited.
 * Energy: MACs x MAC energy + each level's bytes read and written x its per-byte energies (outputs at the
-  accumulator's width `acc_bytes` in the accumulator, the L2 and DRAM but the last write of each output to DRAM).
+  accumulator's width `acc_bytes_per_word` in the accumulator, the L2 and DRAM but the last write of each output to
+  DRAM).
 """
 
 from __future__ import annotations
@@ -89,25 +90,25 @@ class L2Nests:
 @dataclass(frozen=True, slots=True)
 class L2NestHardware:
     """What the five-level model reads from a design, in elements (8-bit operands, accumulator words of
-    `acc_bytes`): `nest.NestHardware`'s fields and the L2's (capacity, per-byte energies, bandwidth in elements per
-    cycle, None = unlimited)."""
+    `acc_bytes_per_word`): `nest.NestHardware`'s fields and the L2's (capacity, per-byte energies, bandwidth in
+    elements per cycle, None = unlimited)."""
 
     rows: int
     cols: int
     l2_elements: int
     scratchpad_elements: int
     accumulator_elements_per_column: int
-    acc_bytes: int
+    acc_bytes_per_word: int
     dram_bytes_per_cycle: float
     mac_pj: float
-    dram_read_pj: float
-    dram_write_pj: float
-    l2_read_pj: float
-    l2_write_pj: float
-    spad_read_pj: float
-    spad_write_pj: float
-    acc_read_pj: float
-    acc_write_pj: float
+    dram_read_pj_per_byte: float
+    dram_write_pj_per_byte: float
+    l2_read_pj_per_byte: float
+    l2_write_pj_per_byte: float
+    spad_read_pj_per_byte: float
+    spad_write_pj_per_byte: float
+    acc_read_pj_per_byte: float
+    acc_write_pj_per_byte: float
     l2_bytes_per_cycle: float | None = None
     scratchpad_bytes_per_cycle: float | None = None
     accumulator_words_per_cycle: float | None = None  # per accumulator (per PE column)
@@ -223,7 +224,7 @@ def _costs(shape: MatmulShape, nests: L2Nests, hw: L2NestHardware) -> NestCosts:
     counts, steps = _accesses(shape, nests)
     a = {k: v.astype(np.float64) for k, v in counts.items()}
     outputs = float(shape.m * shape.n)
-    ab = hw.acc_bytes
+    ab = hw.acc_bytes_per_word
     operands_in = a["dram_to_l2_inputs"] + a["dram_to_l2_weights"]
     operands_l2 = a["l2_to_scratchpad_inputs"] + a["l2_to_scratchpad_weights"]
     dram_read = operands_in + a["dram_to_l2_outputs"] * ab
@@ -236,14 +237,14 @@ def _costs(shape: MatmulShape, nests: L2Nests, hw: L2NestHardware) -> NestCosts:
     acc_read = (a["accumulator_updates"] - outputs) * ab
     energy: FloatArray = (
         shape.m * shape.n * shape.k * hw.mac_pj
-        + dram_read * hw.dram_read_pj
-        + dram_write * hw.dram_write_pj
-        + l2_read * hw.l2_read_pj
-        + l2_write * hw.l2_write_pj
-        + spad_read * hw.spad_read_pj
-        + spad_write * hw.spad_write_pj
-        + acc_read * hw.acc_read_pj
-        + acc_write * hw.acc_write_pj
+        + dram_read * hw.dram_read_pj_per_byte
+        + dram_write * hw.dram_write_pj_per_byte
+        + l2_read * hw.l2_read_pj_per_byte
+        + l2_write * hw.l2_write_pj_per_byte
+        + spad_read * hw.spad_read_pj_per_byte
+        + spad_write * hw.spad_write_pj_per_byte
+        + acc_read * hw.acc_read_pj_per_byte
+        + acc_write * hw.acc_write_pj_per_byte
         + a["scratchpad_to_registers_weights"] * hw.register_write_pj_per_byte
     )
     dram = dram_read + dram_write

@@ -343,9 +343,9 @@ def nest_hardware(arch: TimeloopArch, stats: ModelStats | None) -> NestHardware:
     Timeloop counts scalar accesses of each level's word; tstack's energies are per byte and its DRAM traffic is in
     bytes. The Scratchpad's and DRAM's words are bytes, so their per-access energies are per-byte ones. Timeloop moves
     every DRAM word of Outputs (partial sums too) as one 8-bit word, while tstack spills partial sums at the
-    accumulator's width (`acc_bytes`): to price under Timeloop's convention `acc_bytes` is 1 here, so the
-    accumulator's per-access energy is its per-byte one and its bandwidth stays in words. Register reads (one per MAC)
-    are part of the MAC energy, as tstack prices them. Without `stats` every energy is 0 (for drawing nests)."""
+    accumulator's width (`acc_bytes_per_word`): to price under Timeloop's convention `acc_bytes_per_word` is 1 here, so
+    the accumulator's per-access energy is its per-byte one and its bandwidth stays in words. Register reads (one per
+    MAC) are part of the MAC energy, as tstack prices them. Without `stats` every energy is 0 (for drawing nests)."""
 
     def pj(level: str) -> float:
         return 0.0 if stats is None else stats.per_access_pj(level)
@@ -355,15 +355,15 @@ def nest_hardware(arch: TimeloopArch, stats: ModelStats | None) -> NestHardware:
         cols=arch.cols,
         scratchpad_elements=arch.scratchpad_bytes,
         accumulator_elements_per_column=arch.accumulator_entries_per_column,
-        acc_bytes=1,
+        acc_bytes_per_word=1,
         dram_bytes_per_cycle=arch.dram_bytes_per_cycle,
         mac_pj=(0.0 if stats is None else stats.mac_pj) + pj("Registers"),
-        dram_read_pj=pj("DRAM"),
-        dram_write_pj=pj("DRAM"),
-        spad_read_pj=pj("Scratchpad"),
-        spad_write_pj=pj("Scratchpad"),
-        acc_read_pj=pj("Accumulator"),
-        acc_write_pj=pj("Accumulator"),
+        dram_read_pj_per_byte=pj("DRAM"),
+        dram_write_pj_per_byte=pj("DRAM"),
+        spad_read_pj_per_byte=pj("Scratchpad"),
+        spad_write_pj_per_byte=pj("Scratchpad"),
+        acc_read_pj_per_byte=pj("Accumulator"),
+        acc_write_pj_per_byte=pj("Accumulator"),
         scratchpad_bytes_per_cycle=arch.scratchpad_bytes_per_cycle,
         accumulator_words_per_cycle=arch.accumulator_words_per_cycle,
         register_write_pj_per_byte=pj("Registers"),
@@ -761,8 +761,8 @@ class L2Arch:
 
     def hardware(self, stats: ModelStats | None) -> nest_l2.L2NestHardware:
         """The five-level model's view of this design priced with Timeloop's own energies (from `stats`, any mapping
-        on it; 0 without), under Timeloop's conventions as `nest_hardware` (acc_bytes = 1, register reads in the MAC
-        energy, register fills at the register's)."""
+        on it; 0 without), under Timeloop's conventions as `nest_hardware` (acc_bytes_per_word = 1, register reads in
+        the MAC energy, register fills at the register's)."""
 
         def pj(level: str) -> float:
             return 0.0 if stats is None else stats.per_access_pj(level)
@@ -773,17 +773,17 @@ class L2Arch:
             l2_elements=self.l2_bytes,
             scratchpad_elements=self.scratchpad_bytes,
             accumulator_elements_per_column=self.accumulator_entries,
-            acc_bytes=1,
+            acc_bytes_per_word=1,
             dram_bytes_per_cycle=self.dram_bytes_per_cycle,
             mac_pj=(0.0 if stats is None else stats.mac_pj) + pj("Registers"),
-            dram_read_pj=pj("DRAM"),
-            dram_write_pj=pj("DRAM"),
-            l2_read_pj=pj("L2"),
-            l2_write_pj=pj("L2"),
-            spad_read_pj=pj("Scratchpad"),
-            spad_write_pj=pj("Scratchpad"),
-            acc_read_pj=pj("Accumulator"),
-            acc_write_pj=pj("Accumulator"),
+            dram_read_pj_per_byte=pj("DRAM"),
+            dram_write_pj_per_byte=pj("DRAM"),
+            l2_read_pj_per_byte=pj("L2"),
+            l2_write_pj_per_byte=pj("L2"),
+            spad_read_pj_per_byte=pj("Scratchpad"),
+            spad_write_pj_per_byte=pj("Scratchpad"),
+            acc_read_pj_per_byte=pj("Accumulator"),
+            acc_write_pj_per_byte=pj("Accumulator"),
             l2_bytes_per_cycle=self.l2_bytes_per_cycle,
             scratchpad_bytes_per_cycle=self.scratchpad_bytes_per_cycle,
             accumulator_words_per_cycle=self.accumulator_words_per_cycle,

@@ -355,9 +355,9 @@ def timeloop_energies(hw: Hardware | NestHardware) -> NestHardware:
     """The nest model's view of `hw` priced with the per-access energies Timeloop's built-in `pat` model gives
     Gemmini's `arch_default.yaml` (measured: printed in timeloop-mapper.stats.txt, `MEASURED`), under Timeloop's
     conventions as `tstack.mapping.timeloop_run.nest_hardware` applies them: DRAM and scratchpad words are bytes;
-    accumulator traffic is counted in words (`acc_bytes` = 1, so partial sums move as one DRAM word, as Timeloop moves
-    them); a MAC costs the MACC's energy plus one read of its weight register, and a weight written into a register
-    costs a register access. Array, capacities and bandwidths stay `hw`'s."""
+    accumulator traffic is counted in words (`acc_bytes_per_word` = 1, so partial sums move as one DRAM word, as
+    Timeloop moves them); a MAC costs the MACC's energy plus one read of its weight register, and a weight written into
+    a register costs a register access. Array, capacities and bandwidths stay `hw`'s."""
     nh = NestHardware.of(hw)
     tables = [op["pat_energy_pj_per_access"] for op in timeloop_measurement()["ops"].values()]
     if any(t != tables[0] for t in tables):
@@ -365,13 +365,13 @@ def timeloop_energies(hw: Hardware | NestHardware) -> NestHardware:
     pj = tables[0]
     return replace(
         nh,
-        acc_bytes=1,
+        acc_bytes_per_word=1,
         mac_pj=pj["MACC"] + pj["Registers"],
-        dram_read_pj=pj["DRAM"],
-        dram_write_pj=pj["DRAM"],
-        spad_read_pj=pj["Scratchpad"],
-        spad_write_pj=pj["Scratchpad"],
-        acc_read_pj=pj["Accumulator"],
-        acc_write_pj=pj["Accumulator"],
+        dram_read_pj_per_byte=pj["DRAM"],
+        dram_write_pj_per_byte=pj["DRAM"],
+        spad_read_pj_per_byte=pj["Scratchpad"],
+        spad_write_pj_per_byte=pj["Scratchpad"],
+        acc_read_pj_per_byte=pj["Accumulator"],
+        acc_write_pj_per_byte=pj["Accumulator"],
         register_write_pj_per_byte=pj["Registers"],
     )
