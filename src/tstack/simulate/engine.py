@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,7 +28,13 @@ from tstack.mapping.cost import Cost, MatmulShapes, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace, gemmini_memory
-from tstack.simulate.nonlinear import NonlinearCost, dequantize_cycles, nonlinear_cost, requantize_cycles
+from tstack.simulate.nonlinear import (
+    NonlinearCost,
+    Placement,
+    dequantize_cycles,
+    nonlinear_cost,
+    requantize_cycles,
+)
 from tstack.workload.ops import Op, OpClass, OpKind, Role, Workload, total_elements
 
 CATEGORIES = ("matmul", "softmax", "layernorm", "gelu", "resadd", "dequant", "other")
@@ -58,7 +65,7 @@ class OpResult:
     kind: OpKind
     op_class: OpClass
     category: str
-    where: str  # "array", "fused", "sfu", "host"
+    where: Placement
     latency_cycles: float
     energy_pj: float
     macs: int
@@ -209,6 +216,25 @@ def exposed_reduction_cycles(reduction_cycles: float, matmul_cycles: float, tile
     return max(reduction_cycles - matmul_cycles, reduction_cycles / tiles)
 
 
+class MatmulTotals(NamedTuple):
+    """A matmul op's shapes priced together: the last shape's mapping, and the summed latency, energy and DRAM
+    bytes."""
+
+    mapping: Mapping
+    latency_cycles: float
+    energy_pj: float
+    dram_bytes: float
+
+
+class FusionPair(NamedTuple):
+    """A matmul and the Softmax/LayerNorm after it, non-fused and fused (`fusion_pair`)."""
+
+    matmul_cycles: float  # the matmul writing its output for the op to read apart
+    apart: NonlinearCost  # the op run apart
+    fused_matmul_cycles: float  # the matmul with whole output rows forced into the accumulator
+    fused_exposed_cycles: float  # the fused op's row passes the matmul does not hide
+
+
 def matmul_results(
     shapes: list[MatmulShape],
     hw: Hardware,
@@ -217,7 +243,7 @@ def matmul_results(
     options: CostOptions,
     has_bias: bool,
     mapper: MapperName = MapperName.GEMMINI,
-) -> tuple[Mapping, float, float, float]:
+) -> MatmulTotals:
     """Summed latency, energy and DRAM bytes of the shapes (one vectorized cost call), and the last mapping."""
     bits = _bits(out_bits, has_bias, options)
     mapped = _mapped(shapes, hw, act, bits, options, mapper)
@@ -241,7 +267,7 @@ def matmul_results(
         bits,
         opts,
     )
-    return (
+    return MatmulTotals(
         mappings[-1],
         float(costs.latency_cycles.sum()),
         float(costs.energy_pj.sum()),
@@ -293,21 +319,21 @@ def fusion_pair(
     hw: Hardware,
     options: CostOptions,
     mapper: MapperName = MapperName.GEMMINI,
-) -> tuple[float, NonlinearCost, float, float]:
-    """A matmul and the Softmax/LayerNorm `op` after it, (non-fused matmul cycles, the op run apart, fused matmul
-    cycles, the fused op's exposed cycles). Apart, the matmul hands the op its output at the design's
-    nonlinear-input width; fused, the tiler forces whole output rows into the accumulator and the op's row passes
-    (`fused_passes` cycles) hide behind the next tile where the accumulator is double-buffered."""
+) -> FusionPair:
+    """A matmul and the Softmax/LayerNorm `op` after it, non-fused and fused. Apart, the matmul hands the op its
+    output at the design's nonlinear-input width; fused, the tiler forces whole output rows into the accumulator and
+    the op's row passes (`fused_passes` cycles) hide behind the next tile where the accumulator is double-buffered."""
     shapes = matmul_shapes(matmul)
     has_bias = matmul.operand(Role.BIAS) is not None
     act = FusedActivation.SOFTMAX if op.kind is OpKind.SOFTMAX else FusedActivation.LAYERNORM
-    _, with_fusion, _, _ = matmul_results(shapes, hw, act, 8, options, has_bias, mapper)
-    _, without, _, _ = matmul_results(
+    with_fusion = matmul_results(shapes, hw, act, 8, options, has_bias, mapper).latency_cycles
+    without = matmul_results(
         shapes, hw, FusedActivation.NONE, hw.nonlinear_input_bits, options, has_bias, mapper
-    )
+    ).latency_cycles
     apart = nonlinear_cost(op, hw, follows_matmul=False)
     tiles, overlapped = _fused_row_tiles(shapes, hw, act, options, has_bias, mapper)
-    return without, apart, with_fusion, exposed_reduction_cycles(fused_passes, with_fusion, tiles, overlapped)
+    exposed = exposed_reduction_cycles(fused_passes, with_fusion, tiles, overlapped)
+    return FusionPair(without, apart, with_fusion, exposed)
 
 
 def _decide_fusion(
@@ -329,15 +355,15 @@ def simulate_workload(
         raise SpecError("simulate takes --mapper gemmini, exhaustive or cosa; random search is for `tstack mapspace`")
     options = options or hw.cost_options
     ops = workload.ops
-    placement: list[str] = []
+    placement: list[Placement] = []
     nonlinear = {}
     for i, op in enumerate(ops):
         if op.kind in (OpKind.MATMUL, OpKind.CONV):
-            placement.append("array")
+            placement.append(Placement.ARRAY)
             continue
         follows = i > 0 and ops[i - 1].kind in (OpKind.MATMUL, OpKind.CONV)
         cost = nonlinear_cost(op, hw, follows_matmul=follows)
-        if cost.where == "fused" and op.kind in _FUSION_DECIDED:
+        if cost.where is Placement.FUSED and op.kind in _FUSION_DECIDED:
             cost = _decide_fusion(ops[i - 1], op, cost, hw, options, mapper)
         nonlinear[i] = cost
         placement.append(cost.where)
@@ -356,7 +382,7 @@ def simulate_workload(
         shapes = matmul_shapes(op)
         nxt = ops[i + 1] if i + 1 < len(ops) else None
         act = FusedActivation.NONE
-        if nxt is not None and placement[i + 1] == "fused":
+        if nxt is not None and placement[i + 1] is Placement.FUSED:
             act = _FUSED_ACT.get(nxt.kind, FusedActivation.NONE)
         feeds_nonlinear = (
             nxt is not None and nxt.kind not in (OpKind.MATMUL, OpKind.CONV) and act is FusedActivation.NONE
@@ -370,11 +396,11 @@ def simulate_workload(
             if direct is not None:
                 conv_mapping, latency, energy, dram = direct
         dq = 0.0
-        if nxt is not None and placement[i + 1] == "host":
+        if nxt is not None and placement[i + 1] is Placement.HOST:
             out = op.operand(Role.OUTPUT)
             assert out is not None
             dq += dequantize_cycles(hw, total_elements(out, op))
-        if i > 0 and placement[i - 1] == "host":
+        if i > 0 and placement[i - 1] is Placement.HOST:
             act_in = next((o for o in op.operands if o.role is Role.INPUT and o.name in ("x", "p")), None)
             if act_in is not None:
                 dq += requantize_cycles(hw, total_elements(act_in, op))
@@ -385,7 +411,7 @@ def simulate_workload(
                 op.kind,
                 op.op_class,
                 "matmul",
-                "array",
+                Placement.ARRAY,
                 latency + dq,
                 energy,
                 macs,

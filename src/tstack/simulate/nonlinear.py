@@ -18,6 +18,7 @@ An op that fits none of these is an error naming the op and the fix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tstack.errors import InfeasibleError
 from tstack.hardware.design import design_of
@@ -49,9 +50,20 @@ _ROW_REDUCTIONS = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})
 HOST_FLOAT_BYTES = 4
 
 
+class Placement(StrEnum):
+    """Where an op runs: on the PE array, fused into the matmul before it, on the special-function units, on the host
+    CPU, or as a DMA copy (a table gather)."""
+
+    ARRAY = "array"
+    FUSED = "fused"
+    SFU = "sfu"
+    HOST = "host"
+    DMA = "dma"
+
+
 @dataclass(frozen=True, slots=True)
 class NonlinearCost:
-    where: str  # "fused", "sfu", "host" or "dma"
+    where: Placement
     latency_cycles: float
     energy_pj: float
     dram_bytes: float
@@ -126,14 +138,14 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
     n = _elements(op)
     sfu = _sfu_cycles(op, hw, name)
     if sfu is not None and op.attr("fused"):  # the workload already fused it into its producer (ResNet's ReLU)
-        return NonlinearCost("fused", 0.0, 0.0, 0.0)
+        return NonlinearCost(Placement.FUSED, 0.0, 0.0, 0.0)
     follows_matmul = follows_matmul and hw.fuse_nonlinear
     if sfu is not None and follows_matmul and op.kind in _ELEMENTWISE_FUSABLE:
-        return NonlinearCost("fused", 0.0, 0.0, 0.0)
+        return NonlinearCost(Placement.FUSED, 0.0, 0.0, 0.0)
     if sfu is not None and follows_matmul and op.kind in _ROW_REDUCTIONS:
         # the output pass rides the accumulator read-out; the reductions over the rows in place remain
         parts = sfu_cycles(op, hw, name)
-        return NonlinearCost("fused", parts[0] if parts else sfu, 0.0, 0.0)
+        return NonlinearCost(Placement.FUSED, parts[0] if parts else sfu, 0.0, 0.0)
     # SFU and DMA traffic passes through the on-chip memories' port; inputs arrive at the width matmuls write
     # for nonlinear consumers (32 bits in the paper's analytic model), outputs leave as 8-bit activations
     design = design_of(hw)
@@ -143,9 +155,9 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
     dram = design.dram
     energy = io_bytes * (dram.read_energy_pj_per_byte + dram.write_energy_pj_per_byte) / 2
     if op.kind is OpKind.EMBEDDING:  # a table gather is a DMA copy: rows in, rows out, no arithmetic
-        return NonlinearCost("dma", io_bytes / port, energy, io_bytes)
+        return NonlinearCost(Placement.DMA, io_bytes / port, energy, io_bytes)
     if sfu is not None:
-        return NonlinearCost("sfu", max(sfu, io_bytes / port), energy, io_bytes)
+        return NonlinearCost(Placement.SFU, max(sfu, io_bytes / port), energy, io_bytes)
     host = hw.host
     per_element = host.cost_per_element(name) if host else None
     if host is None or per_element is None:
@@ -157,7 +169,7 @@ def nonlinear_cost(op: Op, hw: Hardware, *, follows_matmul: bool) -> NonlinearCo
     float_bytes = _io_elements(op) * HOST_FLOAT_BYTES
     cycles = max(n * per_element, float_bytes / host.dram_bytes_per_cycle)
     energy = n * per_element * host.energy_pj_per_cycle + float_bytes * dram.read_energy_pj_per_byte
-    return NonlinearCost("host", cycles, energy, float_bytes)
+    return NonlinearCost(Placement.HOST, cycles, energy, float_bytes)
 
 
 def dequantize_cycles(hw: Hardware, elements: int) -> float:
