@@ -125,3 +125,18 @@ def test_old_files_with_level_bandwidths_are_refused_saying_how_to_fix_them(tmp_
     with pytest.raises(SpecError, match=r"memory\.0 \(accumulator\): .* give the links instead, e\.g\. links:") as exc:
         tstack.load_hardware(path)
     assert "\n" not in str(exc.value)
+
+
+def test_a_file_without_links_is_told_what_to_write(tmp_path) -> None:
+    path = tmp_path / "nolinks.yaml"
+    path.write_text(
+        "name: nolinks\nclock_ghz: 1\npe_array: {rows: 16, cols: 16, mac_energy_pj: 0.3}\nmemory:\n"
+        "  - {name: accumulator, capacity: 64K, read_energy_pj_per_byte: 1, write_energy_pj_per_byte: 1, "
+        "holds: [outputs], word_bits: 32}\n"
+        "  - {name: scratchpad, capacity: 256K, read_energy_pj_per_byte: 1, write_energy_pj_per_byte: 1, "
+        "holds: [inputs, weights]}\n"
+        "  - {name: dram, capacity: 16G, read_energy_pj_per_byte: 1, write_energy_pj_per_byte: 1, "
+        "holds: [inputs, weights, outputs]}\n"
+    )
+    with pytest.raises(SpecError, match=r"links: missing; .* e\.g\. links: \[\{parent: dram"):
+        tstack.load_hardware(path)

@@ -205,6 +205,11 @@ def hardware_from_mapping(data: Any, origin: str) -> Hardware:
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: expected a mapping of hardware fields, got {type(data).__name__}")
     _refuse_level_bandwidths(data, origin)
+    if "memory" in data and "links" not in data:
+        raise SpecError(
+            f"{origin}: links: missing; say which link carries which bandwidth, e.g. "
+            "links: [{parent: dram, children: [scratchpad, accumulator], bytes_per_cycle: 16}]"
+        )
     try:
         hw = to_hardware(HardwareFile.model_validate(data))
     except ValidationError as exc:
