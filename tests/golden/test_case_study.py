@@ -1,76 +1,141 @@
 """The paper's Gemmini case study (section 3.4, Figs. 13-14) and analytic model (Fig. 32, App. A.5) on tstack.
 
-Bounds come from the issue's acceptance criteria; the measured values are in the comments. What the host costs
-are calibrated to (Fig. 14's category shares) is asserted only as a consistency check of the calibration; the
-other numbers are predictions of the model.
+Each case-study number is compared with the paper only where tstack predicts it: a number that rests on a constant
+fitted to a paper figure is never checked against that figure (DESIGN.md section 4). The presets carry two such
+constants (host per-element costs fitted to Fig. 14's shares at a 1.86% matmul share; the DMA's 5 B/cycle fitted to
+Fig. 13), so the comparisons below use the configuration with both **predicted** from the design (the host from
+measured RV64GC instruction counts priced by an in-order Rocket model, the DMA by Little's law; no constant fitted to a
+case-study figure; benchmarks/RESULTS-case-study.md), and each test states the gap with the paper and why. The
+presets' own numbers (and this configuration's) are pinned tightly, apart from the paper, in
+`tests/regression/test_case_study_pins.py`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import tstack
+from tstack.hardware.dma_model import predict_dma
+from tstack.hardware.types import Hardware
 from tstack.simulate import ModelResult
-from tstack.simulate.calibration import calibrate_host
+from tstack.simulate.host_model import predicted_host
 from tstack.simulate.sweep import grid, parse_axis
 from tstack.spec.hardware import load_hardware
+from tstack.studies import paper
+from tstack.studies.sensitivity import write_fraction
 
 NONLINEAR = ("softmax", "layernorm", "gelu", "resadd", "dequant")
+DESIGNS = ("gemmini-baseline", "gemmini-rebalanced", "gemmini-ibert")
+PAPER_SHARES = {k: v / sum(paper.FIG14_BASELINE_SHARES.values()) for k, v in paper.FIG14_BASELINE_SHARES.items()}
+
+
+def _predicted(name: str, dma: float) -> Hardware:
+    hw = load_hardware(name)
+    assert hw.host is not None
+    return dataclasses.replace(hw, host=predicted_host(hw.host).host).with_link("dram", "scratchpad", dma)
 
 
 @pytest.fixture(scope="module")
-def case_study() -> dict[str, ModelResult]:
-    return {
-        hw: tstack.simulate("bert-base", hw, 512) for hw in ("gemmini-baseline", "gemmini-rebalanced", "gemmini-ibert")
-    }
+def dma() -> float:
+    """Gemmini's DMA by Little's law, weighted over BERT-Base's read/write mix (13.99 B/cycle)."""
+    return predict_dma(output_bytes=1).effective(write_fraction("bert-base", load_hardware("gemmini-baseline"), 512))
 
 
-def test_baseline_is_starved_by_host_nonlinear_ops(case_study: dict[str, ModelResult]) -> None:
-    base = case_study["gemmini-baseline"]
+@pytest.fixture(scope="module")
+def predicted(dma: float) -> dict[str, ModelResult]:
+    return {hw: tstack.simulate("bert-base", _predicted(hw, dma), 512) for hw in DESIGNS}
+
+
+@pytest.fixture(scope="module")
+def presets() -> dict[str, ModelResult]:
+    return {hw: tstack.simulate("bert-base", hw, 512) for hw in DESIGNS}
+
+
+def test_baseline_is_starved_by_host_nonlinear_ops(predicted: dict[str, ModelResult]) -> None:
+    """Predicted: 97.9% of baseline time outside the matmuls (paper: 96%). Utilization 2.1% against the paper's
+    "far less than 1%": not reproduced. The gap is the host's speed: the Rocket model prices the float kernels' code,
+    which costs less than what the paper's (unpublished) baseline software spent on adds and de/quantization."""
+    base = predicted["gemmini-baseline"]
     cats = base.by_category()
-    assert base.utilization < 0.02  # 1.26% (paper: "far less than 1%")
-    assert sum(cats[c] for c in NONLINEAR) / base.latency_cycles >= 0.90  # 97.2% (paper: 96%)
-    assert 0.6 < base.matmul_utilization < 0.8  # 68.2% (paper: individual matmuls reach 74%)
+    assert sum(cats[c] for c in NONLINEAR) / base.latency_cycles >= 0.95
+    assert 0.015 < base.utilization < 0.03  # the stated gap: 2.1% (paper < 1%)
 
 
-def test_ibert_codesign_speedup_and_matmul_share(case_study: dict[str, ModelResult]) -> None:
-    base, ibert = case_study["gemmini-baseline"], case_study["gemmini-ibert"]
-    speedup = base.latency_cycles / ibert.latency_cycles
-    assert 20 <= speedup <= 80  # 65.7x (paper: 39.6x)
-    assert ibert.by_category()["matmul"] / ibert.latency_cycles >= 0.75  # 87.4% (paper: 87% with GELU)
-    assert ibert.by_category()["dequant"] / ibert.latency_cycles < 0.001  # quantization disappears
+def test_codesign_speedup_states_its_gap(predicted: dict[str, ModelResult], presets: dict[str, ModelResult]) -> None:
+    """Predicted: 44.6x against the paper's 39.6x, +12.5% (README, RESULTS-case-study.md: +13%); the baseline spends
+    2.1% in matmuls where the paper's Fig. 14 prints 1% (the speedup is about 1.21 / that share). The presets give
+    65.7x (+66%): their host speed is calibrated at a 1.86% matmul share, not fitted to the 39.6x."""
+    gap = predicted["gemmini-baseline"].latency_cycles / predicted["gemmini-ibert"].latency_cycles
+    assert 0.10 <= gap / paper.HARDWARE_SPEEDUP - 1 <= 0.15
+    calibrated = presets["gemmini-baseline"].latency_cycles / presets["gemmini-ibert"].latency_cycles
+    assert 0.60 <= calibrated / paper.HARDWARE_SPEEDUP - 1 <= 0.72
 
 
-def test_rebalanced_memories_cut_matmul_latency(case_study: dict[str, ModelResult]) -> None:
-    """Measured: 28.8% (paper: 36%; its own Fig. 13 ratio, 69% -> 91%, implies 24%)."""
-    base, rebalanced = case_study["gemmini-baseline"], case_study["gemmini-rebalanced"]
-    cut = 1 - rebalanced.matmul_cycles() / base.matmul_cycles()
-    assert 0.25 <= cut <= 0.45
+def test_codesigned_design_is_matmul_bound(predicted: dict[str, ModelResult], presets: dict[str, ModelResult]) -> None:
+    """Fig. 14 (middle): 87% of the co-designed latency is Matmul + GELU. Presets: 87.4% (the host barely runs on the
+    co-designed design, so its calibration does not enter; the calibrated DMA does, fitted to a different figure).
+    Predicted: 94.8%, +7.8 points: the co-designed design's residual adds and LayerNorm round trips are DMA-bound, and
+    the predicted DMA is 2.8x the calibrated one. De/quantization disappears in both (< 0.1%)."""
+    for results, low, high in ((presets, 0.85, 0.90), (predicted, 0.93, 0.97)):
+        ib = results["gemmini-ibert"]
+        cats = ib.by_category()
+        assert low <= (cats["matmul"] + cats["gelu"]) / ib.latency_cycles <= high
+        assert cats["dequant"] / ib.latency_cycles < 0.001
 
 
-FIG_13 = {64: (66, 71, 69), 128: (91, 91, 88), 256: (91, 91, 90)}  # accumulator kB -> % over scratchpad 64/128/256
+def test_rebalanced_memories_do_not_pay_off_with_the_predicted_dma(predicted: dict[str, ModelResult]) -> None:
+    """Paper section 3.4.3: swapping to a 64 kB scratchpad and 256 kB accumulator cuts matmul latency by 36%. Not
+    reproduced by the predicted DMA: at 14 B/cycle the baseline's matmuls are compute-bound and the cut is 0.4%. The
+    presets' 28.8% rests on the DMA fitted to Fig. 13 (pinned in tests/regression, not compared here)."""
+    base, rebalanced = predicted["gemmini-baseline"], predicted["gemmini-rebalanced"]
+    assert 0 <= 1 - rebalanced.matmul_cycles() / base.matmul_cycles() < 0.02
 
 
-def test_fig13_matmul_utilization_grid_within_10_points() -> None:
-    """The DMA bandwidth of the gemmini presets is calibrated to this figure (one parameter for nine cells, see
-    gemmini-baseline.yaml); measured worst cell 5.1 points. l = 512 (the paper does not state it)."""
-    base = load_hardware("gemmini-baseline")
+def test_fig13_is_not_reproduced_by_the_predicted_dma(dma: float) -> None:
+    """Fig. 13 (matmul utilization over accumulator x scratchpad sizes) shows a 64 kB accumulator starving the array
+    (66-71%). With the predicted DMA every cell is 98.7-99.2%: the gap is 28-33 points in that row and 7-11 points
+    elsewhere; either Gemmini sustains far less than Little's law allows (TLB misses on strided mvin, 16-byte mvout
+    requests, FASED's queues) or the loss is outside the DMA (RESULTS-case-study.md, section 3). The presets' 5
+    B/cycle was fitted to this figure, so their grid is pinned, not compared."""
+    base = _predicted("gemmini-baseline", dma)
     axes = [parse_axis("accumulator=64K,128K,256K", base), parse_axis("scratchpad=64K,128K,256K", base)]
     for (acc, spad), design in grid(base, axes):
         util = 100 * tstack.simulate("bert-base", design, 512).matmul_utilization
-        paper = FIG_13[acc // 1024][(64, 128, 256).index(spad // 1024)]
-        assert abs(util - paper) <= 10, (acc, spad, util, paper)
+        printed = paper.FIG13_UTILIZATION[acc // 1024][(64, 128, 256).index(spad // 1024)]
+        assert util > 98, (acc, spad, util)
+        assert (util - printed > 25) if acc == 64 * 1024 else (5 < util - printed < 12), (acc, spad, util, printed)
 
 
-def test_fig14_calibration_is_consistent_with_the_presets() -> None:
-    """The host constants in the gemmini presets are what calibrate_host derives today (to 0.1 cycle)."""
+def test_fig14_shares_with_the_host_predicted(predicted: dict[str, ModelResult]) -> None:
+    """Fig. 14 (left), renormalized to 100: softmax 20.2%, GELU 10.6%, residual adds 11.7%, de/quantization 52.1%.
+    Predicted from code: 34.5%, 31.1%, 2.0%, 26.0%. Not reproduced: the paper's baseline spent far more on the adds and
+    de/quantization than their arithmetic costs on Rocket (RESULTS-case-study.md, section 1)."""
+    base = predicted["gemmini-baseline"]
+    share = {c: v / base.latency_cycles for c, v in base.by_category().items()}
+    assert share["softmax"] / PAPER_SHARES["softmax"] > 1.5
+    assert share["gelu"] / PAPER_SHARES["gelu"] > 2.5
+    assert share["resadd"] / PAPER_SHARES["resadd"] < 0.25
+    assert share["dequant"] / PAPER_SHARES["dequant"] < 0.6
+    assert share["layernorm"] == pytest.approx(PAPER_SHARES["layernorm"], abs=0.01)  # 4.1% (paper 4.3%)
+
+
+def test_fig14_calibrated_host_costs_against_the_code() -> None:
+    """What Fig. 14 implies per element (the presets' host, fitted to its shares) beside what the float kernels cost on
+    Rocket (predicted from measured instruction counts): softmax agrees within 4% (two independent routes), the rest
+    do not: the fitted residual add is ~10x its code, de/quantization 3-4x, GELU about half."""
     hw = load_hardware("gemmini-baseline")
     assert hw.host is not None
-    derived = calibrate_host(hw, tstack.build_workload(tstack.load_model("bert-base"), 512), 0.0186)
-    stored = dict(hw.host.cycles_per_element)
-    for name in ("softmax", "layernorm", "gelu", "add"):
-        assert stored[name] == pytest.approx(derived[name], abs=0.06), name
-    assert hw.host.dequantize_cycles_per_element == pytest.approx(derived["dequantize"], abs=0.06)
+    fitted = dict(hw.host.cycles_per_element)
+    code = dict(predicted_host(hw.host).host.cycles_per_element)
+    assert fitted["softmax"] / code["softmax"] == pytest.approx(1.0, abs=0.05)
+    assert fitted["add"] / code["add"] > 8
+    deq = hw.host.dequantize_cycles_per_element / predicted_host(hw.host).host.dequantize_cycles_per_element
+    req = hw.host.requantize_cycles_per_element / predicted_host(hw.host).host.requantize_cycles_per_element
+    assert 2.5 < req < deq < 5
+    assert 0.4 < fitted["gelu"] / code["gelu"] < 0.7
+    assert 1.5 < fitted["layernorm"] / code["layernorm"] < 2
 
 
 FIG_32 = {  # latency normalized to BERT-Base at l = 128 (paper Fig. 32)
@@ -83,9 +148,9 @@ FIG_32 = {  # latency normalized to BERT-Base at l = 128 (paper Fig. 32)
 def test_fig32_normalized_latencies_within_25_percent() -> None:
     ref = tstack.simulate("bert-base", "paper-analytic", 128).latency_cycles
     for model, printed in FIG_32.items():
-        for seq, paper in zip(tstack.PAPER_SEQ_LENS[1:], printed[1:], strict=True):
+        for seq, want in zip(tstack.PAPER_SEQ_LENS[1:], printed[1:], strict=True):
             ours = tstack.simulate(model, "paper-analytic", seq).latency_cycles / ref
-            assert abs(ours / paper - 1) <= 0.25, (model, seq, ours, paper)
+            assert abs(ours / want - 1) <= 0.25, (model, seq, ours, want)
 
 
 def test_resnet50_on_the_analytic_model() -> None:

@@ -64,6 +64,14 @@ def test_report_renders_in_headless_chromium(fast_study: tuple[dict[str, Any], P
                 " i.getBoundingClientRect().height])",
             )
             headline = page.inner_text("#headline")
+            # the sensitivity of the speedup (issue 16): its figure decoded and laid out, its table present
+            sensitivity = page.eval_on_selector(
+                "#fig-gemmini_sensitivity img",
+                "i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width,"
+                " i.getBoundingClientRect().height, i.alt]",
+            )
+            sensitivity_rows = page.eval_on_selector_all("#sensitivity + p + table tbody tr", "rows => rows.length")
+            sensitivity_text = page.inner_text("#gemmini")
             shot = artifacts / "study-report.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
@@ -74,4 +82,9 @@ def test_report_renders_in_headless_chromium(fast_study: tuple[dict[str, Any], P
     for complete, nat_w, nat_h, w, h in sizes:
         assert complete and nat_w > 0 and nat_h > 0 and w > 0 and h > 0
     assert "End to end" in headline
+    complete, nat_w, nat_h, w, h, alt = sensitivity
+    assert complete and nat_w > 300 and nat_h > 200 and w > 300 and h > 150
+    assert alt.startswith("Sensitivity of the speedup")
+    assert sensitivity_rows == 9
+    assert "Sensitivity of the speedup" in sensitivity_text and "host and DMA predicted" in sensitivity_text
     assert shot.stat().st_size > 10_000

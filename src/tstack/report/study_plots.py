@@ -166,6 +166,79 @@ def _gemmini_grid(d: dict[str, Any]) -> Figure:
     return fig
 
 
+#: how each configuration of the sensitivity view is drawn and named
+SENSITIVITY_BASES = {
+    "presets": ("tab:blue", "presets (host and DMA calibrated)"),
+    "predicted": ("tab:orange", "host and DMA predicted"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SensitivityBar:
+    """One bar of the tornado: an input moved over its range around one configuration."""
+
+    label: str
+    kind: str
+    base: str
+    low: float
+    high: float
+    low_label: str
+    high_label: str
+    reference: float
+
+
+def sensitivity_bars(d: dict[str, Any]) -> list[SensitivityBar]:
+    """The tornado's bars from the gemmini experiment's `sensitivity` data, widest row first (no drawing)."""
+    s = d["sensitivity"]
+    out: list[tuple[float, int, SensitivityBar]] = []
+    for i, row in enumerate(s["rows"]):
+        widest = max(b["max_speedup"] - b["min_speedup"] for b in row["bases"].values())
+        for name, b in row["bases"].items():
+            ref = s["bases"][name]["speedup"]
+            points = [*b["points"], {"speedup": ref, "label": b["reference_label"]}]
+            lo = min(points, key=lambda p: p["speedup"])
+            hi = max(points, key=lambda p: p["speedup"])
+            bar = SensitivityBar(
+                row["label"], row["kind"], name, lo["speedup"], hi["speedup"], lo["label"], hi["label"], ref
+            )
+            out.append((-widest, i, bar))
+    return [bar for *_, bar in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def _gemmini_sensitivity(d: dict[str, Any]) -> Figure:
+    bars = sensitivity_bars(d)
+    labels = list(dict.fromkeys((b.label, b.kind) for b in bars))
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(labels) + 1.6))
+    offsets = {"presets": 0.18, "predicted": -0.18}
+    for b in bars:
+        y = len(labels) - 1 - labels.index((b.label, b.kind)) + offsets.get(b.base, 0.0)
+        color = SENSITIVITY_BASES.get(b.base, ("grey", b.base))[0]
+        ax.barh(y, max(b.high - b.low, 1e-9), left=b.low, height=0.32, color=color, alpha=0.8)
+        ax.plot([b.low, b.high], [y, y], "|", color=color, markersize=9)
+        flat = b.high - b.low < 1e-4 * b.high
+        low_text = "no change over the range" if flat else b.low_label
+        ax.annotate(low_text, (b.low, y), textcoords="offset points", xytext=(-3, -3), ha="right", fontsize=6)
+        if not flat:
+            ax.annotate(b.high_label, (b.high, y), textcoords="offset points", xytext=(3, -3), fontsize=6)
+    for name, base in d["sensitivity"]["bases"].items():
+        color, text = SENSITIVITY_BASES.get(name, ("grey", name))
+        ax.axvline(base["speedup"], color=color, linestyle="--", linewidth=1, label=f"{text}: {base['speedup']:.1f}x")
+    paper = d["paper"]["speedup_latency"]
+    ax.axvline(paper, color="black", linestyle=":", linewidth=1.2, label=f"paper: {paper:g}x")
+    ax.set_yticks(range(len(labels)), [f"{lab}\n[{kind}]" for lab, kind in reversed(labels)], fontsize=7)
+    ax.set_xscale("log")
+    ends = [b.low for b in bars] + [b.high for b in bars] + [d["paper"]["speedup_latency"]]
+    lo, hi = min(ends) / 1.3, max(ends) * 1.3  # room for the labels at the bars' ends
+    ax.set_xlim(lo, hi)
+    ticks = [t for t in (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 70, 100, 150, 200, 300, 500) if lo <= t <= hi]
+    ax.set_xticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"co-designed speedup, {d['sensitivity']['baseline']} -> {d['sensitivity']['target']} (log scale)")
+    ax.set_title(f"{d['model']} at l = {d['seq']}: each input over its range, one at a time", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
 def _mapspace(d: dict[str, Any]) -> Figure:
     fig, (hist, cdf) = plt.subplots(1, 2, figsize=(11, 4))
     for s in d["mapspace"]:
@@ -301,8 +374,27 @@ _FIGURES: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], Figure]], .
     ),
     ("profile_shares", "profile", "Measured CPU time per op class", "Figs. 7-8", _profile_shares),
     ("profile_normalized", "profile", "Measured latency, normalized", "Fig. 9", _profile_normalized),
-    ("gemmini_breakdown", "gemmini", "Latency breakdown per design", "Fig. 14", _gemmini_breakdown),
-    ("gemmini_grid", "gemmini", "Matmul utilization vs memory sizes", "Fig. 13", _gemmini_grid),
+    (
+        "gemmini_breakdown",
+        "gemmini",
+        "Latency breakdown per design (baseline host costs calibrated to Fig. 14's shares)",
+        "Fig. 14",
+        _gemmini_breakdown,
+    ),
+    (
+        "gemmini_grid",
+        "gemmini",
+        "Matmul utilization vs memory sizes (DMA bandwidth calibrated to this figure)",
+        "Fig. 13",
+        _gemmini_grid,
+    ),
+    (
+        "gemmini_sensitivity",
+        "gemmini",
+        "Sensitivity of the speedup: each calibrated, assumed or optional input over its range",
+        "39.6x",
+        _gemmini_sensitivity,
+    ),
     ("mapspace", "mapping", "EDP over random valid mappings", "Figs. 18-19", _mapspace),
     (
         "mapspace_readings",
@@ -323,6 +415,8 @@ def _usable(experiment: str, name: str, data: dict[str, Any] | None) -> bool:
     needs = {"gemmini_grid": "memory_grid", "fusion": "fusion", "mapspace": "mapspace", "nas_front": "points"}
     if name == "mapspace_readings":
         return bool(_with_readings(data))
+    if name == "gemmini_sensitivity":
+        return bool((data.get("sensitivity") or {}).get("rows"))
     key = needs.get(name)
     return key is None or bool(data.get(key))
 

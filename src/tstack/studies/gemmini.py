@@ -2,7 +2,8 @@
 
 Three designs at the study's sequence length: the baseline (host CPU runs every nonlinear op in float), the
 rebalanced memories (§3.4.3) and the target (I-BERT integer kernels on normalization/activation units, §3.4.4);
-plus the Fig. 13 grid of accumulator x scratchpad sizes on the baseline.
+plus the Fig. 13 grid of accumulator x scratchpad sizes on the baseline, and the speedup's sensitivity to each input
+that is calibrated or assumed rather than measured (`tstack.studies.sensitivity`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tstack import api
+from tstack.errors import TstackError
 from tstack.simulate import ModelResult
 from tstack.simulate.sweep import grid, parse_axis
 from tstack.spec.hardware import load_hardware
 from tstack.studies import paper
 from tstack.studies.base import Progress, StudyConfig, ratio
+from tstack.studies.sensitivity import sensitivity
 
 NAME = "gemmini"
 TITLE = "Accelerator: the Gemmini case study"
@@ -56,6 +59,12 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
     except Exception as exc:  # a design without these memories: the grid does not apply, the rest does
         cells = []
         progress(f"memory grid skipped: {exc}")
+    progress("moving each calibrated or assumed input over its range (sensitivity of the speedup)")
+    try:
+        spread: dict[str, Any] = sensitivity(config.model, config.seq, config.hw_baseline, config.hw_target)
+    except TstackError as exc:  # a design without a host or a DMA link: say so, keep the rest
+        spread = {"error": str(exc)}
+        progress(f"sensitivity skipped: {exc}")
     rebalanced_cut = None
     if "gemmini-rebalanced" in results and config.hw_baseline == "gemmini-baseline":
         rebalanced_cut = 1 - results["gemmini-rebalanced"].matmul_cycles() / base.matmul_cycles()
@@ -70,6 +79,7 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
         "gain_edp": ratio(base.edp, target.edp),
         "rebalanced_matmul_cut": rebalanced_cut,
         "memory_grid": cells,
+        "sensitivity": spread,
         "paper": {
             "speedup_latency": paper.HARDWARE_SPEEDUP,
             "baseline_utilization_below": paper.BASELINE_UTILIZATION_BELOW,

@@ -1,0 +1,317 @@
+"""How far the Gemmini case study's speedup moves with each input that is not measured (issue 16, point 3).
+
+The co-designed speedup (baseline latency / target latency, `tstack.simulate` on both designs) is recomputed as each
+remaining assumption moves over its plausible range, one at a time (a tornado), around two configurations:
+
+* `presets`: the designs as shipped, with two **calibrated** inputs (the DMA link at 5 B/cycle, fitted to Fig. 13;
+  the host's per-element costs, fitted to Fig. 14 with a 1.86% matmul share);
+* `predicted`: the same designs with both predicted from the hardware's own description (the host from measured
+  instruction counts priced by the in-order Rocket model, `tstack.simulate.host_model`; the DMA by Little's law,
+  `tstack.hardware.dma_model`): no constant fitted to a case-study figure (benchmarks/RESULTS-case-study.md).
+
+The inputs and their ranges (each row's `kind` says whether it is calibrated, predicted, assumed or an option):
+
+* DMA bandwidth, 3 to 16 B/cycle (16 = the 128-bit bus; 5 calibrated, 14.0 predicted), on both designs' link;
+* the host's absolute speed: every host cost scaled by the factor that moves the calibrated host from its 1.86%
+  matmul share to the paper's two values, 1.06% (Fig. 14) and 3.2% (implied by 39.6x with 87% matmul time);
+* the host's per-element costs: calibrated (Fig. 14 fit) or predicted (Rocket model), swapped as a whole;
+* the assumed figures of the predictions (RESULTS-case-study.md, "what remains"): the SoC path of a DRAM round trip
+  20-60 cycles and the DRAM open-row hit rate 0.5-1.0 (both move the DMA's bandwidth and the host's miss latency,
+  which share that round trip), the branch mispredict penalty 2-4 cycles, the FP-to-int latency 2-3 cycles;
+* Gemmini's software options `skip_one_trip_loops` and `weights_stay_in_array` (`cost_options`), off or on.
+
+Rows that only exist in a prediction (the round trip, the Rocket core's figures) move the `predicted` configuration
+only. A pure data function: no printing; a few dozen `simulate` calls of a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tstack import api
+from tstack.errors import SpecError
+from tstack.hardware.dma_model import FIRESIM_DDR3, GEMMINI_DMA, MemoryLatency, predict_dma
+from tstack.hardware.types import Hardware, HostCPU
+from tstack.simulate.engine import matmul_shapes
+from tstack.simulate.host_model import RocketTiming, predicted_host
+from tstack.spec.hardware import load_hardware
+from tstack.workload.ops import OpKind
+
+#: the matmul share of baseline latency the calibrated host was fitted with (gemmini-baseline.yaml)
+CALIBRATED_MATMUL_SHARE = 0.0186
+#: the paper's two values for it: Fig. 14's 1% renormalized (its labels sum to 94), and the 3.2% that 39.6x with 87%
+#: matmul time after co-design implies under tstack's model
+PAPER_MATMUL_SHARES = (0.0106, 0.032)
+#: the DMA bandwidth range, B/cycle: well below the calibrated 5 up to the 128-bit bus's peak
+DMA_RANGE = (3.0, 16.0)
+SOC_RANGE = (20.0, 60.0)
+ROW_HIT_RANGE = (0.5, 1.0)
+MISPREDICT_RANGE = (2.0, 4.0)
+FP_TO_INT_RANGE = (2, 3)
+LINK = ("dram", "scratchpad")
+
+Transform = Callable[[Hardware], Hardware]
+
+
+def host_scale_for(matmul_share: float) -> float:
+    """The factor on every host cost that moves the calibrated host from its 1.86% matmul share to `matmul_share`
+    (`calibrate_host` sets each cost to share x (1 - m) / m times a constant, so rescaling is exact)."""
+    odds = (1 - matmul_share) / matmul_share
+    return odds / ((1 - CALIBRATED_MATMUL_SHARE) / CALIBRATED_MATMUL_SHARE)
+
+
+def write_fraction(model: str, hw: Hardware, seq: int) -> float:
+    """Share of the design's matmul DRAM bytes that are outputs (`mvout`), the rest being `mvin` reads."""
+    r = api.simulate(model, hw, seq)
+    out = total = 0.0
+    for o, op in zip(r.ops, r.workload.ops, strict=True):
+        if op.kind is not OpKind.MATMUL:
+            continue
+        total += o.dram_bytes
+        out += sum(s.batch * s.m * s.n for s in matmul_shapes(op)) * (hw.nonlinear_input_bits / 8)
+    return out / total if total else 0.0
+
+
+def _host(hw: Hardware) -> HostCPU:
+    if hw.host is None:
+        raise SpecError(f"hardware {hw.name!r} has no host CPU: the host's assumptions do not apply")
+    return hw.host
+
+
+def _scaled(host: HostCPU, factor: float) -> HostCPU:
+    return dataclasses.replace(
+        host,
+        cycles_per_element=tuple((op, c * factor) for op, c in host.cycles_per_element),
+        dequantize_cycles_per_element=host.dequantize_cycles_per_element * factor,
+        requantize_cycles_per_element=host.requantize_cycles_per_element * factor,
+    )
+
+
+def _timing(memory: MemoryLatency = FIRESIM_DDR3, **changes: Any) -> RocketTiming:
+    fp_to_int = changes.pop("fp_to_int", None)
+    t = RocketTiming(miss_latency=memory.latency_cycles, **changes)
+    if fp_to_int is not None:
+        t = dataclasses.replace(t, latency=tuple((k, fp_to_int if k == "fp_to_int" else v) for k, v in t.latency))
+    return t
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """A configuration the rows move around: a transform of the shipped designs, and what its inputs are."""
+
+    name: str
+    host: str  # "calibrated" or "predicted"
+    dma_bytes_per_cycle: float | None  # None: each design keeps its own link
+    write_fraction: float
+    calibrated_hosts: tuple[HostCPU, HostCPU]
+
+    def designs(
+        self,
+        base: Hardware,
+        target: Hardware,
+        *,
+        host: str | None = None,
+        timing: RocketTiming | None = None,
+        dma: float | None = None,
+        host_factor: float = 1.0,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[Hardware, Hardware]:
+        out = []
+        for hw, calibrated in zip((base, target), self.calibrated_hosts, strict=True):
+            kind = host or self.host
+            h = calibrated if kind == "calibrated" else predicted_host(calibrated, timing).host
+            hw = dataclasses.replace(hw, host=_scaled(h, host_factor) if host_factor != 1.0 else h)
+            bandwidth = self.dma_bytes_per_cycle if dma is None else dma
+            if bandwidth is not None:
+                hw = hw.with_link(*LINK, bandwidth)
+            if options:
+                hw = dataclasses.replace(hw, cost_options=dataclasses.replace(hw.cost_options, **options))
+            out.append(hw)
+        return out[0], out[1]
+
+
+def _option_setter(
+    designs: Callable[..., tuple[Hardware, Hardware]], option: str
+) -> Callable[[_Base, Any], tuple[Hardware, Hardware]]:
+    return lambda b, v: designs(b, options={option: v})
+
+
+def _point(model: str, seq: int, designs: tuple[Hardware, Hardware], value: Any, label: str) -> dict[str, Any]:
+    b = api.simulate(model, designs[0], seq)
+    t = api.simulate(model, designs[1], seq)
+    return {
+        "value": value,
+        "label": label,
+        "speedup": b.latency_cycles / t.latency_cycles,
+        "baseline_matmul_share": b.by_category()["matmul"] / b.latency_cycles,
+    }
+
+
+def sensitivity(
+    model: str = "bert-base", seq: int = 512, baseline: str = "gemmini-baseline", target: str = "gemmini-ibert"
+) -> dict[str, Any]:
+    """The speedup baseline -> target as each assumption moves over its range, around the presets and around the
+    predicted configuration. Plain JSON data: `bases` (each configuration's speedup and inputs) and `rows` (per
+    assumption: its kind, range, and per base the points, the speedup at each, and its min and max)."""
+    base_hw, target_hw = load_hardware(baseline), load_hardware(target)
+    hosts = (_host(base_hw), _host(target_hw))
+    for hw in (base_hw, target_hw):
+        hw.with_link(*LINK, 1.0)  # raises SpecError if a design lacks the DMA link
+    calibrated_dma = next(lk.bytes_per_cycle for lk in base_hw.links if lk.parent == LINK[0] and LINK[1] in lk.children)
+    wf = write_fraction(model, base_hw, seq)
+
+    def dma_for(memory: MemoryLatency) -> float:
+        return predict_dma(GEMMINI_DMA, memory, output_bytes=1).effective(wf)
+
+    predicted_dma = dma_for(FIRESIM_DDR3)
+    bases = {
+        "presets": _Base("presets", "calibrated", None, wf, hosts),
+        "predicted": _Base("predicted", "predicted", predicted_dma, wf, hosts),
+    }
+    reference = {
+        name: _point(model, seq, b.designs(base_hw, target_hw), None, "reference") for name, b in bases.items()
+    }
+
+    def designs(b: _Base, **kw: Any) -> tuple[Hardware, Hardware]:
+        return b.designs(base_hw, target_hw, **kw)
+
+    def memory_row(b: _Base, memory: MemoryLatency) -> tuple[Hardware, Hardware]:
+        return designs(b, timing=_timing(memory), dma=dma_for(memory))
+
+    lo_f, hi_f = (host_scale_for(s) for s in PAPER_MATMUL_SHARES)
+    rows: list[dict[str, Any]] = []
+
+    def row(
+        key: str,
+        label: str,
+        kind: str,
+        note: str,
+        points: list[tuple[Any, str]],
+        make: Callable[[_Base, Any], tuple[Hardware, Hardware]],
+        reference_value: dict[str, tuple[Any, str]],
+        on: tuple[str, ...] = ("presets", "predicted"),
+    ) -> None:
+        per_base: dict[str, Any] = {}
+        for name in on:
+            b = bases[name]
+            pts = [_point(model, seq, make(b, v), v, lab) for v, lab in points]
+            speedups = [p["speedup"] for p in pts] + [reference[name]["speedup"]]
+            value, vlabel = reference_value[name]
+            per_base[name] = {
+                "points": pts,
+                "reference_value": value,
+                "reference_label": vlabel,
+                "min_speedup": min(speedups),
+                "max_speedup": max(speedups),
+            }
+        rows.append({"key": key, "label": label, "kind": kind, "note": note, "bases": per_base})
+
+    row(
+        "dma_bandwidth",
+        "DMA bandwidth (B/cycle)",
+        "calibrated (presets) / predicted",
+        f"presets {calibrated_dma:g} B/cycle fitted to Fig. 13; predicted {predicted_dma:.1f} "
+        "B/cycle by Little's law (dma_model); 16 = the 128-bit bus",
+        [(v, f"{v:g} B/cycle") for v in DMA_RANGE],
+        lambda b, v: designs(b, dma=v),
+        {
+            "presets": (calibrated_dma, f"{calibrated_dma:g} B/cycle"),
+            "predicted": (predicted_dma, f"{predicted_dma:.1f} B/cycle"),
+        },
+    )
+    row(
+        "host_speed",
+        "host speed (every host cost scaled)",
+        "calibrated (presets) / predicted",
+        "the calibrated host's 1.86% matmul share (geometric mean of the paper's two) moved to the paper's 1.06% "
+        f"(costs x{lo_f:.2f}) and 3.2% (x{hi_f:.2f}); the same factors on the predicted host",
+        [(lo_f, f"x{lo_f:.2f} (1.06%)"), (hi_f, f"x{hi_f:.2f} (3.2%)")],
+        lambda b, v: designs(b, host_factor=v),
+        {"presets": (1.0, "x1 (1.86%)"), "predicted": (1.0, "x1 (Rocket model)")},
+    )
+    row(
+        "host_costs",
+        "host per-element costs",
+        "calibrated / predicted",
+        "calibrated: fitted to Fig. 14's shares (calibrate_host); predicted: measured RV64GC instruction counts priced "
+        "by the in-order Rocket model (host_model)",
+        [("calibrated", "calibrated"), ("predicted", "predicted")],
+        lambda b, v: designs(b, host=v),
+        {"presets": ("calibrated", "calibrated"), "predicted": ("predicted", "predicted")},
+    )
+    row(
+        "soc_latency",
+        "SoC path of a DRAM round trip (cycles)",
+        "assumed",
+        "TLB, system bus and L2 traversal, taken as ccbench's ~30-cycle L2 hit; moves the DMA (Little's law) and the "
+        "host's miss latency together",
+        [(v, f"{v:g} cycles") for v in SOC_RANGE],
+        lambda b, v: memory_row(b, dataclasses.replace(FIRESIM_DDR3, soc_cycles=v)),
+        {"predicted": (FIRESIM_DDR3.soc_cycles, f"{FIRESIM_DDR3.soc_cycles:g} cycles")},
+        on=("predicted",),
+    )
+    row(
+        "row_hit_rate",
+        "DRAM open-row hit rate",
+        "assumed",
+        "row-by-row mvin inside an 8 KiB DRAM page (FASED DDR3 FR-FCFS, open page); moves the DMA and the host's "
+        "misses together",
+        [(v, f"{v:g}") for v in ROW_HIT_RANGE],
+        lambda b, v: memory_row(b, dataclasses.replace(FIRESIM_DDR3, row_hit_rate=v)),
+        {"predicted": (FIRESIM_DDR3.row_hit_rate, f"{FIRESIM_DDR3.row_hit_rate:g}")},
+        on=("predicted",),
+    )
+    row(
+        "mispredict_penalty",
+        "branch mispredict penalty (cycles)",
+        "assumed",
+        "Rocket resolves branches in execute; the front end refetches",
+        [(v, f"{v:g} cycles") for v in MISPREDICT_RANGE],
+        lambda b, v: designs(b, timing=_timing(mispredict_penalty=v)),
+        {"predicted": (RocketTiming().mispredict_penalty, f"{RocketTiming().mispredict_penalty:g} cycles")},
+        on=("predicted",),
+    )
+    row(
+        "fp_to_int_latency",
+        "FP-to-int latency (cycles)",
+        "assumed",
+        "FPToInt's result written back through the core's MEM stage (an estimate)",
+        [(v, f"{v} cycles") for v in FP_TO_INT_RANGE],
+        lambda b, v: designs(b, timing=_timing(fp_to_int=v)),
+        {"predicted": (RocketTiming().latency_of("fp_to_int"), f"{RocketTiming().latency_of('fp_to_int')} cycles")},
+        on=("predicted",),
+    )
+    for option, what in (
+        ("skip_one_trip_loops", "a one-trip DRAM loop is no loop (Timeloop); off: A and B move in for every tile"),
+        ("weights_stay_in_array", "a one-block weight tile stays in the PEs across m-tiles (Timeloop); off: preloaded"),
+    ):
+        ref = getattr(base_hw.cost_options, option)
+        row(
+            option,
+            f"cost option {option}",
+            "software option",
+            f"{what}; the presets set it {'on' if ref else 'off'}, as Gemmini's software of the paper's time does",
+            [(False, "off"), (True, "on")],
+            _option_setter(designs, option),
+            {name: (ref, "on" if ref else "off") for name in bases},
+        )
+    return {
+        "model": model,
+        "seq": seq,
+        "baseline": baseline,
+        "target": target,
+        "write_fraction": wf,
+        "bases": {
+            name: {
+                "speedup": reference[name]["speedup"],
+                "baseline_matmul_share": reference[name]["baseline_matmul_share"],
+                "host": b.host,
+                "dma_bytes_per_cycle": calibrated_dma if b.dma_bytes_per_cycle is None else b.dma_bytes_per_cycle,
+            }
+            for name, b in bases.items()
+        },
+        "rows": rows,
+    }
