@@ -92,8 +92,11 @@ def analyze(
     spec = _spec(model)
     conv = convention if isinstance(convention, Convention) else parse_convention(convention)
     the_phase = _parse_phase(phase, spec)
-    if isinstance(seq, int):
+    if isinstance(seq, int) and not isinstance(seq, bool):
         seq = (seq,)
+    elif seq is not None and (isinstance(seq, (str, bytes, bool)) or not isinstance(seq, Iterable)):
+        # found by fuzzing: a float (1.5) reached tuple() as a TypeError
+        raise WorkloadError(f"seq must be an integer or a list of integers, got a {type(seq).__name__}")
     dev = load_device(device) if isinstance(device, (str, Path)) else device
     if isinstance(spec, ResNetSpec):
         paper = conv is Convention.PAPER_2023  # the paper's own ResNet-50 layer list (see resnet_ops)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import socket
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +168,10 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
 
     The file gets the usual permissions (0666 minus the umask), not mkstemp's private 0600: results are meant to be
     shared. An `OSError` (disk full, read-only) becomes one `OutputError` line; no temporary file is left."""
+    tmp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose another place") from None
     try:
@@ -187,3 +190,73 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# -- temporary files of atomic writes, and cleaning up after a killed run -----------------------------------------
+# A temporary file is `.NAME.PID@HOST.RANDOM.tmp` beside its target: a later run can tell whose it was. One left
+# by a process that is gone (SIGKILL, power loss) is garbage; one of a live process may be a write in progress.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9._-]*)\.[0-9a-f]{8}\.tmp$")
+# a temporary file this old is garbage whoever made it: the largest write tstack makes (a checkpoint) takes seconds
+STALE_TEMP_AGE_S = 3600.0
+
+
+def _host_tag() -> str:
+    return safe_name(socket.gethostname(), "host")[:32]
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary file beside `path` that an atomic write of `path` goes through (see `clean_stale_temp`)."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{_host_tag()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this machine (one we may not signal counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+def stale_temp(path: Path, now: float | None = None) -> bool:
+    """Whether `path` is a temporary file of an atomic write that will never finish: made on this machine by a
+    process that is gone (or by an earlier process with this one's pid: nothing is written while a run starts), or
+    older than `STALE_TEMP_AGE_S` whoever made it. A `.tmp` file of another shape is left alone unless that old."""
+    if not path.name.startswith(".") or not path.name.endswith(".tmp"):
+        return False
+    try:
+        age = (time.time() if now is None else now) - path.lstat().st_mtime
+    except OSError:
+        return False
+    if age > STALE_TEMP_AGE_S:
+        return True
+    m = _TEMP.match(path.name)
+    if m is None or m["host"] != _host_tag():
+        return False
+    pid = int(m["pid"])
+    return pid == os.getpid() or not process_alive(pid)
+
+
+def clean_stale_temp(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """Delete the stale temporary files (see `stale_temp`) in `folder` (and below, with `recursive`); the paths
+    deleted. Called when a run starts or resumes, so a killed run leaves no orphaned half-written file for long.
+    Errors (a file another cleaner removed first, a read-only folder) are ignored: cleaning is best effort."""
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    try:
+        candidates = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+        for path in candidates:
+            if path.is_file() and not path.is_symlink() and stale_temp(path):
+                try:
+                    path.unlink()
+                except OSError:
+                    continue
+                removed.append(path)
+    except OSError:
+        pass
+    return removed

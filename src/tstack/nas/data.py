@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tstack.errors import DataError
+from tstack.fileio import temp_path
 
 if TYPE_CHECKING:  # tokenizers is an optional dependency (the nas extra): imported where it is used
     from tokenizers import Tokenizer
@@ -180,7 +180,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     Created with a plain open (not mkstemp), so the file gets the user's umask like any other output.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temp_path(path)  # named so that a later run can tell it is orphaned (see `tstack.fileio.clean_stale_temp`)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import SpecError, TstackError
-from tstack.fileio import write_atomic
+from tstack.fileio import clean_stale_temp, write_atomic
 from tstack.hardware.types import Hardware
 from tstack.nas.space import Architecture, SearchSpace
 from tstack.workload.model import ModelSpec
@@ -434,6 +434,7 @@ def build_price_table(
             pass  # a damaged cache entry is rebuilt below
     table = _fill(space, hw, seq, the_phase, lm_head, mapper, key, progress)
     if use_cache:
-        with contextlib.suppress(OSError):  # an unwritable cache only costs the next run a rebuild
+        clean_stale_temp(path.parent)  # a killed run's half-written entry
+        with contextlib.suppress(OSError, TstackError):  # an unwritable cache only costs the next run a rebuild
             write_atomic(path, json.dumps(table.to_dict()))
     return table

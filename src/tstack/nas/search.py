@@ -29,8 +29,9 @@ Crash safety and several workers. All state is in the storage, so a killed searc
   trials carry it from creation; sampled ones set it right after `ask`), so two workers always agree which trial
   owns an architecture.
 - A trial left running by a dead worker is detected (same host: its process is gone; any host: no heartbeat for
-  `stale_after_s`), failed and re-enqueued; the transition to FAIL is atomic in Optuna's storages, so exactly one
-  worker re-enqueues it. An evaluation interrupted by the crash is redone once; one whose result reached storage never.
+  `stale_after_s`; a worker killed between claiming a trial and naming itself: no owner after 10 s), failed and
+  re-enqueued; the transition to FAIL is atomic in Optuna's storages, so exactly one worker re-enqueues it. An
+  evaluation interrupted by the crash is redone once; one whose result reached storage never.
 
 Storage: a file path (default for the CLI) is an Optuna JournalStorage with a JournalFileBackend: an append-only
 log, safe for several processes on one machine or a shared file system, and faster than SQLite for many small
@@ -74,6 +75,7 @@ ALGORITHMS = ("evolution", "nsga2", "random")
 DEFAULT_STUDY = "tstack-nas"
 STUDY_FORMAT = 1
 _POLL_S = 0.05
+_OWNERLESS_S = 10.0  # a running trial with no worker this long after it started is orphaned (see recover_stale)
 _PLAN_ATTRS = ("generation", "role", "parent", "plan_size")  # what a re-enqueued trial keeps of its original
 
 Objective = Callable[[Architecture], float]
@@ -189,6 +191,8 @@ def open_storage(
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
+    from tstack.nas.journal import JournalLock, clean_journal
+
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
     text = str(storage)
@@ -225,7 +229,10 @@ def open_storage(
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = JournalFileBackend(str(path))
+        # absolute: Optuna's lock and ours name the journal by this string, and a relative one breaks its lock
+        path = path.resolve()
+        clean_journal(path)  # a killed run's stale lock and temporary files, before anything waits on them
+        backend = JournalFileBackend(str(path), lock_obj=JournalLock(path))
         return optuna.storages.JournalStorage(backend)  # reads the whole journal
     except OSError as exc:
         raise SearchError(f"cannot open storage file {text}: {exc.strerror or exc}") from None
@@ -588,7 +595,7 @@ class _Search:
             with self._lock:
                 numbers = list(self.inflight)
             for number in numbers:
-                with contextlib.suppress(UpdateFinishedTrialError, KeyError):
+                with contextlib.suppress(UpdateFinishedTrialError, KeyError, TstackError):  # the loop sees it too
                     self.storage.set_trial_user_attr(self._trial_id(number), "heartbeat", time.time())
 
     def recover_stale(self, trials: Sequence[FrozenTrial]) -> bool:
@@ -604,8 +611,12 @@ class _Search:
             if owner.get("id") == self.worker.id:
                 continue
             dead = self.worker.is_dead(owner) if owner else None
-            if dead is None:
-                started = t.datetime_start.timestamp() if t.datetime_start else now
+            started = t.datetime_start.timestamp() if t.datetime_start else now
+            if not owner:
+                # a live worker names itself right after `ask` (one journal record later): a trial that has no
+                # owner after a few seconds belongs to a worker killed in between
+                dead = now - started > min(_OWNERLESS_S, self.config.stale_after_s)
+            elif dead is None:
                 dead = now - float(t.user_attrs.get("heartbeat", started)) > self.config.stale_after_s
             if not dead or not self._fail_if_running(t.number):
                 continue

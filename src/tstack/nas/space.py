@@ -66,19 +66,26 @@ class Architecture:
         return {"n_layers": self.n_layers, "d_model": self.d_model, "heads": list(self.heads), "d_ff": list(self.d_ff)}
 
 
+_MAX_CHOICES = 4096  # choices per gene; the paper's space has a handful
+
+
 def _values(raw: Any, field: str) -> tuple[int, ...]:
     if isinstance(raw, Mapping):
         try:
             start, stop, step = int(raw["start"]), int(raw["stop"]), int(raw["step"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise SpecError(f"search space field {field!r}: a range needs integer start, stop and step") from exc
         if step <= 0 or stop < start:
             raise SpecError(f"search space field {field!r}: need step > 0 and stop >= start")
+        if (stop - start) // step >= _MAX_CHOICES:  # found by fuzzing: stop 1.5e20 allocated a range of 1e19
+            raise SpecError(
+                f"search space field {field!r}: the range has more than {_MAX_CHOICES} values; raise step or lower stop"
+            )
         values = tuple(range(start, stop + 1, step))
     elif isinstance(raw, list | tuple):
         try:
             values = tuple(sorted({int(v) for v in raw}))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise SpecError(f"search space field {field!r}: values must be integers") from exc
     else:
         raise SpecError(f"search space field {field!r}: give a list of values or {{start, stop, step}}")
@@ -236,7 +243,7 @@ def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> Se
     known = {"name", "layers", "heads", "d_model", "d_ff", "head_rule", "head_dim", "seq_len", "vocab_size"}
     unknown = set(data) - known
     if unknown:
-        names, allowed = ", ".join(sorted(unknown)), ", ".join(sorted(known))
+        names, allowed = ", ".join(sorted(map(repr, unknown))), ", ".join(sorted(known))
         raise SpecError(f"search space: unknown field(s) {names}; known: {allowed}")
     missing = {"layers", "heads", "d_model", "d_ff"} - set(data)
     if missing:
@@ -253,7 +260,7 @@ def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> Se
             seq_len=int(data.get("seq_len", 512)),
             vocab_size=int(data.get("vocab_size", 50257)),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SpecError(f"search space: {exc}; head_dim, seq_len and vocab_size are integers") from exc
 
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F  # noqa: N812
 from numpy.typing import NDArray
 
 from tstack.errors import DataError, SpecError
+from tstack.fileio import clean_stale_temp
 from tstack.nas.data import Corpus, atomic_path, encode_lines, train_tokenizer, windows
 from tstack.nas.space import Architecture, SearchSpace
 from tstack.nas.supernet import SuperNet
@@ -307,6 +308,7 @@ def _train(
     cache_dir: Path | None,
 ) -> Path:
     out_dir = Path(out_dir)
+    clean_stale_temp(out_dir)  # a killed run's half-written checkpoint (tens of MB) goes before a new one
     seq_len = config.seq_len or space.seq_len
     if seq_len > space.seq_len:
         raise SpecError(f"training seq_len {seq_len} exceeds the space's {space.seq_len} positions; lower it")

@@ -18,7 +18,7 @@ from typing import Any
 
 from tstack import __version__
 from tstack.errors import SpecError, TstackError
-from tstack.fileio import write_atomic
+from tstack.fileio import clean_stale_temp, write_atomic
 from tstack.studies import cumulative
 from tstack.studies.base import Progress, StudyConfig
 from tstack.studies.cache import StudyCache, cache_key
@@ -73,6 +73,10 @@ def run_study(
     """Run (or, with `resume`, reuse) each experiment; write `study.json` in `out_dir`; return its document."""
     cb = callbacks or Callbacks()
     names = parse_only(only)
+    # what a killed run was writing (checkpoints, cache entries, figures); only the study's own folders are walked
+    clean_stale_temp(out_dir)
+    for sub in ("cache", "figures", "work"):
+        clean_stale_temp(out_dir / sub, recursive=True)
     cache = StudyCache(out_dir / "cache")
     data: dict[str, dict[str, Any]] = {}
     meta: dict[str, dict[str, Any]] = {}
