@@ -81,7 +81,7 @@ def _columns_from_instances(doc, instances: int) -> None:
         ),
         (
             lambda d: d["architecture"]["subtree"][0]["subtree"][0]["local"][0]["attributes"].update(entries=-1),
-            "entries must be a positive number",
+            "entries must be a positive finite number",
         ),
         (lambda d: _columns_from_instances(d, 15), "256 Registers do not split evenly over 15 PE columns"),
     ],

@@ -87,18 +87,27 @@ def _components(node: Any, multiplicity: int, out: dict[str, tuple[dict[str, Any
     if not isinstance(node, dict):
         raise SpecError(f"{origin}: a subtree must be a mapping with name, local and subtree")
     found = _RANGE.search(str(node.get("name", "")))
-    here = multiplicity * (int(found.group(2)) - int(found.group(1)) + 1 if found else 1)
-    for comp in node.get("local") or []:
+    count = int(found.group(2)) - int(found.group(1)) + 1 if found else 1
+    if count <= 0:
+        raise SpecError(f"{origin}: subtree {node.get('name')!r} has an empty instance range; write [0..N-1]")
+    here = multiplicity * count
+    local, subtree = node.get("local") or [], node.get("subtree") or []
+    if not isinstance(local, list) or not isinstance(subtree, list):
+        raise SpecError(f"{origin}: subtree {node.get('name')!r}: local and subtree must be lists")
+    for comp in local:
         if isinstance(comp, dict) and "name" in comp:
-            out[str(comp["name"])] = (dict(comp.get("attributes") or {}), here)
-    for child in node.get("subtree") or []:
+            attributes = comp.get("attributes") or {}
+            if not isinstance(attributes, dict):
+                raise SpecError(f"{origin}: {comp['name']}: attributes must be a mapping, got {attributes!r}")
+            out[str(comp["name"])] = (dict(attributes), here)
+    for child in subtree:
         _components(child, here, out, origin)
 
 
 def _number(attrs: dict[str, Any], key: str, where: str) -> float:
     value = attrs[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise SpecError(f"{where}: {key} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 2**53:
+        raise SpecError(f"{where}: {key} must be a positive finite number, got {value!r}")
     return float(value)
 
 
@@ -124,7 +133,7 @@ def _word_bits(attrs: dict[str, Any], where: str) -> int:
 def read_timeloop_arch(data: Any, name: str = "arch", origin: str = "arch") -> TimeloopArch:
     """The array, capacities and bandwidths of a Timeloop v0.3 architecture (module docstring)."""
     root = data.get("architecture") if isinstance(data, dict) else None
-    if not isinstance(root, dict) or "subtree" not in root:
+    if not isinstance(root, dict) or not isinstance(root.get("subtree"), list):
         raise SpecError(
             f"{origin}: expected a Timeloop v0.3 architecture ('architecture:' with a 'subtree:' list); "
             "v0.4's flat 'nodes:' form is not read"

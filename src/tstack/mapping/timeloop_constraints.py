@@ -100,6 +100,9 @@ def _allowed_orders(permutation: Any, where: str) -> tuple[int, ...]:
 def _check_keeps(directive: dict[str, Any], target: str, where: str) -> None:
     keep = directive.get("keep")
     bypass = directive.get("bypass") or []
+    for field, value in (("keep", keep), ("bypass", bypass)):
+        if value is not None and not isinstance(value, list):
+            raise SpecError(f"{where}: {field} must be a list of dataspaces (Inputs, Weights, Outputs), got {value!r}")
     wanted = set(GEMMINI_KEEPS[target])
     kept = set(map(str, keep)) if isinstance(keep, list) else wanted
     if kept != wanted or wanted & set(map(str, bypass)):
