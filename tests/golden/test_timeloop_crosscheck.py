@@ -15,7 +15,6 @@ Skips, saying why, when Timeloop cannot run here (not found, runtime libraries m
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
@@ -25,21 +24,6 @@ pytestmark = pytest.mark.slow  # ~20 s on 2 cores: 300 timeloop-model runs; need
 
 PER_ARCH = 100
 ENERGY_TOLERANCE = 0.005
-
-
-@pytest.fixture(scope="module")
-def timeloop_available():
-    """The Timeloop folder, once a probe run succeeds; else skip (or fail under TSTACK_REQUIRE_TIMELOOP=1). A probe
-    that runs but reports nothing (`TimeloopFailedError`) is a failure, not a skip."""
-    try:
-        folder = tr.locate_timeloop()
-        tr.probe(folder)
-    except tr.TimeloopUnavailableError as exc:
-        why = f"the real Timeloop cannot run here: {exc}"
-        if os.environ.get("TSTACK_REQUIRE_TIMELOOP") == "1":
-            pytest.fail(f"{why} (TSTACK_REQUIRE_TIMELOOP=1)")
-        pytest.skip(why)
-    return folder
 
 
 @pytest.fixture(scope="module")

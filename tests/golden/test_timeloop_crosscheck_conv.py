@@ -16,7 +16,6 @@ Skips, saying why, when Timeloop cannot run here; with TSTACK_REQUIRE_TIMELOOP=1
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -29,19 +28,6 @@ pytestmark = pytest.mark.slow  # ~15 s on 2 cores: 300 timeloop-model runs
 PER_ARCH = 100
 ENERGY_TOLERANCE = 0.005
 ARCHS = list(tr.crosscheck_archs())
-
-
-@pytest.fixture(scope="module")
-def timeloop_available():
-    try:
-        folder = tr.locate_timeloop()
-        tr.probe(folder)
-    except tr.TimeloopUnavailableError as exc:
-        why = f"the real Timeloop cannot run here: {exc}"
-        if os.environ.get("TSTACK_REQUIRE_TIMELOOP") == "1":
-            pytest.fail(f"{why} (TSTACK_REQUIRE_TIMELOOP=1)")
-        pytest.skip(why)
-    return folder
 
 
 @pytest.fixture(scope="module")

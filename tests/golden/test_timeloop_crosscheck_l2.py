@@ -14,7 +14,6 @@ Skips, saying why, when Timeloop cannot run here; with TSTACK_REQUIRE_TIMELOOP=1
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -27,20 +26,6 @@ pytestmark = pytest.mark.slow  # ~5 s on 2 cores: 120 timeloop-model runs; needs
 PER_ARCH = 120
 ENERGY_TOLERANCE = 0.005
 ARCHS = list(tr.l2_crosscheck_archs())
-
-
-@pytest.fixture(scope="module")
-def timeloop_available():
-    """The Timeloop folder, once a probe run succeeds; else skip (or fail under TSTACK_REQUIRE_TIMELOOP=1)."""
-    try:
-        folder = tr.locate_timeloop()
-        tr.probe(folder)
-    except tr.TimeloopUnavailableError as exc:
-        why = f"the real Timeloop cannot run here: {exc}"
-        if os.environ.get("TSTACK_REQUIRE_TIMELOOP") == "1":
-            pytest.fail(f"{why} (TSTACK_REQUIRE_TIMELOOP=1)")
-        pytest.skip(why)
-    return folder
 
 
 @pytest.fixture(scope="module")
