@@ -33,6 +33,7 @@ from typing import Any
 
 from tstack import api
 from tstack.errors import SpecError
+from tstack.hardware.design import design_of
 from tstack.hardware.dma_model import FIRESIM_DDR3, GEMMINI_DMA, MemoryLatency, predict_dma
 from tstack.hardware.types import Hardware, HostCPU
 from tstack.simulate.engine import matmul_shapes
@@ -160,7 +161,7 @@ def sensitivity(
     hosts = (_host(base_hw), _host(target_hw))
     for hw in (base_hw, target_hw):
         hw.with_link(*LINK, 1.0)  # raises SpecError if a design lacks the DMA link
-    calibrated_dma = next(lk.bytes_per_cycle for lk in base_hw.links if lk.parent == LINK[0] and LINK[1] in lk.children)
+    calibrated_dma = design_of(base_hw).scratchpad_fill_bytes_per_cycle  # the DMA link, DRAM -> on-chip memories
     wf = write_fraction(model, base_hw, seq)
 
     def dma_for(memory: MemoryLatency) -> float:
