@@ -362,9 +362,9 @@ def finish_costs(
         feasible = (ab_tile <= ab_level.usable_bytes) & (c_tile <= c_level.usable_bytes)
 
     # --- latency: every link's bytes over its bandwidth
-    a_reads_bytes = traffic.a_reads * bits.a / 8 + traffic.b_reads * bits.b / 8
-    acc_writes_bytes = traffic.out_passes * bits.acc / 8
-    fill, array = link_cycles(design, options, a_bytes, b_bytes, c_bytes, a_reads_bytes, acc_writes_bytes)
+    array_read_bytes = traffic.a_reads * bits.a / 8 + traffic.b_reads * bits.b / 8
+    accumulator_write_bytes = traffic.out_passes * bits.acc / 8
+    fill, array = link_cycles(design, options, a_bytes, b_bytes, c_bytes, array_read_bytes, accumulator_write_bytes)
     transfer_cycles = [fill]
     if middle is not None:
         assert design.l2_fill_bytes_per_cycle is not None
