@@ -1,13 +1,13 @@
 """tstack's nest model against the real Timeloop, as a table (benchmarks/RESULTS-timeloop.md).
 
-Draws random valid nests on each architecture of the cross-check (`tstack.mapping.timeloop_run.crosscheck_archs`:
+Draws random valid nests on each architecture of the cross-check (`timeloop_crosscheck.crosscheck_archs`:
 Gemmini's arch_default, DOSA's Gemmini, an 8 x 32 Gemmini-like design with on-chip bandwidth limits), runs the bundled
 `timeloop-model` on each and prints, per architecture: mappings, how many have every access count equal, cycles
 equal (as Timeloop computes them from the counts; and exactly the ceiling of tstack's latency), and the largest
 energy error (tstack given Timeloop's per-access energies, with register fills and Timeloop's vector rounding; of
 `nest.costs` alone, on all matmuls and on the BERT-Base ones; of `nest.costs` plus register fills on BERT-Base).
 The same plan as tests/golden/test_timeloop_crosscheck.py with the default arguments. With `--l2`, the same table
-for five-level nests on the design with an L2 (`timeloop_run.l2_crosscheck_archs`, `nest_l2`; the plan of
+for five-level nests on the design with an L2 (`timeloop_crosscheck.l2_crosscheck_archs`, `nest_l2`; the plan of
 tests/golden/test_timeloop_crosscheck_l2.py with `--per-arch 120`).
 
 Run: python benchmarks/timeloop_crosscheck.py [--per-arch N] [--seed S] [--workers W] [--l2]
@@ -19,6 +19,7 @@ import argparse
 import math
 import time
 
+from tstack.mapping import timeloop_crosscheck as tc
 from tstack.mapping import timeloop_run as tr
 
 
@@ -32,16 +33,16 @@ def main() -> None:
     folder = tr.locate_timeloop()
     start = time.perf_counter()
     if args.l2:
-        results = tr.crosscheck_l2(folder, tr.l2_crosscheck_archs(), args.per_arch, args.seed, args.workers)
+        results = tc.crosscheck_l2(folder, tc.l2_crosscheck_archs(), args.per_arch, args.seed, args.workers)
     else:
-        results = tr.crosscheck(folder, tr.crosscheck_archs(), args.per_arch, args.seed, args.workers)
+        results = tc.crosscheck(folder, tc.crosscheck_archs(), args.per_arch, args.seed, args.workers)
     seconds = time.perf_counter() - start
     print(
         "| architecture | mappings | counts equal | cycles equal (Timeloop's rounding) | cycles = ceil(tstack latency) "
         f"| max energy error | `{'nest_l2' if args.l2 else 'nest'}.costs` alone: max error, all / BERT-Base |"
     )
     print("|---|---|---|---|---|---|---|")
-    for row, cs in zip(tr.summary_rows(results), results.values(), strict=True):
+    for row, cs in zip(tc.summary_rows(results), results.values(), strict=True):
         bert = [c for c in cs if "/bert-" in c.label]
         bert_error = max(abs(c.energy_error_costs_only) for c in bert) if bert else math.nan
         print(

@@ -18,6 +18,7 @@ import math
 
 import pytest
 
+from tstack.mapping import timeloop_crosscheck as tc
 from tstack.mapping import timeloop_run as tr
 
 pytestmark = pytest.mark.slow  # ~20 s on 2 cores: 300 timeloop-model runs; needs the bundled Timeloop (see above)
@@ -28,21 +29,21 @@ ENERGY_TOLERANCE = 0.005
 
 @pytest.fixture(scope="module")
 def results(timeloop_available):
-    return tr.crosscheck(timeloop_available, tr.crosscheck_archs(), PER_ARCH, seed=0, workers=2)
+    return tc.crosscheck(timeloop_available, tc.crosscheck_archs(), PER_ARCH, seed=0, workers=2)
 
 
-ARCHS = list(tr.crosscheck_archs())
+ARCHS = list(tc.crosscheck_archs())
 
 
 def test_the_plan_is_diverse():
     """At least 200 nests on three architectures, every (matmul, mapspace cut) pair drawn on each, and the nests
     differ (runs without Timeloop)."""
     total = 0
-    for name, doc in tr.crosscheck_archs().items():
-        plan = tr.draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0)
+    for name, doc in tc.crosscheck_archs().items():
+        plan = tc.draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0)
         total += len(plan)
         pairs = {tuple(d.label.split("/")[1:3]) for d in plan}
-        assert len(pairs) == len(tr.CROSSCHECK_SHAPES) * len(tr.CROSSCHECK_CUTS)
+        assert len(pairs) == len(tc.CROSSCHECK_SHAPES) * len(tc.CROSSCHECK_CUTS)
         distinct = {(d.shape, d.nests.loop_nest(0)) for d in plan}
         assert len(distinct) > 0.9 * len(plan)
     assert total >= 200 and len(ARCHS) >= 3

@@ -21,33 +21,34 @@ import numpy as np
 import pytest
 
 from tstack.mapping import conv_nest
+from tstack.mapping import timeloop_crosscheck as tc
 from tstack.mapping import timeloop_run as tr
 
 pytestmark = pytest.mark.slow  # ~15 s on 2 cores: 300 timeloop-model runs
 
 PER_ARCH = 100
 ENERGY_TOLERANCE = 0.005
-ARCHS = list(tr.crosscheck_archs())
+ARCHS = list(tc.crosscheck_archs())
 
 
 @pytest.fixture(scope="module")
 def results(timeloop_available):
-    return tr.crosscheck_conv(timeloop_available, tr.crosscheck_archs(), PER_ARCH, seed=0, workers=2)
+    return tc.crosscheck_conv(timeloop_available, tc.crosscheck_archs(), PER_ARCH, seed=0, workers=2)
 
 
 def test_the_plan_is_diverse():
     """At least 100 nests on at least two architectures, every conv on each, strides 1 and 2, 1x1 and 3x3, the nests
     differ, and a share of them reuse an input halo (runs without Timeloop)."""
     total = halo = 0
-    for name, doc in tr.crosscheck_archs().items():
-        plan = tr.conv_draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0)
+    for name, doc in tc.crosscheck_archs().items():
+        plan = tc.conv_draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0)
         total += len(plan)
-        assert {d.label.split("/")[1] for d in plan} == set(tr.CONV_CROSSCHECK_SHAPES)
+        assert {d.label.split("/")[1] for d in plan} == set(tc.CONV_CROSSCHECK_SHAPES)
         assert len({(d.shape, d.nests.loop_nest(0)) for d in plan}) > 0.9 * len(plan)
         for d in plan:
             whole = conv_nest.whole_window_input_fills(d.shape, d.nests)
             halo += int(conv_nest.accesses(d.shape, d.nests)["dram_to_scratchpad_inputs"][0] < whole[0])
-    shapes = tr.CONV_CROSSCHECK_SHAPES.values()
+    shapes = tc.CONV_CROSSCHECK_SHAPES.values()
     assert {s.stride for s in shapes} == {1, 2} and {s.r for s in shapes} == {1, 3}
     assert total >= 100 and len(ARCHS) >= 2
     assert halo >= 0.1 * total
@@ -78,7 +79,7 @@ def test_energy_within_half_a_percent(results, arch):
 
 def test_pricing_is_vectorized():
     """The model prices an array of nests at once, and each nest alone the same."""
-    shape = tr.CONV_CROSSCHECK_SHAPES["r50-conv2-3x3"]
+    shape = tc.CONV_CROSSCHECK_SHAPES["r50-conv2-3x3"]
     hw = tr.nest_hardware(tr.arch_reading(tr.preset_arch("gemmini"), "gemmini"), None)
     nests = conv_nest.sample(shape, hw, 64, np.random.default_rng(3))
     together = conv_nest.accesses(shape, nests)

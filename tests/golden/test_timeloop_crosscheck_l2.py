@@ -1,9 +1,9 @@
 """tstack's five-level nest model (`nest_l2`: DRAM, L2, Scratchpad, Accumulator, Registers) against the real Timeloop.
 
 120 random valid nests on `gemmini-l2-bw` (a 16 x 16 Gemmini-like design with a 512 KiB L2 keeping every tensor, and
-DRAM, L2, scratchpad and accumulator bandwidth limits: `timeloop_run.l2_crosscheck_archs`), drawn uniformly by
+DRAM, L2, scratchpad and accumulator bandwidth limits: `timeloop_crosscheck.l2_crosscheck_archs`), drawn uniformly by
 `nest_l2.sample` (free spatial factors, and the whole array unrolled) on BERT-Base matmuls and small odd ones, are
-written as Timeloop mappings (`timeloop_run.l2_nest_to_timeloop`) and priced by `timeloop-model`. Per level and
+written as Timeloop mappings (`timeloop_crosscheck.l2_nest_to_timeloop`) and priced by `timeloop-model`. Per level and
 dataspace every count Timeloop reports (reads, updates, fills) must equal tstack's (`nest_l2.accesses`), the cycles
 must equal (through Timeloop's own cycle formula, `timeloop_run.timeloop_cycles`), and the energy must be within 0.5%
 once tstack takes Timeloop's per-access energies from Timeloop's own output.
@@ -19,29 +19,29 @@ import numpy as np
 import pytest
 
 from tstack.mapping import nest_l2
-from tstack.mapping import timeloop_run as tr
+from tstack.mapping import timeloop_crosscheck as tc
 
 pytestmark = pytest.mark.slow  # ~5 s on 2 cores: 120 timeloop-model runs; needs the bundled Timeloop (see above)
 
 PER_ARCH = 120
 ENERGY_TOLERANCE = 0.005
-ARCHS = list(tr.l2_crosscheck_archs())
+ARCHS = list(tc.l2_crosscheck_archs())
 
 
 @pytest.fixture(scope="module")
 def results(timeloop_available):
-    return tr.crosscheck_l2(timeloop_available, tr.l2_crosscheck_archs(), PER_ARCH, seed=0, workers=2)
+    return tc.crosscheck_l2(timeloop_available, tc.l2_crosscheck_archs(), PER_ARCH, seed=0, workers=2)
 
 
 def test_the_plan_is_diverse():
     """At least 100 nests, every (matmul, spatial cut) pair drawn, the nests differ, and the output paths the L2 adds
     are exercised: partial sums spilled from the accumulators to the L2, and from the L2 to DRAM (runs without
     Timeloop)."""
-    for name, arch in tr.l2_crosscheck_archs().items():
-        plan = tr.l2_draw_plan(arch, PER_ARCH, 0)
+    for name, arch in tc.l2_crosscheck_archs().items():
+        plan = tc.l2_draw_plan(arch, PER_ARCH, 0)
         assert len(plan) >= 100, name
         assert {tuple(d.label.split("/")[1:3]) for d in plan} == {
-            (s, c) for s in tr.CROSSCHECK_SHAPES for c in tr.L2_CROSSCHECK_CUTS
+            (s, c) for s in tc.CROSSCHECK_SHAPES for c in tc.L2_CROSSCHECK_CUTS
         }
         assert len({(d.shape, d.nests.loop_nest(0)) for d in plan}) > 0.9 * len(plan)
         spills = np.array([
