@@ -55,7 +55,7 @@ import yaml
 import tstack
 from tstack.hardware import design
 from tstack.hardware.types import Hardware
-from tstack.mapping import mappers, nest
+from tstack.mapping import factorization, mappers, nest, nest_one_tile
 from tstack.mapping.cost import OperandBits, matmul_costs
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.mappers import exhaustive, full_mapspace
@@ -109,8 +109,8 @@ class Row:
 def factorizations(bound: int, slots: int) -> IntArray:
     """Every ordered factorization of `bound` into `slots` factors, one row each."""
     out = np.ones((1, slots), dtype=np.int64)
-    for p, e in nest.prime_powers(bound):
-        powers = p ** nest._compositions(e, slots)
+    for p, e in factorization.prime_powers(bound):
+        powers = p ** factorization.compositions(e, slots)
         out = (out[:, None, :] * powers[None, :, :]).reshape(-1, slots)
     return out
 
@@ -202,8 +202,8 @@ def optimum(repeats: int) -> list[Row]:
     space, size = enumerate_nests(FFN1, nh, gemmini)
     assert size == nest.space_size(FFN1, nh, gemmini), "the enumeration misses part of the constrained mapspace"
     constrained, (_, best_cost) = min_time(lambda: nest_optimum(FFN1, nh, gemmini), repeats)
-    as_nests = nest.one_tile_nests(FFN1, tl)
-    one_as_nests, _ = min_time(lambda: nest.costs(FFN1, nest.one_tile_nests(FFN1, tl), tl), max(repeats, 10))
+    as_nests = nest_one_tile.one_tile_nests(FFN1, tl)
+    one_as_nests, _ = min_time(lambda: nest.costs(FFN1, nest_one_tile.one_tile_nests(FFN1, tl), tl), max(repeats, 10))
 
     def met(s: float) -> str:
         return "yes" if s < 1 else "**no**"

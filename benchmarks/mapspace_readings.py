@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 import tstack
-from tstack.mapping import nest
+from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.mapspace import PAPER_OPS, PAPER_STATS, timeloop_hardware
 from tstack.mapping.timeloop_arch import load_timeloop_arch
 
@@ -65,7 +65,7 @@ def main() -> None:
         shape = PAPER_OPS[op]
         p10, share = PAPER_STATS[op]
         print(f"{op:14s} {'paper':13s} {'(Timeloop, configuration unpublished)':36s} {p10:6.2f}  {100 * share:5.2f}%")
-        one_tile = nest.one_tile_nests(shape, base)
+        one_tile = nest_one_tile.one_tile_nests(shape, base)
         for label, spatial in (("whole array", nest.Spatial.FULL), ("free spatial", nest.Spatial.FREE)):
             drawn, _ = nest.sample(shape, base, args.samples, np.random.default_rng(0), spatial)
             for name, variant in variants(base).items():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import tstack
 from tstack.hardware.types import FillDrain, Hardware
-from tstack.mapping import nest
+from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.cost import OperandBits, matmul_costs
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import TIMELOOP_OPTIONS, timeloop_hardware
@@ -30,7 +30,7 @@ def design() -> Hardware:
 def _shared(shape: MatmulShape, hw: Hardware) -> nest.Nests:
     """Every one-tile mapping of `shape` whose nest folds its tiles over the array as the one-tile model does (the
     same number of array passes: tile sides that are multiples of the array side, or within it), valid in both."""
-    every = nest.one_tile_nests(shape, hw)
+    every = nest_one_tile.one_tile_nests(shape, hw)
     f = every.factors
     tn = f[:, nest.ACCUMULATOR, nest.N] * every.spatial_n
     tk = f[:, nest.ACCUMULATOR, nest.K] * every.spatial_k

@@ -12,7 +12,7 @@ import pytest
 
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of, with_capacities
-from tstack.mapping import nest
+from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.cost import OperandBits, matmul_costs
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, document_fields, timeloop_hardware
@@ -115,7 +115,7 @@ def test_one_tile_nests_move_what_the_one_tile_model_moves(baseline):
     bytes wherever every DRAM loop iterates (the one-tile model does not skip one-trip loops when it looks for
     reuse; the nest, as Timeloop, does), and the same compute cycles."""
     shape = PAPER_OPS["bert-base-mha"]
-    one = nest.one_tile_nests(shape, baseline)
+    one = nest_one_tile.one_tile_nests(shape, baseline)
     got = nest.costs(shape, one, baseline)
     tm = one.factors[:, nest.ACCUMULATOR, 0]
     tn = one.factors[:, nest.ACCUMULATOR, 1] * one.spatial_n
@@ -149,7 +149,7 @@ def test_onchip_bandwidths_bound_latency_only_when_given(baseline):
     fill of its 16-word tile (16 writes; Timeloop counts a tile's first, zero-initialised, residency as a fill and
     its drain to DRAM as a DRAM update only). Counted by hand, so a wrong rule fails here."""
     shape = MatmulShape(16, 16, 16)
-    one = nest.from_tiles(shape, *(np.array([16]),) * 3, np.array([0]), baseline)
+    one = nest_one_tile.from_tiles(shape, *(np.array([16]),) * 3, np.array([0]), baseline)
     fast_dram = replace(nest.NestHardware.of(baseline), dram_bytes_per_cycle=1e9)
     assert nest.costs(shape, one, fast_dram).latency_cycles[0] == 16  # compute-bound: nothing on chip limits
     spad = replace(fast_dram, scratchpad_bytes_per_cycle=32.0)
@@ -216,7 +216,7 @@ def test_bad_input_names_the_problem(baseline):
     with pytest.raises(SpecError, match="positive number of samples"):
         nest.sample(MatmulShape(8, 8, 8), baseline, 0, np.random.default_rng(0))
     with pytest.raises(InfeasibleError, match="do not divide"):
-        nest.from_tiles(MatmulShape(8, 8, 8), *(np.array([x]) for x in (3, 8, 8, 0)), baseline)
+        nest_one_tile.from_tiles(MatmulShape(8, 8, 8), *(np.array([x]) for x in (3, 8, 8, 0)), baseline)
     flat = replace(baseline, levels=tuple(lv for lv in baseline.levels if lv.name in ("dram",)))
     with pytest.raises((InfeasibleError, SpecError)):
         nest.NestHardware.of(flat)
@@ -324,7 +324,7 @@ def test_descent_ends_in_a_local_minimum_and_search_never_loses_to_one_tile(base
         around = neighbours(end.nests, 0, nest.Spatial.FREE)
         around = around.take(np.flatnonzero(nest.valid(around, hw)))
         assert nest.costs(shape, around, baseline).edp.min() >= end.edp * (1 - 1e-12)
-    one_tile = nest.costs(shape, nest.one_tile_nests(shape, baseline), baseline).edp.min()
+    one_tile = nest.costs(shape, nest_one_tile.one_tile_nests(shape, baseline), baseline).edp.min()
     assert search(shape, baseline, samples=2000).edp <= one_tile
 
 

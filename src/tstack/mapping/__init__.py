@@ -13,5 +13,6 @@ Where to start, by question:
   random mapper reproduced).
 * Timeloop's files: `timeloop_io` (mappings in and out), `timeloop_constraints` (mapspace constraints),
   `timeloop_arch` (architectures), `timeloop_run` (running the real binary and reading its output).
-* The shapes and orders: `loopnest` (matmul shapes, one-tile mappings), `conv` (convolution shapes and mappings).
+* The shapes and orders: `loopnest` (matmul shapes, one-tile mappings), `conv` (convolution shapes and mappings),
+  `nest_one_tile` (one-tile mappings as nests), `factorization` (a bound's ordered factorizations).
 """

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
+from tstack.mapping import factorization
 from tstack.mapping.conv import ConvShape
 from tstack.mapping.nest import (
     ACCUMULATOR,
@@ -45,7 +46,6 @@ from tstack.mapping.nest import (
     SCRATCHPAD,
     NestCosts,
     NestHardware,
-    _draw_factorizations,
     format_loop_nest,
 )
 
@@ -283,7 +283,7 @@ def sample(shape: ConvShape, hw: NestHardware, count: int, rng: np.random.Genera
         for d in range(7):
             levels = len(LEVELS) - (d in RELEVANT["weights"])  # no Registers slot for a weight dim
             slots = levels + (d in spatial)
-            drawn_f = _draw_factorizations(int(b[d]), slots, batch, rng)
+            drawn_f = factorization.draw_factorizations(int(b[d]), slots, batch, rng)
             factors[:, :levels, d] = drawn_f[:, :levels]
             if d in spatial:
                 spatial[d] = drawn_f[:, levels]

@@ -78,7 +78,7 @@ import numpy.typing as npt
 from tstack.errors import InfeasibleError
 from tstack.hardware.design import single_buffered
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
-from tstack.mapping import nest
+from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.conv import CONV_DIMS, ConvShape
 from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
 from tstack.mapping.loopnest import Mapping, MatmulShape
@@ -299,7 +299,7 @@ def _characterize_nest(
         tl, nh = arch.on(tl)
     drawn, valid_estimate = nest.sample(shape, nh, samples, np.random.default_rng(seed), constraints)
     cost = nest.costs(shape, drawn, nh)
-    one_tile = nest.one_tile_nests(shape, nh)
+    one_tile = nest_one_tile.one_tile_nests(shape, nh)
     one_tile = one_tile.take(np.flatnonzero(nest.satisfies(shape, one_tile, nh, constraints)))
     one_cost = nest.costs(shape, one_tile, nh)
     heuristic = _heuristic_nest(shape, tl, nh)
@@ -320,7 +320,7 @@ def _divisor_at_most(bound: int, limit: int) -> int:
 def _heuristic_nest(shape: MatmulShape, tl: Hardware, nh: nest.NestHardware) -> NestResult:
     """Gemmini's tiling as a nest: its edge tiles are padded, a nest needs divisors, so each tile is rounded down."""
     g = gemmini(shape, tl).mapping
-    heuristic_nest = nest.from_mapping(
+    heuristic_nest = nest_one_tile.from_mapping(
         Mapping(
             _divisor_at_most(shape.m, g.tile_m),
             _divisor_at_most(shape.n, g.tile_n),

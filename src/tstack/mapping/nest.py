@@ -50,7 +50,6 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from itertools import combinations_with_replacement
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +57,8 @@ import numpy.typing as npt
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
-from tstack.mapping.loopnest import DIMS, ORDERS, Mapping, MatmulShape
+from tstack.mapping.factorization import draw_factorizations, factorization_count
+from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.mappers import divisors
 
 IntArray = npt.NDArray[np.int64]
@@ -205,49 +205,9 @@ class NestHardware:
         )
 
 
-def _check(shape: MatmulShape) -> None:
+def check_shape(shape: MatmulShape) -> None:
     if min(shape.m, shape.n, shape.k) <= 0:
         raise InfeasibleError(f"matmul {shape.m}x{shape.n}x{shape.k} has a zero dimension; nothing to map")
-
-
-def prime_powers(n: int) -> list[tuple[int, int]]:
-    """`n` factored into (prime, exponent) pairs, smallest prime first."""
-    out, p = [], 2
-    while p * p <= n:
-        e = 0
-        while n % p == 0:
-            n, e = n // p, e + 1
-        if e:
-            out.append((p, e))
-        p += 1
-    if n > 1:
-        out.append((n, 1))
-    return out
-
-
-@cache
-def _compositions(exponent: int, slots: int) -> IntArray:
-    """Every way to split `exponent` over `slots` ordered slots, one row each."""
-    rows = []
-    for combo in combinations_with_replacement(range(slots), exponent):
-        rows.append(np.bincount(np.array(combo, dtype=np.int64), minlength=slots))
-    return np.array(rows, dtype=np.int64).reshape(-1, slots)
-
-
-def _draw_factorizations(bound: int, slots: int, count: int, rng: np.random.Generator) -> IntArray:
-    """`count` ordered factorizations of `bound` into `slots` factors, uniform over all of them: each prime's
-    exponent is split uniformly over the slots, independently (the factorizations are the product of those)."""
-    out = np.ones((count, slots), dtype=np.int64)
-    for p, e in prime_powers(bound):
-        comps = _compositions(e, slots)
-        out *= p ** comps[rng.integers(0, len(comps), count)]
-    return out
-
-
-def _factorization_count(bound: int, slots: int) -> int:
-    if slots == 0:
-        return int(bound == 1)
-    return math.prod(math.comb(e + slots - 1, slots - 1) for _, e in prime_powers(bound))
 
 
 def _full_side(bound: int, side: int) -> int:
@@ -322,7 +282,7 @@ def _constrained_count(bound: int, fixed: IntArray, maximum: IntArray) -> int:
     for values in itertools.product(*([d for d in divisors(rest) if d <= maximum[s]] for s in capped)):
         part = math.prod(values)
         if rest % part == 0:
-            total += _factorization_count(rest // part, uncapped)
+            total += factorization_count(rest // part, uncapped)
     return total
 
 
@@ -345,7 +305,7 @@ def space_size(
     ordered factorizations of each dimension over the four levels and its spatial slot (up to the array side) that
     the constraints allow, times the orders each level allows. Capacity is not applied (`sample` estimates the valid
     share)."""
-    _check(shape)
+    check_shape(shape)
     nh = NestHardware.of(hw)
     constraints = NestConstraints.of(spatial)
     fixed, maximum = _slot_factors(constraints, shape, nh, one_weight_register=False)
@@ -425,7 +385,7 @@ def sample(
     fit). Also returns the number of valid nests, estimated from the share of draws that were valid."""
     if count <= 0:
         raise SpecError(f"the nest sampler needs a positive number of samples, got {count}")
-    _check(shape)
+    check_shape(shape)
     nh = NestHardware.of(hw)
     constraints = NestConstraints.of(spatial)
     fixed, maximum = _slot_factors(constraints, shape, nh, one_weight_register=True)
@@ -438,7 +398,7 @@ def sample(
         batch = max(4 * (count - kept), 4096)
         slots = np.broadcast_to(np.where(fixed == 0, 1, fixed), (batch, SLOTS, 3)).copy()
         for j in range(3):
-            slots[:, free[j], j] = _draw_factorizations(rest[j], len(free[j]), batch, rng)
+            slots[:, free[j], j] = draw_factorizations(rest[j], len(free[j]), batch, rng)
         pick = rng.integers(0, len(ORDERS), (batch, len(LEVELS)))
         orders = np.stack([a[pick[:, lv] * len(a) // len(ORDERS)] for lv, a in enumerate(allowed)], axis=1)
         nests = Nests(
@@ -456,69 +416,8 @@ def sample(
         if drawn > 10_000 * count and kept == 0:
             raise InfeasibleError("no valid nest: no tile of this matmul fits the design's on-chip memories")
     out = Nests(*(np.concatenate([getattr(p, a) for p in parts]) for a in Nests.__slots__))
-    drawable = math.prod(_factorization_count(r, len(f)) for r, f in zip(rest, free, strict=True))
+    drawable = math.prod(factorization_count(r, len(f)) for r, f in zip(rest, free, strict=True))
     return out, round(drawable * _orders_count(fixed, constraints) * found / drawn)
-
-
-def from_tiles(
-    shape: MatmulShape,
-    tile_m: IntArray,
-    tile_n: IntArray,
-    tile_k: IntArray,
-    order: IntArray,
-    hw: Hardware | NestHardware,
-) -> Nests:
-    """One-tile mappings as nests: DRAM loops over the tiles in `order` (indices into ORDERS), the tile at the
-    accumulator level in weight-stationary order (n, k outer, m streamed), the largest divisor of the n (k) tile up
-    to the array side unrolled. Tiles must divide the bounds."""
-    nh = NestHardware.of(hw)
-    side_n, side_k = _largest_divisor_upto(tile_n, nh.cols), _largest_divisor_upto(tile_k, nh.rows)
-    bad = (shape.m % tile_m) | (shape.n % tile_n) | (shape.k % tile_k)
-    if np.any(bad):
-        i = int(np.argmax(bad != 0))
-        raise InfeasibleError(
-            f"tiles {tile_m[i]}x{tile_n[i]}x{tile_k[i]} do not divide the matmul {shape.m}x{shape.n}x{shape.k}; "
-            "a nest needs perfect factors"
-        )
-    f = np.ones((len(tile_m), len(LEVELS), 3), dtype=np.int64)
-    f[:, DRAM] = np.stack([shape.m // tile_m, shape.n // tile_n, shape.k // tile_k], axis=1)
-    f[:, ACCUMULATOR] = np.stack([tile_m, tile_n // side_n, tile_k // side_k], axis=1)
-    orders = np.zeros((len(tile_m), len(LEVELS)), dtype=np.int64)
-    orders[:, DRAM] = order
-    orders[:, ACCUMULATOR] = ORDERS.index(("n", "k", "m"))
-    return Nests(f, orders, side_n.astype(np.int64), side_k.astype(np.int64))
-
-
-def _largest_divisor_upto(values: IntArray, side: int) -> IntArray:
-    out = np.ones_like(values)
-    for s in range(2, side + 1):
-        out = np.where(values % s == 0, s, out)
-    return out
-
-
-def from_mapping(mapping: Mapping, shape: MatmulShape, hw: Hardware | NestHardware) -> Nests:
-    """One mapping as a nest (`from_tiles`)."""
-
-    def one(x: int) -> IntArray:
-        return np.array([x], dtype=np.int64)
-
-    return from_tiles(shape, one(mapping.tile_m), one(mapping.tile_n), one(mapping.tile_k), one(mapping.order_code), hw)
-
-
-def one_tile_nests(shape: MatmulShape, hw: Hardware | NestHardware) -> Nests:
-    """Every valid one-tile mapping (tiles dividing the bounds, any DRAM order), as nests."""
-    _check(shape)
-    nh = NestHardware.of(hw)
-    grids = np.meshgrid(
-        np.array(divisors(shape.m), dtype=np.int64),
-        np.array(divisors(shape.n), dtype=np.int64),
-        np.array(divisors(shape.k), dtype=np.int64),
-        np.arange(len(ORDERS), dtype=np.int64),
-        indexing="ij",
-    )
-    tm, tn, tk, order = (g.ravel() for g in grids)
-    every = from_tiles(shape, tm, tn, tk, order, hw)
-    return every.take(np.flatnonzero(valid(every, nh)))
 
 
 @cache

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
+from tstack.mapping import factorization
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.nest import (
     RELEVANT,
@@ -44,7 +45,6 @@ from tstack.mapping.nest import (
     M,
     N,
     NestCosts,
-    _draw_factorizations,
     _fill_table,
     _full_side,
     format_loop_nest,
@@ -284,7 +284,7 @@ def sample(
         batch = max(4 * (count - kept), 4096)
         slots = np.broadcast_to(np.where(fixed == 0, 1, fixed), (batch, SLOTS, 3)).copy()
         for j in range(3):
-            slots[:, free[j], j] = _draw_factorizations(rest[j], len(free[j]), batch, rng)
+            slots[:, free[j], j] = factorization.draw_factorizations(rest[j], len(free[j]), batch, rng)
         nests = L2Nests(
             np.ascontiguousarray(slots[:, :SPATIAL_SLOT]),
             rng.integers(0, len(ORDERS), (batch, len(LEVELS))),

@@ -1,10 +1,10 @@
 """Searching multi-level nests (`tstack.mapping.nest`) for the least EDP.
 
 The space is too large to enumerate (1.4e12 mappings for a BERT-Base projection), so the search seeds from the best
-nests among every one-tile mapping written as a nest (`nest.one_tile_nests`: the one-tile optimum is among them) and
-random valid nests, then descends: each step evaluates every neighbour of the current nest at once — one prime factor
-of one dimension moved to another level (or between a level and the array, with free spatial factors), or one
-level's loop order changed — and moves to the best valid one while it is better. The result is never worse than the
+nests among every one-tile mapping written as a nest (`nest_one_tile.one_tile_nests`: the one-tile optimum is among
+them) and random valid nests, then descends: each step evaluates every neighbour of the current nest at once — one
+prime factor of one dimension moved to another level (or between a level and the array, with free spatial factors),
+or one level's loop order changed — and moves to the best valid one while it is better. The result is never worse than the
 one-tile optimum under the same cost, since that is a seed.
 
 Measured (benchmarks/RESULTS-mapping.md, section D): on gemmini-baseline and gemmini-rebalanced, for the paper's ten
@@ -20,7 +20,7 @@ import numpy as np
 
 from tstack.errors import SpecError
 from tstack.hardware.types import Hardware
-from tstack.mapping import nest
+from tstack.mapping import factorization, nest, nest_one_tile
 from tstack.mapping.loopnest import ORDERS, MatmulShape
 from tstack.mapping.nest import IntArray, NestHardware, NestResult, Nests, Spatial
 
@@ -46,7 +46,7 @@ def neighbours(nests: Nests, i: int, spatial: Spatial) -> Nests:
             slots.append(spatial_slot)
         for a in slots:
             value_a = sn0 if a == levels else sk0 if a == levels + 1 else int(f0[a, j])
-            for p, _ in nest.prime_powers(value_a):
+            for p, _ in factorization.prime_powers(value_a):
                 for b in slots:
                     if b == a:
                         continue
@@ -87,7 +87,7 @@ def search(
     """The least-EDP nest found (module docstring): `starts` descents from the best seeds."""
     if starts <= 0:
         raise SpecError(f"the nest search needs at least one start, got {starts}")
-    seeds = nest.one_tile_nests(shape, hw)
+    seeds = nest_one_tile.one_tile_nests(shape, hw)
     if samples > 0:
         drawn, _ = nest.sample(shape, hw, samples, np.random.default_rng(seed), spatial)
         seeds = Nests(*(np.concatenate([getattr(seeds, a), getattr(drawn, a)]) for a in Nests.__slots__))

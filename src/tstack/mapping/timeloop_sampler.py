@@ -52,7 +52,7 @@ import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import Hardware
-from tstack.mapping import nest
+from tstack.mapping import factorization, nest
 from tstack.mapping.loopnest import ORDERS, MatmulShape
 from tstack.mapping.nest import K, N, NestConstraints, NestHardware, Nests
 from tstack.mapping.timeloop_arch import _components
@@ -312,7 +312,7 @@ def sample_ids(
         batch = max(8 * (count - kept), 4096)
         slots = np.broadcast_to(np.where(fixed == 0, 1, fixed), (batch, nest.SLOTS, 3)).copy()
         for j in range(3):
-            slots[:, free[j], j] = nest._draw_factorizations(rest[j], len(free[j]), batch, rng)
+            slots[:, free[j], j] = factorization.draw_factorizations(rest[j], len(free[j]), batch, rng)
         in_space = np.all((maximum == 0) | (slots <= maximum), axis=(1, 2))  # an IndexFactorization ID
         constructed = np.ones(batch, dtype=bool)
         for level in levels:
