@@ -4,8 +4,8 @@ The space is too large to enumerate (1.4e12 mappings for a BERT-Base projection)
 nests among every one-tile mapping written as a nest (`nest_one_tile.one_tile_nests`: the one-tile optimum is among
 them) and random valid nests, then descends: each step evaluates every neighbour of the current nest at once — one
 prime factor of one dimension moved to another level (or between a level and the array, with free spatial factors),
-or one level's loop order changed — and moves to the best valid one while it is better. The result is never worse than the
-one-tile optimum under the same cost, since that is a seed.
+or one level's loop order changed — and moves to the best valid one while it is better. The result is never worse
+than the one-tile optimum under the same cost, since that is a seed.
 
 Measured (benchmarks/RESULTS-mapping.md, section D): on gemmini-baseline and gemmini-rebalanced, for the paper's ten
 mapspace ops, Q x K^T, a decode GEMV and FFN1 at l = 4096, no nest found beats the best one-tile mapping (EDP ratio
