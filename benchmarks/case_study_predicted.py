@@ -14,10 +14,9 @@ import dataclasses
 import tstack
 from tstack.hardware.dma_model import FIRESIM_DDR3, GEMMINI_DMA, predict_dma
 from tstack.hardware.types import Hardware
-from tstack.simulate.engine import matmul_shapes
 from tstack.simulate.host_model import predicted_host
 from tstack.spec.hardware import load_hardware
-from tstack.workload.ops import OpKind
+from tstack.studies.sensitivity import write_fraction
 
 SEQ = 512
 PAPER = {
@@ -31,18 +30,6 @@ PAPER = {
     "speedup": 39.6,
     "ibert_matmul": 87.0,
 }  # Fig. 14 left renormalized to 100
-
-
-def write_fraction(hw: Hardware) -> float:
-    """Share of the baseline's matmul DRAM bytes that are outputs (mvout), the rest being mvin reads."""
-    r = tstack.simulate("bert-base", hw, SEQ)
-    out = total = 0.0
-    for o, op in zip(r.ops, r.workload.ops, strict=True):
-        if op.kind is not OpKind.MATMUL:
-            continue
-        total += o.dram_bytes
-        out += sum(s.batch * s.m * s.n for s in matmul_shapes(op)) * (hw.nonlinear_input_bits / 8)
-    return out / total
 
 
 def configure(name: str, host: bool, dma: float | None) -> Hardware:
@@ -72,7 +59,7 @@ def row(label: str, host: bool, dma: float | None) -> dict[str, float | str]:
 
 
 def main() -> None:
-    wf = write_fraction(load_hardware("gemmini-baseline"))
+    wf = write_fraction("bert-base", load_hardware("gemmini-baseline"), SEQ)
     pred = predict_dma(GEMMINI_DMA, FIRESIM_DDR3, output_bytes=1)
     eff = pred.effective(wf)
     print(
