@@ -1,60 +1,41 @@
 """The paper's Gemmini case study (section 3.4, Figs. 13-14) and analytic model (Fig. 32, App. A.5) on tstack.
 
 Each case-study number is compared with the paper only where tstack predicts it: a number that rests on a constant
-fitted to a paper figure is never checked against that figure (DESIGN.md section 4). The presets carry two such
-constants (host per-element costs fitted to Fig. 14's shares at a 1.86% matmul share; the DMA's 5 B/cycle fitted to
-Fig. 13), so the comparisons below use the configuration with both **predicted** from the design (the host from
-measured RV64GC instruction counts priced by an in-order Rocket model, the DMA by Little's law; no constant fitted to a
-case-study figure; benchmarks/RESULTS-case-study.md), and each test states the gap with the paper and why. The
-presets' own numbers (and this configuration's) are pinned tightly, apart from the paper, in
-`tests/regression/test_case_study_pins.py`.
+fitted to a paper figure is never checked against that figure (DESIGN.md section 4). The Gemmini presets predict both
+of the case study's key inputs from the design (the host from measured RV64GC instruction counts priced by an
+in-order Rocket model; the DMA by Little's law under the SoC's 64-bit memory bus; benchmarks/RESULTS-case-study.md),
+so the comparisons below use the presets as shipped, and each test states the gap with the paper and why. The
+`-calibrated` presets (host fitted to Fig. 14, DMA to Fig. 13) are compared with nothing they were fitted to; their
+numbers, and the presets', are pinned tightly, apart from the paper, in `tests/regression/test_case_study_pins.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 import tstack
-from tstack.hardware.dma_model import predict_dma
-from tstack.hardware.types import Hardware
 from tstack.simulate import ModelResult
-from tstack.simulate.host_model import predicted_host
 from tstack.simulate.sweep import grid, parse_axis
 from tstack.spec.hardware import load_hardware
 from tstack.studies import paper
-from tstack.studies.sensitivity import write_fraction
 
 NONLINEAR = ("softmax", "layernorm", "gelu", "resadd", "dequant")
 DESIGNS = ("gemmini-baseline", "gemmini-rebalanced", "gemmini-ibert")
 PAPER_SHARES = {k: v / sum(paper.FIG14_BASELINE_SHARES.values()) for k, v in paper.FIG14_BASELINE_SHARES.items()}
 
 
-def _predicted(name: str, dma: float) -> Hardware:
-    hw = load_hardware(name)
-    assert hw.host is not None
-    return dataclasses.replace(hw, host=predicted_host(hw.host).host).with_link("dram", "scratchpad", dma)
-
-
 @pytest.fixture(scope="module")
-def dma() -> float:
-    """Gemmini's DMA by Little's law, weighted over BERT-Base's read/write mix (13.99 B/cycle)."""
-    return predict_dma(output_bytes=1).effective(write_fraction("bert-base", load_hardware("gemmini-baseline"), 512))
-
-
-@pytest.fixture(scope="module")
-def predicted(dma: float) -> dict[str, ModelResult]:
-    return {hw: tstack.simulate("bert-base", _predicted(hw, dma), 512) for hw in DESIGNS}
-
-
-@pytest.fixture(scope="module")
-def presets() -> dict[str, ModelResult]:
+def predicted() -> dict[str, ModelResult]:
     return {hw: tstack.simulate("bert-base", hw, 512) for hw in DESIGNS}
 
 
+@pytest.fixture(scope="module")
+def calibrated() -> dict[str, ModelResult]:
+    return {hw: tstack.simulate("bert-base", f"{hw}-calibrated", 512) for hw in DESIGNS}
+
+
 def test_baseline_is_starved_by_host_nonlinear_ops(predicted: dict[str, ModelResult]) -> None:
-    """Predicted: 97.9% of baseline time outside the matmuls (paper: 96%). Utilization 2.1% against the paper's
+    """Predicted: 97.6% of baseline time outside the matmuls (paper: 96%). Utilization 2.1% against the paper's
     "far less than 1%": not reproduced. The gap is the host's speed: the Rocket model prices the float kernels' code,
     which costs less than what the paper's (unpublished) baseline software spent on adds and de/quantization."""
     base = predicted["gemmini-baseline"]
@@ -63,49 +44,48 @@ def test_baseline_is_starved_by_host_nonlinear_ops(predicted: dict[str, ModelRes
     assert 0.015 < base.utilization < 0.03  # the stated gap: 2.1% (paper < 1%)
 
 
-def test_codesign_speedup_states_its_gap(predicted: dict[str, ModelResult], presets: dict[str, ModelResult]) -> None:
-    """Predicted: 44.6x against the paper's 39.6x, +12.5% (README, RESULTS-case-study.md: +13%); the baseline spends
-    2.1% in matmuls where the paper's Fig. 14 prints 1% (the speedup is about 1.21 / that share). The presets give
+def test_codesign_speedup_states_its_gap(predicted: dict[str, ModelResult], calibrated: dict[str, ModelResult]) -> None:
+    """Predicted: 42.5x against the paper's 39.6x, +7.3% (README, RESULTS-case-study.md); the baseline spends 2.2% in
+    matmuls where the paper's Fig. 14 prints 1% (the speedup is about 1.2 / that share). The -calibrated presets give
     65.7x (+66%): their host speed is calibrated at a 1.86% matmul share, not fitted to the 39.6x."""
     gap = predicted["gemmini-baseline"].latency_cycles / predicted["gemmini-ibert"].latency_cycles
-    assert 0.10 <= gap / paper.HARDWARE_SPEEDUP - 1 <= 0.15
-    calibrated = presets["gemmini-baseline"].latency_cycles / presets["gemmini-ibert"].latency_cycles
-    assert 0.60 <= calibrated / paper.HARDWARE_SPEEDUP - 1 <= 0.72
+    assert 0.04 <= gap / paper.HARDWARE_SPEEDUP - 1 <= 0.10
+    fitted = calibrated["gemmini-baseline"].latency_cycles / calibrated["gemmini-ibert"].latency_cycles
+    assert 0.60 <= fitted / paper.HARDWARE_SPEEDUP - 1 <= 0.72
 
 
-def test_codesigned_design_is_matmul_bound(predicted: dict[str, ModelResult], presets: dict[str, ModelResult]) -> None:
-    """Fig. 14 (middle): 87% of the co-designed latency is Matmul + GELU. Presets: 87.4% (the host barely runs on the
-    co-designed design, so its calibration does not enter; the calibrated DMA does, fitted to a different figure).
-    Predicted: 94.8%, +7.8 points: the co-designed design's residual adds and LayerNorm round trips are DMA-bound, and
-    the predicted DMA is 2.8x the calibrated one. De/quantization disappears in both (< 0.1%)."""
-    for results, low, high in ((presets, 0.85, 0.90), (predicted, 0.93, 0.97)):
-        ib = results["gemmini-ibert"]
-        cats = ib.by_category()
-        assert low <= (cats["matmul"] + cats["gelu"]) / ib.latency_cycles <= high
-        assert cats["dequant"] / ib.latency_cycles < 0.001
+def test_codesigned_design_is_matmul_bound(predicted: dict[str, ModelResult]) -> None:
+    """Fig. 14 (middle): 87% of the co-designed latency is Matmul + GELU. Predicted: 91.0%, +4 points: the co-designed
+    design's residual adds and LayerNorm round trips are DMA-bound, and the predicted DMA (7.7 B/cycle) is faster
+    than the paper's Gemmini appears to be (see the Fig. 13 test). De/quantization disappears (< 0.1%)."""
+    ib = predicted["gemmini-ibert"]
+    cats = ib.by_category()
+    assert 0.89 <= (cats["matmul"] + cats["gelu"]) / ib.latency_cycles <= 0.93
+    assert cats["dequant"] / ib.latency_cycles < 0.001
 
 
-def test_rebalanced_memories_do_not_pay_off_with_the_predicted_dma(predicted: dict[str, ModelResult]) -> None:
+def test_rebalanced_memories_barely_pay_off_with_the_predicted_dma(predicted: dict[str, ModelResult]) -> None:
     """Paper section 3.4.3: swapping to a 64 kB scratchpad and 256 kB accumulator cuts matmul latency by 36%. Not
-    reproduced by the predicted DMA: at 14 B/cycle the baseline's matmuls are compute-bound and the cut is 0.4%. The
-    presets' 28.8% rests on the DMA fitted to Fig. 13 (pinned in tests/regression, not compared here)."""
+    reproduced: at the predicted 7.7 B/cycle the baseline's matmuls are nearly compute-bound and the cut is 2.5%. The
+    -calibrated presets' 28.8% rests on the DMA fitted to Fig. 13 (pinned in tests/regression, not compared here)."""
     base, rebalanced = predicted["gemmini-baseline"], predicted["gemmini-rebalanced"]
-    assert 0 <= 1 - rebalanced.matmul_cycles() / base.matmul_cycles() < 0.02
+    assert 0.01 <= 1 - rebalanced.matmul_cycles() / base.matmul_cycles() < 0.05
 
 
-def test_fig13_is_not_reproduced_by_the_predicted_dma(dma: float) -> None:
+def test_fig13_is_not_reproduced_by_the_predicted_dma() -> None:
     """Fig. 13 (matmul utilization over accumulator x scratchpad sizes) shows a 64 kB accumulator starving the array
-    (66-71%). With the predicted DMA every cell is 98.7-99.2%: the gap is 28-33 points in that row and 7-11 points
-    elsewhere; either Gemmini sustains far less than Little's law allows (TLB misses on strided mvin, 16-byte mvout
-    requests, FASED's queues) or the loss is outside the DMA (RESULTS-case-study.md, section 3). The presets' 5
-    B/cycle was fitted to this figure, so their grid is pinned, not compared."""
-    base = _predicted("gemmini-baseline", dma)
+    (66-71%). With the predicted DMA every cell is 96.4-98.9%: the gap is 26-31 points in that row and 5-11 points
+    elsewhere; either Gemmini sustained less than Little's law under the memory bus allows (misses of its 4-entry DMA
+    TLB on strided mvin, FASED's transaction queue and LLC model, L2 write-allocation of 16-byte mvout rows) or the
+    loss is outside the DMA (RESULTS-case-study.md, section 3). The -calibrated presets' 5 B/cycle was fitted to this
+    figure, so their grid is pinned, not compared."""
+    base = load_hardware("gemmini-baseline")
     axes = [parse_axis("accumulator=64K,128K,256K", base), parse_axis("scratchpad=64K,128K,256K", base)]
     for (acc, spad), design in grid(base, axes):
         util = 100 * tstack.simulate("bert-base", design, 512).matmul_utilization
         printed = paper.FIG13_UTILIZATION[acc // 1024][(64, 128, 256).index(spad // 1024)]
-        assert util > 98, (acc, spad, util)
-        assert (util - printed > 25) if acc == 64 * 1024 else (5 < util - printed < 12), (acc, spad, util, printed)
+        assert util > 96, (acc, spad, util)
+        assert (util - printed > 24) if acc == 64 * 1024 else (4 < util - printed < 12), (acc, spad, util, printed)
 
 
 def test_fig14_shares_with_the_host_predicted(predicted: dict[str, ModelResult]) -> None:
@@ -122,17 +102,17 @@ def test_fig14_shares_with_the_host_predicted(predicted: dict[str, ModelResult])
 
 
 def test_fig14_calibrated_host_costs_against_the_code() -> None:
-    """What Fig. 14 implies per element (the presets' host, fitted to its shares) beside what the float kernels cost on
-    Rocket (predicted from measured instruction counts): softmax agrees within 4% (two independent routes), the rest
-    do not: the fitted residual add is ~10x its code, de/quantization 3-4x, GELU about half."""
-    hw = load_hardware("gemmini-baseline")
-    assert hw.host is not None
-    fitted = dict(hw.host.cycles_per_element)
-    code = dict(predicted_host(hw.host).host.cycles_per_element)
+    """What Fig. 14 implies per element (the -calibrated presets' host, fitted to its shares) beside what the float
+    kernels cost on Rocket (the presets' host, predicted from measured instruction counts): softmax agrees within 4%
+    (two independent routes), the rest do not: the fitted residual add is ~10x its code, de/quantization 3-4x, GELU
+    about half."""
+    fitted_host, code_host = load_hardware("gemmini-baseline-calibrated").host, load_hardware("gemmini-baseline").host
+    assert fitted_host is not None and code_host is not None
+    fitted, code = dict(fitted_host.cycles_per_element), dict(code_host.cycles_per_element)
     assert fitted["softmax"] / code["softmax"] == pytest.approx(1.0, abs=0.05)
     assert fitted["add"] / code["add"] > 8
-    deq = hw.host.dequantize_cycles_per_element / predicted_host(hw.host).host.dequantize_cycles_per_element
-    req = hw.host.requantize_cycles_per_element / predicted_host(hw.host).host.requantize_cycles_per_element
+    deq = fitted_host.dequantize_cycles_per_element / code_host.dequantize_cycles_per_element
+    req = fitted_host.requantize_cycles_per_element / code_host.requantize_cycles_per_element
     assert 2.5 < req < deq < 5
     assert 0.4 < fitted["gelu"] / code["gelu"] < 0.7
     assert 1.5 < fitted["layernorm"] / code["layernorm"] < 2

@@ -24,18 +24,20 @@ def _by_name(result: ModelResult) -> dict[str, OpResult]:
 
 
 def test_lowering_the_dram_link_slows_the_dram_bound_ops_by_the_same_factor() -> None:
-    """On gemmini-ibert the DMA (the link out of DRAM into both on-chip memories) runs at 5 B/cycle. At 1 B/cycle the
-    same tiles move the same bytes, so every op whose time is its DRAM transfer takes 5x as long, no op gets faster,
-    and every op stays at least its DRAM bytes over the new bandwidth."""
+    """On gemmini-ibert the DMA (the link out of DRAM into both on-chip memories) runs at `bw` B/cycle (7.69). At
+    1 B/cycle the same tiles move the same bytes, so every op whose time is its DRAM transfer takes `bw` times as
+    long, no op gets faster, and every op stays at least its DRAM bytes over the new bandwidth."""
     hw = tstack.load_hardware("gemmini-ibert")
+    bw = design_of(hw).dram_bytes_per_cycle
+    assert bw > 3
     slow = hw.with_link("dram", "scratchpad", 1.0)
     assert design_of(slow).dram_bytes_per_cycle == 1.0 and design_of(slow).fill_shared
     before, after = _by_name(_run(hw)), _by_name(_run(slow))
-    dram_bound = [n for n, o in before.items() if o.dram_bytes and o.latency_cycles <= 1.1 * o.dram_bytes / 5]
+    dram_bound = [n for n, o in before.items() if o.dram_bytes and o.latency_cycles <= 1.1 * o.dram_bytes / bw]
     assert len(dram_bound) >= 10
     for name in dram_bound:
         assert after[name].dram_bytes == before[name].dram_bytes
-        assert after[name].latency_cycles == pytest.approx(5 * before[name].latency_cycles, rel=0.02), name
+        assert after[name].latency_cycles == pytest.approx(bw * before[name].latency_cycles, rel=0.02), name
     for name, o in after.items():
         assert o.latency_cycles >= before[name].latency_cycles * (1 - 1e-9)
         assert o.latency_cycles >= o.dram_bytes / 1.0 * (1 - 1e-9) or o.where in ("fused", "host"), name
@@ -85,9 +87,10 @@ def test_a_separate_accumulator_link_carries_only_the_outputs() -> None:
     """Two DMA links (scratchpad and accumulator each their own bus): slowing the accumulator's slows the ops whose
     time is their output traffic, never beyond what a shared link of that bandwidth would cost."""
     hw = tstack.load_hardware("gemmini-ibert")
-    split = replace(hw, links=(Link("dram", ("scratchpad",), 5.0), Link("dram", ("accumulator",), 5.0)))
+    bw = design_of(hw).dram_bytes_per_cycle
+    split = replace(hw, links=(Link("dram", ("scratchpad",), bw), Link("dram", ("accumulator",), bw)))
     reading = design_of(split)
-    assert not reading.fill_shared and reading.accumulator_fill_bytes_per_cycle == 5.0
+    assert not reading.fill_shared and reading.accumulator_fill_bytes_per_cycle == bw
     shared, parallel = _run(hw), _run(split)
     assert parallel.latency_cycles <= shared.latency_cycles  # two buses never move bytes slower than one
     starved = _run(split.with_link("dram", "accumulator", 0.25))

@@ -24,7 +24,8 @@ def test_presets_load_with_the_papers_sizes() -> None:
     base = design_of(load_hardware("gemmini-baseline"))
     assert base.scratchpad.capacity_bytes == 256 * 1024
     assert base.accumulator.capacity_bytes == 64 * 1024
-    assert base.fill_shared and base.dram_bytes_per_cycle == 5  # one DMA bus feeds both on-chip memories
+    assert base.fill_shared and base.dram_bytes_per_cycle == 7.69  # one DMA bus feeds both on-chip memories
+    assert design_of(load_hardware("gemmini-baseline-calibrated")).dram_bytes_per_cycle == 5  # fitted to Fig. 13
     ibert = load_hardware("gemmini-ibert")
     assert design_of(ibert).scratchpad.capacity_bytes == 64 * 1024 and ibert.normalization is not None
     assert ibert.activations is not None and ibert.activations.count == 16
@@ -145,3 +146,63 @@ def test_output_stationary_is_refused_until_modelled(tmp_path: Path) -> None:
     )
     with pytest.raises(InfeasibleError, match="implements weight-stationary arrays; output_stationary is not modelled"):
         tstack.simulate("bert-base", path, 64)
+
+
+def _file(tmp_path: Path, data: dict[str, object]) -> Path:
+    path = tmp_path / "hw.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_extends_restates_only_what_changes(tmp_path: Path) -> None:
+    """A variant that extends a preset replaces whole top-level fields and keeps the rest: the -calibrated presets are
+    their designs with another DMA link and host table, nothing else."""
+    for name in ("gemmini-baseline", "gemmini-rebalanced", "gemmini-ibert"):
+        shipped, calibrated = load_hardware(name), load_hardware(f"{name}-calibrated")
+        assert calibrated.levels == shipped.levels and calibrated.pe == shipped.pe
+        assert calibrated.cost_options == shipped.cost_options and calibrated.activations == shipped.activations
+        assert design_of(calibrated).dram_bytes_per_cycle == 5 != design_of(shipped).dram_bytes_per_cycle
+        assert calibrated.host is not None and shipped.host is not None
+        assert calibrated.host.cycles_per_element != shipped.host.cycles_per_element
+        assert calibrated.host.dram_bytes_per_cycle == shipped.host.dram_bytes_per_cycle
+    hw = load_hardware(_file(tmp_path, {"extends": "gemmini-ibert", "name": "mine", "clock_ghz": 2.0}))
+    assert hw.name == "mine" and hw.clock_hz == 2e9 and hw.levels == load_hardware("gemmini-ibert").levels
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"extends": "no-such-preset", "name": "x"}, "no-such-preset"),
+        ({"extends": ["gemmini-ibert"], "name": "x"}, "extends: must be the name of a hardware preset"),
+        (
+            {"extends": "gemmini-ibert", "name": "x", "host": {"predicted_from": "rocket-kernels",
+             "cycles_per_element": {"add": 1.0}, "dram_bytes_per_cycle": 8}},
+            "either predicted_from or the cost table",
+        ),
+        (
+            {"extends": "gemmini-ibert", "name": "x", "host": {"cycles_per_element": {"add": 1.0},
+             "dram_bytes_per_cycle": 8}},
+            "or predicted_from: rocket-kernels",
+        ),
+        (
+            {"extends": "gemmini-ibert", "name": "x", "host": {"predicted_from": "spike", "dram_bytes_per_cycle": 8}},
+            "host.predicted_from",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_extends_and_host_files(tmp_path: Path, data: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError, match=message) as err:
+        load_hardware(_file(tmp_path, data))
+    assert "\n" not in str(err.value)
+
+
+def test_predicted_host_comes_from_the_measured_kernels() -> None:
+    """`predicted_from: rocket-kernels` prices every op with the Rocket model over the measured instruction counts;
+    the table is the model's output, not a copy (a change of the model moves the preset)."""
+    from tstack.simulate.host_model import predicted_host
+
+    hw = load_hardware("gemmini-baseline")
+    assert hw.host is not None
+    assert hw.host == predicted_host(hw.host).host
+    costs = dict(hw.host.cycles_per_element)
+    assert set(costs) >= {"softmax", "layernorm", "gelu", "add"} and all(c > 0 for c in costs.values())

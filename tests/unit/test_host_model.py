@@ -16,6 +16,7 @@ from tstack.hardware.dma_model import (
     GEMMINI_DMA,
     DMAPrediction,
     MemoryLatency,
+    SoCBuses,
     littles_law_bandwidth,
     predict_dma,
 )
@@ -179,9 +180,12 @@ def test_gemmini_dma_prediction() -> None:
     assert GEMMINI_DMA.read_request_bytes(1) == 64 and GEMMINI_DMA.write_request_bytes(1) == 16
     assert GEMMINI_DMA.write_request_bytes(4) == 64
     p = predict_dma()
-    assert p.read_bytes_per_cycle == 16.0
-    assert p.write_bytes_per_cycle == pytest.approx(16 * 16 / 52.8)
-    assert predict_dma(output_bytes=4).write_bytes_per_cycle == 16.0
+    assert p.read_bytes_per_cycle == 8.0  # the 64-bit memory bus binds before Little's law (16 x 64 / 52.8 = 19.4)
+    assert p.write_bytes_per_cycle == pytest.approx(16 * 16 / 52.8)  # 16-byte rows: latency-bound
+    assert predict_dma(output_bytes=4).write_bytes_per_cycle == 8.0
+    wide = predict_dma(buses=SoCBuses(system_bus_bytes=16, memory_bus_bytes=16))
+    assert wide.read_bytes_per_cycle == 16.0  # then the 128-bit DMA port binds
+    assert predict_dma(buses=SoCBuses(memory_bus_bytes=32)).read_bytes_per_cycle == 16.0
 
 
 def test_effective_bandwidth_is_the_time_weighted_mean() -> None:

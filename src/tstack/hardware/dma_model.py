@@ -2,7 +2,7 @@
 
 A DMA engine that keeps at most `N` requests of `s` bytes in flight over a round trip of `L` cycles sustains
 
-    bandwidth(s) = min(bus bytes per cycle, N * s / L)                     (Little's law: throughput = WIP / latency)
+    bandwidth(s) = min(DMA port, memory bus, N * s / L)                    (Little's law: throughput = WIP / latency)
 
 Gemmini's reader and writer each track `max_in_flight_mem_reqs` transactions (DMA.scala: `StreamReader` /
 `StreamWriter` built with `nXacts = max_in_flight_mem_reqs`); a request is at most `dma_maxbytes` and moves over a
@@ -12,6 +12,8 @@ while `mvout` writes one DIM-wide block row per request: 16 bytes of int8 output
 
 The round trip `L` is that of the platform the paper measured on, FireSim: Gemmini's request crosses the system bus
 and Chipyard's L2 (InclusiveCache) to FASED's DDR3 model. Its parts, each with a source, are in `FIRESIM_DDR3`.
+Every byte from DRAM also crosses the SoC's memory bus (L2 -> memory controller), whose width is in
+`FIRESIM_GEMMINI_BUSES`: a 128-bit DMA port behind a 64-bit memory bus moves at most 8 bytes per cycle from DRAM.
 """
 
 from __future__ import annotations
@@ -41,6 +43,28 @@ class DMAConfig:
     def write_request_bytes(self, elem_bytes: int = 1) -> int:
         """A `mvout` row: one DIM-wide block (gemmini.h sp_tiled_matmul_ws moves C out block by block)."""
         return min(self.dma_maxbytes, self.dim * elem_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class SoCBuses:
+    """Bus widths of the SoC around Gemmini, in bytes per beat (one beat per cycle; one clock domain).
+
+    * `system_bus_bytes`: 16. chipyard `GemminiRocketConfig` adds `WithSystemBusWidth(128)` to `AbstractConfig`
+      (ucb-bar/chipyard c8867bec, Jan 2023, config/RocketConfigs.scala); it matches Gemmini's `dma_buswidth`.
+    * `memory_bus_bytes`: 8. Neither `GemminiRocketConfig` nor `AbstractConfig` nor FireSim's
+      `FireSimGemminiRocketConfig` (firechip TargetConfigs.scala, same commit) changes the memory bus, so it keeps
+      rocket-chip's default `MemoryBusKey -> MemoryBusParams(beatBytes = 8)` (chipsalliance/rocket-chip
+      subsystem/Configs.scala `BaseSubsystemConfig`, c1dda58). `WithFireSimConfigTweaks` puts the system and memory
+      buses at one frequency (1 GHz), so a memory-bus beat is an accelerator cycle.
+    """
+
+    system_bus_bytes: int = 16
+    memory_bus_bytes: int = 8
+
+    @property
+    def dram_bytes_per_cycle(self) -> int:
+        """The most DRAM data that can reach any on-chip client per cycle: the narrower of the two buses."""
+        return min(self.system_bus_bytes, self.memory_bus_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +110,7 @@ class MemoryLatency:
 
 FIRESIM_DDR3 = MemoryLatency()
 GEMMINI_DMA = DMAConfig()
+FIRESIM_GEMMINI_BUSES = SoCBuses()
 
 
 def littles_law_bandwidth(request_bytes: float, in_flight: int, latency_cycles: float, bus: float) -> float:
@@ -111,11 +136,17 @@ class DMAPrediction:
 
 
 def predict_dma(
-    dma: DMAConfig = GEMMINI_DMA, memory: MemoryLatency = FIRESIM_DDR3, output_bytes: int = 1
+    dma: DMAConfig = GEMMINI_DMA,
+    memory: MemoryLatency = FIRESIM_DDR3,
+    output_bytes: int = 1,
+    buses: SoCBuses = FIRESIM_GEMMINI_BUSES,
 ) -> DMAPrediction:
-    """Sustained read (int8 `mvin`) and write (`mvout` of `output_bytes`-wide elements) bandwidth."""
+    """Sustained read (int8 `mvin`) and write (`mvout` of `output_bytes`-wide elements) bandwidth between DRAM and
+    the scratchpad: Little's law under the narrowest of the DMA port and the SoC's buses. Every request is taken to
+    miss the SoC's L2 (tstack's Gemmini designs have no L2 level; reuse that hits there would move at the system
+    bus's 16 B/cycle)."""
     lat = memory.latency_cycles
-    bus = dma.bus_bytes_per_cycle
+    bus = min(dma.bus_bytes_per_cycle, buses.dram_bytes_per_cycle)
     read = littles_law_bandwidth(dma.read_request_bytes(1), dma.max_in_flight_mem_reqs, lat, bus)
     write = littles_law_bandwidth(dma.write_request_bytes(output_bytes), dma.max_in_flight_mem_reqs, lat, bus)
     return DMAPrediction(read, write, lat)

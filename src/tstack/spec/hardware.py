@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from tstack.errors import SpecError
 from tstack.hardware.design import design_of
@@ -25,6 +25,7 @@ from tstack.hardware.types import (
     PEArray,
     Tensor,
 )
+from tstack.simulate.host_model import predicted_host
 from tstack.spec.loading import read_preset, read_yaml_file
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
@@ -95,12 +96,32 @@ class ActivationUnitsFile(_Strict):
 
 
 class HostFile(_Strict):
-    cycles_per_element: dict[str, NonNegative]
-    dequantize_cycles_per_element: NonNegative
-    requantize_cycles_per_element: NonNegative
+    """The host's per-element costs: a table (`cycles_per_element` and the two (de)quantize costs), or
+    `predicted_from: rocket-kernels` to predict every cost from the measured instruction counts of the C kernels on
+    the in-order Rocket timing model (`tstack.simulate.host_model`)."""
+
+    predicted_from: Literal["rocket-kernels"] | None = None
+    cycles_per_element: dict[str, NonNegative] | None = None
+    dequantize_cycles_per_element: NonNegative | None = None
+    requantize_cycles_per_element: NonNegative | None = None
     dram_bytes_per_cycle: Positive
     energy_pj_per_cycle: NonNegative = 0.0
-    source: str
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _table_or_prediction(self) -> HostFile:
+        table = (self.cycles_per_element, self.dequantize_cycles_per_element, self.requantize_cycles_per_element)
+        if self.predicted_from is not None and any(v is not None for v in table):
+            raise ValueError(
+                "give either predicted_from or the cost table (cycles_per_element and the two "
+                "(de)quantize costs), not both"
+            )
+        if self.predicted_from is None and any(v is None for v in table):
+            raise ValueError(
+                "give cycles_per_element, dequantize_cycles_per_element and "
+                "requantize_cycles_per_element, or predicted_from: rocket-kernels"
+            )
+        return self
 
 
 _DEFAULT_OPTIONS = CostOptions()  # the one place the defaults are written is CostOptions itself
@@ -135,6 +156,21 @@ class HardwareFile(_Strict):
     fuse_nonlinear: bool = True
 
 
+def _host(f: HostFile) -> HostCPU:
+    if f.predicted_from is not None:
+        base = HostCPU((), 0.0, 0.0, f.dram_bytes_per_cycle, f.energy_pj_per_cycle, f.source)
+        return predicted_host(base).host
+    assert f.cycles_per_element is not None  # the validator guarantees the whole table
+    return HostCPU(
+        cycles_per_element=tuple(sorted(f.cycles_per_element.items())),
+        dequantize_cycles_per_element=f.dequantize_cycles_per_element or 0.0,
+        requantize_cycles_per_element=f.requantize_cycles_per_element or 0.0,
+        dram_bytes_per_cycle=f.dram_bytes_per_cycle,
+        energy_pj_per_cycle=f.energy_pj_per_cycle,
+        source=f.source,
+    )
+
+
 def to_hardware(f: HardwareFile) -> Hardware:
     levels = tuple(
         MemoryLevel(
@@ -149,16 +185,7 @@ def to_hardware(f: HardwareFile) -> Hardware:
         )
         for m in f.memory
     )
-    host = None
-    if f.host is not None:
-        host = HostCPU(
-            cycles_per_element=tuple(sorted(f.host.cycles_per_element.items())),
-            dequantize_cycles_per_element=f.host.dequantize_cycles_per_element,
-            requantize_cycles_per_element=f.host.requantize_cycles_per_element,
-            dram_bytes_per_cycle=f.host.dram_bytes_per_cycle,
-            energy_pj_per_cycle=f.host.energy_pj_per_cycle,
-            source=f.host.source,
-        )
+    host = None if f.host is None else _host(f.host)
     norm = None
     if f.normalization_unit is not None:
         norm = NormalizationUnit(
@@ -201,9 +228,33 @@ def _refuse_level_bandwidths(data: dict[str, Any], origin: str) -> None:
             )
 
 
+_MAX_EXTENDS = 4
+
+
+def _resolve_extends(data: dict[str, Any], origin: str, depth: int = 0) -> dict[str, Any]:
+    """`extends: PRESET` starts from that hardware preset: each top-level field the file gives replaces the preset's
+    whole field (a `host:` block replaces the preset's host, not single costs), so a variant restates only what it
+    changes."""
+    base_name = data.get("extends")
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise SpecError(f"{origin}: extends: must be the name of a hardware preset (tstack hardware lists them)")
+    if depth >= _MAX_EXTENDS:
+        raise SpecError(
+            f"{origin}: extends: more than {_MAX_EXTENDS} presets deep (a cycle?); extend a preset directly"
+        )
+    base = read_preset("hardware", base_name)
+    if not isinstance(base, dict):
+        raise SpecError(f"hardware preset {base_name}: expected a mapping of hardware fields")
+    base = _resolve_extends(base, f"hardware preset {base_name}", depth + 1)
+    return {**base, **{k: v for k, v in data.items() if k != "extends"}}
+
+
 def hardware_from_mapping(data: Any, origin: str) -> Hardware:
     if not isinstance(data, dict):
         raise SpecError(f"{origin}: expected a mapping of hardware fields, got {type(data).__name__}")
+    data = _resolve_extends(data, origin)
     _refuse_level_bandwidths(data, origin)
     if "memory" in data and "links" not in data:
         raise SpecError(

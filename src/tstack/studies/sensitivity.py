@@ -3,15 +3,16 @@
 The co-designed speedup (baseline latency / target latency, `tstack.simulate` on both designs) is recomputed as each
 remaining assumption moves over its plausible range, one at a time (a tornado), around two configurations:
 
-* `presets`: the designs as shipped, with two **calibrated** inputs (the DMA link at 5 B/cycle, fitted to Fig. 13;
-  the host's per-element costs, fitted to Fig. 14 with a 1.86% matmul share);
-* `predicted`: the same designs with both predicted from the hardware's own description (the host from measured
-  instruction counts priced by the in-order Rocket model, `tstack.simulate.host_model`; the DMA by Little's law,
-  `tstack.hardware.dma_model`): no constant fitted to a case-study figure (benchmarks/RESULTS-case-study.md).
+* `predicted`: the designs as shipped (gemmini-baseline, gemmini-ibert), with the host and the DMA predicted from the
+  hardware's own description (the host from measured instruction counts priced by the in-order Rocket model,
+  `tstack.simulate.host_model`; the DMA by Little's law under the SoC's buses, `tstack.hardware.dma_model`): no
+  constant fitted to a case-study figure (benchmarks/RESULTS-case-study.md);
+* `calibrated`: the same designs with the two inputs of the `-calibrated` presets, fitted to the paper (the DMA link
+  at 5 B/cycle, fitted to Fig. 13; the host's per-element costs, fitted to Fig. 14 with a 1.86% matmul share).
 
 The inputs and their ranges (each row's `kind` says whether it is calibrated, predicted, assumed or an option):
 
-* DMA bandwidth, 3 to 16 B/cycle (16 = the 128-bit bus; 5 calibrated, 14.0 predicted), on both designs' link;
+* DMA bandwidth, 3 to 16 B/cycle (16 = the 128-bit DMA port; 5 calibrated, 7.7 predicted), on both designs' link;
 * the host's absolute speed: every host cost scaled by the factor that moves the calibrated host from its 1.86%
   matmul share to the paper's two values, 1.06% (Fig. 14) and 3.2% (implied by 39.6x with 87% matmul time);
 * the host's per-element costs: calibrated (Fig. 14 fit) or predicted (Rocket model), swapped as a whole;
@@ -41,7 +42,7 @@ from tstack.simulate.host_model import RocketTiming, predicted_host
 from tstack.spec.hardware import load_hardware
 from tstack.workload.ops import OpKind
 
-#: the matmul share of baseline latency the calibrated host was fitted with (gemmini-baseline.yaml)
+#: the matmul share of baseline latency the calibrated host was fitted with (gemmini-baseline-calibrated.yaml)
 CALIBRATED_MATMUL_SHARE = 0.0186
 #: the paper's two values for it: Fig. 14's 1% renormalized (its labels sum to 94), and the 3.2% that 39.6x with 87%
 #: matmul time after co-design implies under tstack's model
@@ -105,7 +106,7 @@ class _Base:
 
     name: str
     host: str  # "calibrated" or "predicted"
-    dma_bytes_per_cycle: float | None  # None: each design keeps its own link
+    dma_bytes_per_cycle: float
     write_fraction: float
     calibrated_hosts: tuple[HostCPU, HostCPU]
 
@@ -125,9 +126,7 @@ class _Base:
             kind = host or self.host
             h = calibrated if kind == "calibrated" else predicted_host(calibrated, timing).host
             hw = dataclasses.replace(hw, host=_scaled(h, host_factor) if host_factor != 1.0 else h)
-            bandwidth = self.dma_bytes_per_cycle if dma is None else dma
-            if bandwidth is not None:
-                hw = hw.with_link(*LINK, bandwidth)
+            hw = hw.with_link(*LINK, self.dma_bytes_per_cycle if dma is None else dma)
             if options:
                 hw = dataclasses.replace(hw, cost_options=dataclasses.replace(hw.cost_options, **options))
             out.append(hw)
@@ -152,16 +151,22 @@ def _point(model: str, seq: int, designs: tuple[Hardware, Hardware], value: Any,
 
 
 def sensitivity(
-    model: str = "bert-base", seq: int = 512, baseline: str = "gemmini-baseline", target: str = "gemmini-ibert"
+    model: str = "bert-base",
+    seq: int = 512,
+    baseline: str = "gemmini-baseline",
+    target: str = "gemmini-ibert",
+    calibrated_suffix: str = "-calibrated",
 ) -> dict[str, Any]:
-    """The speedup baseline -> target as each assumption moves over its range, around the presets and around the
-    predicted configuration. Plain JSON data: `bases` (each configuration's speedup and inputs) and `rows` (per
-    assumption: its kind, range, and per base the points, the speedup at each, and its min and max)."""
+    """The speedup baseline -> target as each assumption moves over its range, around the predicted configuration
+    (the presets) and around the calibrated one (the presets named with `calibrated_suffix`). Plain JSON data:
+    `bases` (each configuration's speedup and inputs) and `rows` (per assumption: its kind, range, and per base the
+    points, the speedup at each, and its min and max)."""
     base_hw, target_hw = load_hardware(baseline), load_hardware(target)
-    hosts = (_host(base_hw), _host(target_hw))
-    for hw in (base_hw, target_hw):
+    base_cal, target_cal = load_hardware(baseline + calibrated_suffix), load_hardware(target + calibrated_suffix)
+    hosts = (_host(base_cal), _host(target_cal))
+    for hw in (base_hw, target_hw, base_cal, target_cal):
         hw.with_link(*LINK, 1.0)  # raises SpecError if a design lacks the DMA link
-    calibrated_dma = design_of(base_hw).scratchpad_fill_bytes_per_cycle  # the DMA link, DRAM -> on-chip memories
+    calibrated_dma = design_of(base_cal).scratchpad_fill_bytes_per_cycle  # the DMA link, DRAM -> on-chip memories
     wf = write_fraction(model, base_hw, seq)
 
     def dma_for(memory: MemoryLatency) -> float:
@@ -169,8 +174,8 @@ def sensitivity(
 
     predicted_dma = dma_for(FIRESIM_DDR3)
     bases = {
-        "presets": _Base("presets", "calibrated", None, wf, hosts),
         "predicted": _Base("predicted", "predicted", predicted_dma, wf, hosts),
+        "calibrated": _Base("calibrated", "calibrated", calibrated_dma, wf, hosts),
     }
     reference = {
         name: _point(model, seq, b.designs(base_hw, target_hw), None, "reference") for name, b in bases.items()
@@ -193,7 +198,7 @@ def sensitivity(
         points: list[tuple[Any, str]],
         make: Callable[[_Base, Any], tuple[Hardware, Hardware]],
         reference_value: dict[str, tuple[Any, str]],
-        on: tuple[str, ...] = ("presets", "predicted"),
+        on: tuple[str, ...] = ("predicted", "calibrated"),
     ) -> None:
         per_base: dict[str, Any] = {}
         for name in on:
@@ -213,25 +218,25 @@ def sensitivity(
     row(
         "dma_bandwidth",
         "DMA bandwidth (B/cycle)",
-        "calibrated (presets) / predicted",
-        f"presets {calibrated_dma:g} B/cycle fitted to Fig. 13; predicted {predicted_dma:.1f} "
-        "B/cycle by Little's law (dma_model); 16 = the 128-bit bus",
+        "predicted / calibrated",
+        f"predicted {predicted_dma:.1f} B/cycle by Little's law under the 64-bit memory bus (dma_model); calibrated "
+        f"{calibrated_dma:g} B/cycle fitted to Fig. 13; 16 = the 128-bit DMA port",
         [(v, f"{v:g} B/cycle") for v in DMA_RANGE],
         lambda b, v: designs(b, dma=v),
         {
-            "presets": (calibrated_dma, f"{calibrated_dma:g} B/cycle"),
             "predicted": (predicted_dma, f"{predicted_dma:.1f} B/cycle"),
+            "calibrated": (calibrated_dma, f"{calibrated_dma:g} B/cycle"),
         },
     )
     row(
         "host_speed",
         "host speed (every host cost scaled)",
-        "calibrated (presets) / predicted",
+        "predicted / calibrated",
         "the calibrated host's 1.86% matmul share (geometric mean of the paper's two) moved to the paper's 1.06% "
         f"(costs x{lo_f:.2f}) and 3.2% (x{hi_f:.2f}); the same factors on the predicted host",
         [(lo_f, f"x{lo_f:.2f} (1.06%)"), (hi_f, f"x{hi_f:.2f} (3.2%)")],
         lambda b, v: designs(b, host_factor=v),
-        {"presets": (1.0, "x1 (1.86%)"), "predicted": (1.0, "x1 (Rocket model)")},
+        {"predicted": (1.0, "x1 (Rocket model)"), "calibrated": (1.0, "x1 (1.86%)")},
     )
     row(
         "host_costs",
@@ -241,7 +246,7 @@ def sensitivity(
         "by the in-order Rocket model (host_model)",
         [("calibrated", "calibrated"), ("predicted", "predicted")],
         lambda b, v: designs(b, host=v),
-        {"presets": ("calibrated", "calibrated"), "predicted": ("predicted", "predicted")},
+        {"predicted": ("predicted", "predicted"), "calibrated": ("calibrated", "calibrated")},
     )
     row(
         "soc_latency",
@@ -310,7 +315,7 @@ def sensitivity(
                 "speedup": reference[name]["speedup"],
                 "baseline_matmul_share": reference[name]["baseline_matmul_share"],
                 "host": b.host,
-                "dma_bytes_per_cycle": calibrated_dma if b.dma_bytes_per_cycle is None else b.dma_bytes_per_cycle,
+                "dma_bytes_per_cycle": b.dma_bytes_per_cycle,
             }
             for name, b in bases.items()
         },
