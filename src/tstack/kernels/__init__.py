@@ -3,8 +3,19 @@ requantization, per-kernel operation counts and an integer-only encoder forward 
 
 from __future__ import annotations
 
+from tstack.kernels._runtime import get_num_threads, set_num_threads
 from tstack.kernels.accuracy import KernelError, error_table
-from tstack.kernels.encoder import BitWidths, EncoderConfig, IntegerEncoder, load_bert
+from tstack.kernels.encoder import (
+    CalibratedEncoder,
+    IntegerHidden,
+    Pipeline,
+    calibrate,
+    embed,
+    fast_forward,
+    reference_forward,
+)
+from tstack.kernels.encoder_scales import Calibration
+from tstack.kernels.encoder_weights import BitWidths, EncoderConfig, EncoderWeights, encoder_config, load_bert
 from tstack.kernels.gelu import gelu_float, gelu_safe_pre_shift, int_gelu
 from tstack.kernels.layernorm import div_round_half_even, int_layernorm, isqrt, layernorm_float
 from tstack.kernels.opcount import OpCounts, op_counts
@@ -14,11 +25,9 @@ from tstack.kernels.quant import (
     KernelOverflowError,
     dequantize,
     dyadic,
-    get_num_threads,
     int_range,
     quantize,
     requantize,
-    set_num_threads,
     shift_round_half_even,
     symmetric_scale,
 )
@@ -26,17 +35,25 @@ from tstack.kernels.softmax import int_exp, int_softmax, softmax_float
 
 __all__ = [
     "BitWidths",
+    "CalibratedEncoder",
+    "Calibration",
     "Dyadic",
     "EncoderConfig",
-    "IntegerEncoder",
+    "EncoderWeights",
+    "IntegerHidden",
     "KernelError",
     "KernelInputError",
     "KernelOverflowError",
     "OpCounts",
+    "Pipeline",
+    "calibrate",
     "dequantize",
     "div_round_half_even",
     "dyadic",
+    "embed",
+    "encoder_config",
     "error_table",
+    "fast_forward",
     "gelu_float",
     "gelu_safe_pre_shift",
     "get_num_threads",
@@ -50,6 +67,7 @@ __all__ = [
     "load_bert",
     "op_counts",
     "quantize",
+    "reference_forward",
     "requantize",
     "set_num_threads",
     "shift_round_half_even",

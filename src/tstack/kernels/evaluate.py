@@ -1,13 +1,13 @@
 """Integer-only forward vs. the float forward of the same model on real sentences (`tstack quantize`).
 
 Needs torch + transformers (the `ml` extra) for the tokenizer and the float reference; the integer forward itself is
-numpy only. Metrics: cosine of mean-pooled sentence embeddings (mean, min), Spearman correlation of all pairwise
-cosine similarities, and top-1 nearest-neighbour agreement.
+numpy only. The model's config.json arrives parsed (a `ModelSpec` from `tstack.spec`), so that one parser reads it.
+Metrics: cosine of mean-pooled sentence embeddings (mean, min), Spearman correlation of all pairwise cosine
+similarities, and top-1 nearest-neighbour agreement.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from tstack.errors import TstackError
-from tstack.kernels.encoder import IntegerEncoder, ModelLoadError, load_bert
+from tstack.kernels.encoder import CalibratedEncoder, calibrate, embed
+from tstack.kernels.encoder_weights import ModelLoadError, encoder_config, load_bert
 from tstack.kernels.quant import FloatArray, IntArray
+from tstack.workload.model import ModelSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,14 @@ class QuantizeReport:
     nn_top1_agreement: float
     float_seconds: float
     int_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class IntegerEvaluation:
+    """The accuracy report and the calibrated encoder it measured."""
+
+    report: QuantizeReport
+    encoder: CalibratedEncoder
 
 
 def _rank(x: FloatArray) -> FloatArray:
@@ -90,30 +100,34 @@ def batches(
 
 def evaluate_integer_model(
     model_path: str | Path,
+    model: ModelSpec,
     calib_sentences: Sequence[str],
     eval_sentences: Sequence[str],
     *,
     batch_size: int = 32,
     max_tokens: int = 64,
-) -> tuple[QuantizeReport, IntegerEncoder]:
-    """Calibrate the integer encoder on `calib_sentences`, then compare it with the float BertModel on
-    `eval_sentences` (mean pooling over tokens)."""
+    local_files_only: bool = True,
+) -> IntegerEvaluation:
+    """Calibrate the integer encoder of the BertModel folder `model_path` (whose config.json parses to `model`) on
+    `calib_sentences`, then compare it with the float BertModel on `eval_sentences` (mean pooling over tokens).
+    `local_files_only` keeps transformers from asking the model hub for anything (the folder has it all)."""
     if not calib_sentences or not eval_sentences:
         raise TstackError("calibration and evaluation each need at least one sentence")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
         from transformers import AutoTokenizer, BertModel
     except ImportError:
         raise TstackError("the float reference needs torch and transformers: pip install 'tstack[ml]'") from None
-    enc = load_bert(model_path)
+    weights = load_bert(model_path, encoder_config(model, f"{Path(model_path) / 'config.json'}"))
     try:
-        tok = AutoTokenizer.from_pretrained(str(model_path))
-        ref_model: Any = BertModel.from_pretrained(str(model_path), add_pooling_layer=False)
+        tok = AutoTokenizer.from_pretrained(str(model_path), local_files_only=local_files_only)
+        ref_model: Any = BertModel.from_pretrained(
+            str(model_path), add_pooling_layer=False, local_files_only=local_files_only
+        )
         ref_model.eval()
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load {model_path} with transformers: {exc}") from None
-    enc.calibrate(batches(tok, calib_sentences, batch_size, max_tokens))
+    enc = calibrate(weights, batches(tok, calib_sentences, batch_size, max_tokens))
     eval_batches = batches(tok, eval_sentences, batch_size, max_tokens)
     t0 = time.perf_counter()
     ref_parts = []
@@ -123,7 +137,7 @@ def evaluate_integer_model(
             m = torch.from_numpy(mask).unsqueeze(-1).to(h.dtype)
             ref_parts.append(((h * m).sum(1) / m.sum(1).clamp(min=1)).double().numpy())
     t1 = time.perf_counter()
-    int_parts = [enc.embed(ids, mask) for ids, mask in eval_batches]
+    int_parts = [embed(enc, ids, mask) for ids, mask in eval_batches]
     t2 = time.perf_counter()
     cos, rho, nn = compare_embeddings(np.concatenate(ref_parts), np.concatenate(int_parts))
     report = QuantizeReport(
@@ -137,4 +151,4 @@ def evaluate_integer_model(
         t1 - t0,
         t2 - t1,
     )
-    return report, enc
+    return IntegerEvaluation(report, enc)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from tstack.kernels._runtime import constant_scratch, for_blocks, scratch
 from tstack.kernels.quant import (
     INT64_LIMIT,
     FloatArray,
@@ -32,9 +33,6 @@ from tstack.kernels.quant import (
     check_block_range,
     check_scale,
     checked_ints,
-    constant_scratch,
-    for_blocks,
-    scratch,
 )
 
 GELU_A = -0.2888

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from tstack.kernels._runtime import for_blocks, scratch
 from tstack.kernels.quant import (
     FLOAT_INT_MAGIC,
     FLOAT_INT_MAGIC_BITS,
@@ -35,8 +36,6 @@ from tstack.kernels.quant import (
     check_scale,
     checked_int32,
     checked_ints,
-    for_blocks,
-    scratch,
 )
 
 Variant = Literal["ibert", "gemmini"]

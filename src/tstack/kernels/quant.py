@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import TstackError
+from tstack.kernels._runtime import scratch
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 SignedArray = npt.NDArray[np.signedinteger[Any]]
-T = TypeVar("T")
 
 #: The largest magnitude an int64 intermediate may reach; kernels check their bound against it before computing.
 INT64_LIMIT = 2**63 - 1
@@ -37,109 +34,6 @@ class KernelInputError(TstackError):
 
 class KernelOverflowError(TstackError):
     """An integer kernel's intermediates could exceed int64 for inputs of the declared bit width and scale."""
-
-
-_SCRATCH = threading.local()
-
-
-def scratch(name: str, dtype: npt.DTypeLike, size: int) -> npt.NDArray[Any]:
-    """A work buffer of at least `size` elements, kept per thread and reused across calls (first `size` returned).
-
-    Kernels stream cache-sized blocks through a few of these instead of allocating whole-tensor temporaries: on
-    this class of machine a fresh multi-megabyte temporary costs more in page faults (several µs per 4 KiB page)
-    than the arithmetic done in it. A buffer is only valid until the next kernel call on the same thread; it is
-    never returned to a caller.
-    """
-    pool: dict[tuple[str, str], npt.NDArray[Any]] | None = getattr(_SCRATCH, "pool", None)
-    if pool is None:
-        pool = {}
-        _SCRATCH.pool = pool
-    key = (name, np.dtype(dtype).str)
-    buf = pool.get(key)
-    if buf is None or buf.size < size:
-        buf = np.empty(size, dtype=dtype)
-        pool[key] = buf
-    return buf[:size]
-
-
-def constant_scratch(name: str, dtype: npt.DTypeLike, size: int, value: int) -> npt.NDArray[Any]:
-    """A per-thread buffer of at least `size` elements all equal to `value` (refilled only when the value or the
-    size changes): the array operand that lets np.minimum / np.maximum run their SIMD loops, which numpy does not
-    use against a scalar (about 2-3x slower there)."""
-    consts: dict[tuple[str, str], tuple[int, npt.NDArray[Any]]] | None = getattr(_SCRATCH, "consts", None)
-    if consts is None:
-        consts = {}
-        _SCRATCH.consts = consts
-    key = (name, np.dtype(dtype).str)
-    held = consts.get(key)
-    if held is None or held[0] != value or held[1].size < size:
-        buf = np.full(max(size, 0 if held is None else held[1].size), value, dtype=dtype)
-        consts[key] = (value, buf)
-        return buf[:size]
-    return held[1][:size]
-
-
-_POOL: ThreadPoolExecutor | None = None
-_THREADS = 1
-
-
-def set_num_threads(threads: int) -> None:
-    """Threads the kernels split their cache-sized blocks over (default 1). numpy releases the GIL inside each
-    array operation, so blocks run in parallel; each thread has its own scratch buffers. Like torch's intra-op
-    threads, more threads than idle cores only adds contention; next to a multi-threaded OpenBLAS, whose idle
-    threads spin for 2^28 cycles by default, set OPENBLAS_THREAD_TIMEOUT=4 before numpy loads (as
-    benchmarks/bench_kernels.py does), or the spinning threads starve these ones."""
-    global _POOL, _THREADS
-    if not isinstance(threads, int) or threads < 1:
-        raise KernelInputError(f"threads must be an integer ≥ 1; got {threads!r}")
-    if _POOL is not None and threads - 1 > _POOL._max_workers:
-        _POOL.shutdown(wait=True)  # a larger pool replaces it; a smaller count keeps its (warm) workers
-        _POOL = None
-    _THREADS = threads
-
-
-def get_num_threads() -> int:
-    return _THREADS
-
-
-def for_blocks(n: int, step: int, fn: Callable[[int, int], T]) -> list[T]:
-    """[fn(start, stop) for consecutive blocks of at most `step` covering range(n)], on `get_num_threads()` threads
-    (blocks are shrunk so that every thread gets work). fn must write only its own block of any shared output.
-
-    The calling thread is one of the threads: it runs the first contiguous share of the blocks itself while
-    `threads - 1` pool workers run the others (one hand-off per worker and call, not one per block)."""
-    global _POOL
-    # A block that itself calls for_blocks runs its inner loop in place: waiting on the shared pool from one of its
-    # own workers could deadlock.
-    threads = 1 if getattr(_SCRATCH, "in_worker", False) else _THREADS
-    if threads > 1 and n > 1:
-        step = max(1, min(step, -(-n // threads)))
-    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
-    if threads == 1 or len(bounds) < 2:
-        return [fn(a, b) for a, b in bounds]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(
-            max_workers=threads - 1, thread_name_prefix="tstack-kernels", initializer=_mark_worker
-        )
-    k = min(threads, len(bounds))
-    shares = [bounds[i * len(bounds) // k : (i + 1) * len(bounds) // k] for i in range(k)]
-
-    def run(share: list[tuple[int, int]]) -> list[T]:
-        return [fn(a, b) for a, b in share]
-
-    futures = [_POOL.submit(run, share) for share in shares[1:]]
-    _SCRATCH.in_worker = True
-    try:
-        results = run(shares[0])
-    finally:
-        _SCRATCH.in_worker = False
-    for f in futures:
-        results.extend(f.result())
-    return results
-
-
-def _mark_worker() -> None:
-    _SCRATCH.in_worker = True
 
 
 def int_range(bits: int) -> tuple[int, int]:

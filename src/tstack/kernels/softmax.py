@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from tstack.kernels._runtime import constant_scratch, for_blocks, scratch
 from tstack.kernels.quant import (
     Dyadic,
     FloatArray,
@@ -33,11 +34,8 @@ from tstack.kernels.quant import (
     check_int_array,
     check_scale,
     checked_ints,
-    constant_scratch,
     dyadic,
     float32_scale,
-    for_blocks,
-    scratch,
     shift_round_half_even,
 )
 

@@ -44,6 +44,11 @@ def _has_lm_head(cfg: Fields) -> bool:
 
 
 def _bert(cfg: Fields) -> Fields:
+    position = cfg.get("position_embedding_type", "absolute")
+    if position != "absolute":  # relative_key(_query) adds distance embeddings inside attention; not modelled
+        raise UnsupportedModelError(
+            f"position_embedding_type {str(position)[:40]!r} is not supported; only 'absolute' position embeddings"
+        )
     return {
         "family": "encoder",
         "layers": cfg.get("num_hidden_layers", 12),
@@ -191,6 +196,7 @@ def _vit(cfg: Fields) -> Fields:
 
 _FAMILIES: dict[str, Callable[[Fields], Fields]] = {
     "bert": _bert,
+    "ibert": _bert,  # IBertConfig: BERT's fields and defaults (quantization flags aside)
     "roberta": _roberta,
     "distilbert": _distilbert,
     "gpt2": _gpt2,
