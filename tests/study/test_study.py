@@ -234,21 +234,21 @@ def test_fusion_study_uses_the_papers_memories_and_marks_what_does_not_fit() -> 
 
 
 def test_gemmini_study_carries_the_speedups_sensitivity(fast_study: tuple[dict[str, Any], Path]) -> None:
-    """Each calibrated, assumed or optional input moved over its range around the presets and around the predicted
-    configuration: the presets' reference is the study's own speedup, every row brackets its reference, the speedups
-    move the way the physics says, and a swapped input gives what a direct simulation of that design gives."""
+    """Each predicted, calibrated, assumed or optional input moved over its range around the presets (predicted) and
+    around the -calibrated presets: the presets' reference is the study's own speedup, every row brackets its
+    reference, the speedups move the way the physics says, and a swapped input gives what a direct simulation of that
+    design gives."""
     import dataclasses
 
     import tstack
-    from tstack.simulate.host_model import predicted_host
     from tstack.spec.hardware import load_hardware
 
     doc, out = fast_study
     g = doc["experiments"]["gemmini"]["data"]
     s = g["sensitivity"]
     json.dumps(s, allow_nan=False)
-    assert s["bases"]["presets"]["speedup"] == pytest.approx(g["speedup_latency"], rel=1e-12)
-    assert s["bases"]["presets"]["host"] == "calibrated" and s["bases"]["predicted"]["host"] == "predicted"
+    assert s["bases"]["predicted"]["speedup"] == pytest.approx(g["speedup_latency"], rel=1e-12)
+    assert s["bases"]["calibrated"]["host"] == "calibrated" and s["bases"]["predicted"]["host"] == "predicted"
     rows = {r["key"]: r for r in s["rows"]}
     assert set(rows) == {
         "dma_bandwidth",
@@ -269,23 +269,25 @@ def test_gemmini_study_carries_the_speedups_sensitivity(fast_study: tuple[dict[s
             assert b["min_speedup"] == min(p["speedup"] for p in [*b["points"], {"speedup": ref}])
     for key in ("soc_latency", "row_hit_rate", "mispredict_penalty", "fp_to_int_latency"):  # only in the prediction
         assert list(rows[key]["bases"]) == ["predicted"]
-    for name in ("presets", "predicted"):
+    for name in ("predicted", "calibrated"):
         dma = rows["dma_bandwidth"]["bases"][name]["points"]
         assert [p["value"] for p in dma] == [3.0, 16.0] and dma[0]["speedup"] < dma[1]["speedup"]
         speed = rows["host_speed"]["bases"][name]["points"]  # a slower host (costs x1.77) leaves more to gain
         assert speed[0]["value"] > 1 > speed[1]["value"] and speed[0]["speedup"] > speed[1]["speedup"]
         assert speed[0]["baseline_matmul_share"] < speed[1]["baseline_matmul_share"]
-    # the presets with the predicted host, simulated directly
+    # the presets with the calibrated host (and their own predicted DMA), simulated directly
     designs = []
     for h in (g["baseline"], g["target"]):
         hw = load_hardware(h)
-        assert hw.host is not None
-        designs.append(dataclasses.replace(hw, host=predicted_host(hw.host).host))
+        dma = s["bases"]["predicted"]["dma_bytes_per_cycle"]
+        designs.append(
+            dataclasses.replace(hw, host=load_hardware(f"{h}-calibrated").host).with_link("dram", "scratchpad", dma)
+        )
     direct = (
         tstack.simulate(g["model"], designs[0], g["seq"]).latency_cycles
         / tstack.simulate(g["model"], designs[1], g["seq"]).latency_cycles
     )
-    swapped = next(p for p in rows["host_costs"]["bases"]["presets"]["points"] if p["value"] == "predicted")
+    swapped = next(p for p in rows["host_costs"]["bases"]["predicted"]["points"] if p["value"] == "calibrated")
     assert swapped["speedup"] == pytest.approx(direct, rel=1e-9)
     html = (out / "report.html").read_text()
     assert "Sensitivity of the speedup" in html and 'id="fig-gemmini_sensitivity"' in html
@@ -293,15 +295,15 @@ def test_gemmini_study_carries_the_speedups_sensitivity(fast_study: tuple[dict[s
 
 
 def test_host_speed_range_is_the_calibration_at_the_papers_two_matmul_shares() -> None:
-    """The host-speed row scales the presets' host by the factor that `calibrate_host` itself gives at the paper's
-    1.06% and 3.2% matmul shares (to the presets' rounding), and the baseline then spends about that share in
+    """The host-speed row scales the -calibrated presets' host by the factor that `calibrate_host` itself gives at the
+    paper's 1.06% and 3.2% matmul shares (to the presets' rounding), and the baseline then spends about that share in
     matmuls."""
     import tstack
     from tstack.simulate.calibration import calibrate_host
     from tstack.spec.hardware import load_hardware
     from tstack.studies.sensitivity import PAPER_MATMUL_SHARES, host_scale_for, sensitivity
 
-    hw = load_hardware("gemmini-baseline")
+    hw = load_hardware("gemmini-baseline-calibrated")
     assert hw.host is not None
     workload = tstack.build_workload(tstack.load_model("bert-base"), 512)
     stored = dict(hw.host.cycles_per_element)
@@ -310,6 +312,6 @@ def test_host_speed_range_is_the_calibration_at_the_papers_two_matmul_shares() -
         for op in ("softmax", "layernorm", "gelu", "add"):
             assert stored[op] * host_scale_for(share) == pytest.approx(derived[op], rel=2e-3), (share, op)
     s = sensitivity("bert-base", 512)
-    points = next(r for r in s["rows"] if r["key"] == "host_speed")["bases"]["presets"]["points"]
+    points = next(r for r in s["rows"] if r["key"] == "host_speed")["bases"]["calibrated"]["points"]
     for p, share in zip(points, PAPER_MATMUL_SHARES, strict=True):
         assert p["baseline_matmul_share"] == pytest.approx(share, rel=0.02)

@@ -8,14 +8,18 @@ and, where they differ, why.
 from __future__ import annotations
 
 import base64
-import html
 import math
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tstack.fileio import write_atomic
+from tstack.report.html_parts import diff as _diff
+from tstack.report.html_parts import esc as _esc
+from tstack.report.html_parts import num as _num
+from tstack.report.html_parts import pct as _pct
+from tstack.report.html_parts import table as _table
+from tstack.report.study_gemmini_html import gemmini_section
 from tstack.report.study_plots import FigureFile, render_figures
 
 # Why tstack's numbers differ from the paper's, where they do (the measured differences are in the tables).
@@ -26,20 +30,6 @@ WHY = {
     "resnet": "no natural ResNet-50 layer list gives the paper's 7.26 conv GFLOPs (proven in tests/golden); "
     "tstack uses Table 12's blocks.",
     "cpu": "a different CPU and thread count than the paper's Intel Xeon Gold 6242: compare trends, not values.",
-    "speedup": "predicted, no constant fitted to a case-study figure: the host's per-element costs from RV64GC "
-    "instruction counts measured under qemu and priced by an in-order Rocket model, the DMA by Little's law on "
-    "Gemmini's configuration under the SoC's 64-bit memory bus and FireSim's DDR3 model (benchmarks/"
-    "RESULTS-case-study.md). The speedup is about 1.2 / the baseline's matmul share, and the Rocket model's host is "
-    "faster than the paper's baseline (matmul share 2.2% against 1%); its softmax and GELU cost more, and its residual "
-    "adds and de/quantization far less, than Fig. 14 implies.",
-    "speedup_calibrated": "the -calibrated presets: host costs fitted to Fig. 14's shares with a 1.86% matmul share "
-    "(the geometric mean of the paper's 1% and the 3.2% its 39.6x implies) and the DMA's 5 B/cycle fitted to Fig. 13; "
-    "shown for comparison, not a prediction.",
-    "utilization": "predicted: the Rocket model's host speed sets how small it is (2% against the paper's < 1%).",
-    "rebalance": "predicted with the DMA at 7.7 B/cycle, where the baseline's matmuls are nearly compute-bound, so "
-    "swapping the memories saves little; the calibrated 5 B/cycle (fitted to Fig. 13, so no check) gives 29%. Not "
-    "modelled and able to lower the bandwidth Gemmini sustained: its 4-entry DMA TLB's misses, FASED's transaction "
-    "queue and LLC model. The paper's own Fig. 13 ratio (69% -> 91%) implies a 24% cut; its text says 36%.",
     "mapspace": "the paper sampled Timeloop's Gemmini mapspace with Timeloop's model; its exact mapspace settings, "
     "energy tables and DRAM bandwidth are not published. tstack's default samples the divisor tilings of the whole "
     "array with double buffering and a fill/drain per tile. Under Timeloop's model the statistics are decided by how "
@@ -50,8 +40,8 @@ WHY = {
     "fusion": "Q x K + Softmax follows the paper (the unfused int32 scores round trip is what fusion saves). In "
     "tstack's model W_out and W2 pay the same relative price for the forced full-row tile (their weights are re-read "
     "once per row block), so they differ only by the LayerNorm round trip saved; the paper's -4% and +27% together "
-    "need a larger price and a costlier unfused LayerNorm than one DMA bandwidth gives (W_out + LN at 256 kB: +30% "
-    "at the calibrated 5 B/cycle, -10% at Timeloop's 8 B/cycle, where W2 + LN breaks even).",
+    "need a larger price and a costlier unfused LayerNorm than one DMA bandwidth gives (at the predicted 7.7 B/cycle "
+    "W_out + LN at 256 kB is -7%, W2 + LN +4%; at the calibrated 5 B/cycle +30% and +55%).",
     "nas": "the cpu space is the paper's Table 8 shape scaled to train in minutes on 2 cores, on a public-domain "
     "corpus rather than WikiText-2, and priced at its own sequence length; the paper's gains are for its full "
     "space at 512 tokens after 50 epochs.",
@@ -72,42 +62,6 @@ figcaption{color:#555;font-size:.9em}
 .why{color:#555;font-size:.85em;max-width:900px}
 .err{color:#b00020}
 """
-
-
-def _esc(x: object) -> str:
-    return html.escape(str(x))
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞"
-    ax = abs(x)
-    if ax != 0 and (ax >= 1e6 or ax < 1e-3):
-        return f"{x:.{digits}g}"
-    return f"{x:,.0f}" if ax >= 1000 else f"{x:.{digits}g}"
-
-
-def _pct(x: float | None) -> str:
-    if x is None:
-        return "–"
-    return f"{100 * x:.2f}%" if 0 < abs(x) < 0.01 else f"{100 * x:.1f}%"  # small shares keep two digits
-
-
-def _diff(ours: float | None, theirs: float | None) -> str:
-    if ours is None or theirs is None or theirs == 0:
-        return "–"
-    return f"{100 * (ours / theirs - 1):+.1f}%"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
-    head = "".join(f'<th class="{"l" if i < left else ""}">{_esc(h)}</th>' for i, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r)) + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _why(key: str) -> str:
@@ -200,88 +154,6 @@ def _profile(d: dict[str, Any]) -> str:
             _why("cpu"),
             "".join(f'<p class="why">Warning: {_esc(w)}</p>' for w in warn[:5]),
         ]
-    )
-
-
-def _gemmini(d: dict[str, Any]) -> str:
-    p = d["paper"]
-    rows = [
-        [
-            _esc(x["hardware"]),
-            _num(x["latency_cycles"] / 1e6, 4),
-            _num(x["energy_pj"] / 1e9, 4),
-            _pct(x["utilization"]),
-            _pct(x["matmul_utilization"]),
-            _pct(x["category_shares"].get("matmul")),
-        ]
-        for x in d["designs"]
-    ]
-    cut = d["rebalanced_matmul_cut"]
-    summary = [
-        ["end-to-end speedup (latency), host and DMA predicted", _num(d["speedup_latency"]), _num(p["speedup_latency"]),
-         _diff(d["speedup_latency"], p["speedup_latency"]), _esc(WHY["speedup"])],
-        ["baseline utilization", _pct(d["designs"][0]["utilization"]), f"< {_pct(p['baseline_utilization_below'])}",
-         "–", _esc(WHY["utilization"])],
-        ["matmul latency cut by rebalanced memories", _pct(cut), _pct(p["rebalanced_matmul_cut"]),
-         _diff(cut, p["rebalanced_matmul_cut"]), _esc(WHY["rebalance"])],
-    ]  # fmt: skip
-    spread = d.get("sensitivity") or {}
-    if "calibrated" in spread.get("bases", {}):
-        calibrated = spread["bases"]["calibrated"]["speedup"]
-        summary.insert(1, ["end-to-end speedup, host and DMA calibrated", _num(calibrated),
-                           _num(p["speedup_latency"]), _diff(calibrated, p["speedup_latency"]),
-                           _esc(WHY["speedup_calibrated"])])  # fmt: skip
-    return "".join(
-        [
-            f"<p>{_esc(d['model'])} at l = {d['seq']}.</p>",
-            _table(
-                ["design", "latency (10^6 cycles)", "energy (mJ)", "utilization", "matmul utilization", "matmul share"],
-                rows,
-            ),
-            _table(["quantity", "tstack", "paper", "diff", "why they differ"], summary),
-            _sensitivity(spread),
-        ]
-    )
-
-
-def _sensitivity(s: dict[str, Any]) -> str:
-    """The speedup's range as each input moves, around the predicted presets and around the calibrated ones."""
-    if not s:
-        return ""
-    if "error" in s:
-        return f'<p class="why">Sensitivity of the speedup not computed: {_esc(s["error"])}</p>'
-    bases = s["bases"]
-
-    def cell(row: dict[str, Any], name: str) -> str:
-        b = row["bases"].get(name)
-        if b is None:
-            return "– (not an input of this configuration)"
-        ends = sorted(b["points"], key=lambda pt: pt["speedup"])
-        spread = ", ".join(f"{_esc(pt['label'])}: {_num(pt['speedup'])}×" for pt in ends)
-        return (
-            f"<b>{_num(b['min_speedup'])}–{_num(b['max_speedup'])}×</b> ({spread}; as is {_esc(b['reference_label'])})"
-        )
-
-    rows = [
-        [_esc(r["label"]), _esc(r["kind"]), _esc(r["note"]), cell(r, "predicted"), cell(r, "calibrated")]
-        for r in s["rows"]
-    ]
-    pred, cal = bases["predicted"], bases["calibrated"]
-    widest = max(
-        ((r["label"], b) for r in s["rows"] for b in r["bases"].values()),
-        key=lambda rb: rb[1]["max_speedup"] / rb[1]["min_speedup"],
-    )
-    return (
-        "<h3 id='sensitivity'>Sensitivity of the speedup</h3>"
-        f"<p>The speedup {_esc(s['baseline'])} → {_esc(s['target'])} as each input that is calibrated, assumed or a "
-        "software option moves over its plausible range, one at a time, around two configurations: the presets, host "
-        f"and DMA <b>predicted</b> from the design ({_num(pred['speedup'])}×, DMA "
-        f"{_num(pred['dma_bytes_per_cycle'])} B/cycle, baseline matmul share {_pct(pred['baseline_matmul_share'])}), "
-        f"and the -calibrated presets, both <b>calibrated</b> to the paper ({_num(cal['speedup'])}×, DMA "
-        f"{_num(cal['dma_bytes_per_cycle'])} B/cycle, matmul share {_pct(cal['baseline_matmul_share'])}). The widest "
-        "range: {_esc(widest[0])}, "
-        f"{_num(widest[1]['min_speedup'])}–{_num(widest[1]['max_speedup'])}×.</p>"
-        + _table(["input", "kind", "what and range", "speedup: predicted", "speedup: calibrated"], rows, left=3)
     )
 
 
@@ -504,7 +376,7 @@ def _top_class(run: dict[str, Any]) -> tuple[str, float]:
     return str(name), float(share)
 
 
-_SECTIONS = {"workload": _workload, "profile": _profile, "gemmini": _gemmini, "mapping": _mapping, "nas": _nas}
+_SECTIONS = {"workload": _workload, "profile": _profile, "gemmini": gemmini_section, "mapping": _mapping, "nas": _nas}
 
 
 def _headline(doc: dict[str, Any]) -> str:
