@@ -14,22 +14,11 @@ Two parts of the model decide the outcome, each from the hardware, not fitted:
   the other half of the double-buffered accumulator (`engine.exposed_reduction_cycles`), so they are hidden
   except the last tile's; a tile that does not fit double-buffered runs single-buffered, passes serial.
 
-Measured (BERT-Base, 256 kB scratchpad, accumulator 128 / 256 kB; paper in brackets):
-
-| pair, l            | gemmini-ibert (5 B/cycle) | gemmini-ibert-timeloop (8 B/cycle) | paper          |
-| Q x K + Softmax 512  | -68% / -77%             | -68% / -77%                        | -78% / -78%    |
-| Q x K + Softmax 4096 | (does not fit) / -29%   | (does not fit) / -18%              | - / -22%       |
-| W_out + LN 512       | +136% / +30%            | +71% / -10%                        | matmul +83% / -4% |
-| W2 + LN 512, 4096    | +202% / +55%            | +95% / -0%                         | - / +27%       |
-
-Gemmini's forced full-row tile holds 32 rows of 768 in half of a 256 kB accumulator, so the 576 kB W_out weights are
-re-read for every 32 rows: 9.4 MB, 1.6x the matmul's compute at 5 B/cycle, about even at 8. The same holds for W2
-(same bytes per MAC), so in this model W_out and W2 pay the same relative matmul penalty and differ only in how
-much the saved LayerNorm round trip weighs; the paper's -4% and +27% at one accumulator size imply a penalty of
-about +43% and an unfused LayerNorm of about 0.6 M cycles (tstack: 0.39 M at 5 B/cycle, 0.25 M at 8), which a
-single bandwidth cannot give. Under Timeloop's semantics (`tstack.mapping.mapspace.timeloop_hardware`: a tile may
-fill the whole buffer) with the best constrained tiling the penalty vanishes (W_out + LN -26%, W2 + LN -8% at
-256 kB). None of these is fitted; which reading the paper's run used is not published.
+Gemmini's forced full-row tile holds 32 rows of d_model in half of the accumulator, so the weights are re-read for every
+32 rows; W_out and W2 have the same bytes per MAC, so in this model they pay the same relative matmul penalty and
+differ only in how much the saved LayerNorm round trip weighs. Whether that penalty outweighs the round trip depends
+on the DRAM bandwidth; the measured changes on gemmini-ibert (predicted DMA), its -calibrated variant and
+gemmini-ibert-timeloop, beside the paper's, are in benchmarks/RESULTS-mapping.md section B. None is fitted.
 """
 
 from __future__ import annotations
