@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tstack.api import price_table as build_price_table
 from tstack.api import simulate
-from tstack.nas.pricing import build_price_table
-from tstack.nas.space import load_space
 from tstack.simulate.engine import _gemmini_mapping
+from tstack.spec.nas_space import load_space
 
 
 def main() -> None:

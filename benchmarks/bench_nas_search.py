@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tstack.api import price_table as build_price_table
 from tstack.nas.pareto import hypervolume_2d, select_within
-from tstack.nas.pricing import build_price_table
 from tstack.nas.proxy import ProxyPerplexity
 from tstack.nas.search import SearchConfig, StudyResults, SupernetObjective, run_search
-from tstack.nas.space import SearchSpace, load_space
+from tstack.nas.space import SearchSpace
+from tstack.spec.nas_space import load_space
 
 ALGORITHMS = ("evolution", "nsga2", "random")
 FRACTIONS = (0.25, 0.5, 1.0)

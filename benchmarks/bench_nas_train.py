@@ -29,7 +29,7 @@ import torch
 
 from tstack.nas.data import load_corpus
 from tstack.nas.evaluate import PerplexityEvaluator
-from tstack.nas.space import Architecture, load_space
+from tstack.nas.space import Architecture
 from tstack.nas.supernet import SuperNet
 from tstack.nas.train import (
     TrainConfig,
@@ -39,6 +39,7 @@ from tstack.nas.train import (
     train_baseline,
     train_supernet,
 )
+from tstack.spec.nas_space import load_space
 
 
 def step_cost_ratio(threads: int, config: TrainConfig, steps: int = 8) -> float:

@@ -16,11 +16,15 @@ from tstack.mapping.conv_mappers import ConvMapperResult, exhaustive_conv
 from tstack.mapping.cost import OperandBits, evaluate
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
-from tstack.mapping.timeloop_io import conv_from_timeloop, from_timeloop, names_conv_dims, read_mapping_yaml
+from tstack.mapping.timeloop_io import conv_from_timeloop, from_timeloop, names_conv_dims
+from tstack.nas.pricing import DEFAULT_HARDWARE, DEFAULT_PHASE, PriceTable, Progress, build_price_table
+from tstack.nas.space import SearchSpace
 from tstack.simulate import ModelResult, simulate_workload
 from tstack.simulate.engine import conv_shape, matmul_shape
 from tstack.spec import load_device, load_model
 from tstack.spec.hardware import load_hardware
+from tstack.spec.nas_space import load_space
+from tstack.spec.timeloop import read_mapping_yaml
 from tstack.workload import (
     AnyModelSpec,
     Convention,
@@ -58,8 +62,13 @@ def _spec(model: Any) -> AnyModelSpec:
     return model if isinstance(model, (ModelSpec, ResNetSpec)) else load_model(model)
 
 
-def _hardware(hardware: str | Path | Hardware) -> Hardware:
+def resolve_hardware(hardware: str | Path | Hardware) -> Hardware:
+    """A design from a preset name, a hardware YAML file or a `Hardware` value (returned as is): the one place the
+    entry points turn what a user names into the value the core takes."""
     return hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+
+
+_hardware = resolve_hardware
 
 
 def _parse_phase(phase: str | Phase | None, spec: AnyModelSpec) -> Phase:
@@ -232,3 +241,32 @@ def evaluate_mapping_file(
     check_capacity(mapping, row.shape, hw)
     cost = evaluate(row.shape, mapping, hw)
     return row, MapperResult(mapping, cost.latency_cycles, cost.energy_pj, cost.edp, 1)
+
+
+def price_table(
+    space: SearchSpace | str | Path,
+    hardware: str | Path | Hardware = DEFAULT_HARDWARE,
+    seq_len: int | None = None,
+    phase: str | Phase = DEFAULT_PHASE,
+    *,
+    lm_head: bool = False,
+    mapper: str = "gemmini",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> PriceTable:
+    """The NAS lookup table (`tstack.nas.pricing.build_price_table`) of `space` (a `SearchSpace`, a preset name or a
+    YAML file) on `hardware` (a preset name, a YAML file or a `Hardware`; default gemmini-ibert), names resolved here
+    so that the NAS core takes values."""
+    the_space = space if isinstance(space, SearchSpace) else load_space(space)
+    return build_price_table(
+        the_space,
+        resolve_hardware(hardware),
+        seq_len,
+        phase,
+        lm_head=lm_head,
+        mapper=mapper,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        progress=progress,
+    )

@@ -15,8 +15,9 @@ import pytest
 
 import tstack
 from tstack.simulate import ModelResult
-from tstack.simulate.sweep import grid, parse_axis
+from tstack.simulate.sweep import grid
 from tstack.spec.hardware import load_hardware
+from tstack.spec.sweep import parse_axis
 from tstack.studies import paper
 
 NONLINEAR = ("softmax", "layernorm", "gelu", "resadd", "dequant")

@@ -19,8 +19,9 @@ import tstack
 from tstack.hardware.design import design_of
 from tstack.hardware.dma_model import predict_dma
 from tstack.simulate import ModelResult
-from tstack.simulate.sweep import grid, parse_axis
+from tstack.simulate.sweep import grid
 from tstack.spec.hardware import load_hardware
+from tstack.spec.sweep import parse_axis
 from tstack.studies.sensitivity import sensitivity, write_fraction
 
 REL = 0.01  # tighter than the 2% drift that must fail

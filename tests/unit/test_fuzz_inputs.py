@@ -248,7 +248,8 @@ def _mapping_case() -> tuple[Any, Any, Any]:
 def test_timeloop_mapping(data: st.DataObject) -> None:
     from tstack.api import check_capacity
     from tstack.mapping.cost import evaluate
-    from tstack.mapping.timeloop_io import from_timeloop, read_mapping_yaml
+    from tstack.mapping.timeloop_io import from_timeloop
+    from tstack.spec.timeloop import read_mapping_yaml
 
     base, shape, hw = _mapping_case()
     path = _write(data.draw(file_bytes(base)), "mapping.yaml")
@@ -265,7 +266,7 @@ def test_timeloop_mapping(data: st.DataObject) -> None:
 @given(data=file_bytes(_preset("nas", "cpu")) | file_bytes(_preset("nas", "paper")))
 def test_nas_space(data: bytes) -> None:
     pytest.importorskip("optuna")
-    from tstack.nas.space import load_space
+    from tstack.spec.nas_space import load_space
 
     path = _write(data, "space.yaml")
     only_tstack_errors(lambda: load_space(path))

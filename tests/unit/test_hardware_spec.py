@@ -199,7 +199,7 @@ def test_bad_extends_and_host_files(tmp_path: Path, data: dict[str, object], mes
 def test_predicted_host_comes_from_the_measured_kernels() -> None:
     """`predicted_from: rocket-kernels` prices every op with the Rocket model over the measured instruction counts;
     the table is the model's output, not a copy (a change of the model moves the preset)."""
-    from tstack.simulate.host_model import predicted_host
+    from tstack.spec.host import predicted_host
 
     hw = load_hardware("gemmini-baseline")
     assert hw.host is not None

@@ -21,15 +21,8 @@ from tstack.hardware.dma_model import (
     predict_dma,
 )
 from tstack.hardware.types import HostCPU
-from tstack.simulate.host_model import (
-    OP_KERNELS,
-    KernelCounts,
-    RocketTiming,
-    cycles_per_element,
-    measured_counts,
-    predicted_host,
-    provenance,
-)
+from tstack.simulate.host_model import OP_KERNELS, KernelCounts, RocketTiming, cycles_per_element
+from tstack.spec.host import measured_counts, predicted_host, provenance
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("riscv64-linux-gnu-gcc", "qemu-riscv64", "riscv64-linux-gnu-nm")

@@ -8,7 +8,7 @@ import pytest
 from tstack.errors import TstackError
 from tstack.nas.pareto import PAPER_GAINS, Point, hypervolume_2d, pareto_front, pareto_mask, select_within
 from tstack.nas.proxy import ProxyPerplexity, decoder_params, spearman
-from tstack.nas.space import load_space
+from tstack.spec.nas_space import load_space
 
 
 def _brute_mask(pts: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import torch.nn.functional as F  # noqa: N812
 from tstack.errors import DataError, SpecError
 from tstack.nas.data import Corpus, load_corpus
 from tstack.nas.evaluate import PerplexityEvaluator
-from tstack.nas.space import Architecture, SearchSpace, load_space, space_from_dict
+from tstack.nas.space import Architecture, SearchSpace, space_from_dict
 from tstack.nas.supernet import DecoderLM, SuperNet, extract_subnet
 from tstack.nas.train import (
     TrainConfig,
@@ -27,6 +27,7 @@ from tstack.nas.train import (
     train_baseline,
     train_supernet,
 )
+from tstack.spec.nas_space import load_space
 
 TINY = {
     "name": "tiny",

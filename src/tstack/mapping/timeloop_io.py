@@ -11,13 +11,11 @@ dimension. Multi-level nests (`tstack.mapping.nest.Nests`): every level of Gemmi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.fileio import read_yaml
 from tstack.hardware.types import Hardware
 from tstack.mapping.conv import CONV_DIMS, ConvMapping, ConvShape
 from tstack.mapping.gemmini_tiler import GemminiTiling
@@ -102,10 +100,6 @@ def from_timeloop(data: Any, shape: MatmulShape, origin: str = "mapping") -> Map
     if order is None:
         raise SpecError(f"{origin}: no DRAM level; the outermost level must target DRAM")
     return Mapping(onchip["M"], onchip["N"], onchip["K"], order)
-
-
-def read_mapping_yaml(path: Path) -> Any:
-    return read_yaml(path, "mapping")
 
 
 def names_conv_dims(data: Any) -> bool:

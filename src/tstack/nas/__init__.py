@@ -2,10 +2,11 @@
 
 The entry points are imported on first use, so ``import tstack.nas`` stays light (no torch, no optuna)::
 
-    from tstack.nas import load_space, build_price_table, ProxyPerplexity, SearchConfig, run_search
+    from tstack.api import load_space, price_table
+    from tstack.nas import ProxyPerplexity, SearchConfig, run_search
 
     space = load_space("cpu")
-    table = build_price_table(space, "gemmini-ibert")  # latency/energy/EDP of any candidate in microseconds
+    table = price_table(space, "gemmini-ibert")  # latency/energy/EDP of any candidate in microseconds
     results = run_search(space, table, ProxyPerplexity(space), storage="nas-run/study.journal",
                          config=SearchConfig(population=16, iterations=10))
     front = results.front()
@@ -33,13 +34,13 @@ if TYPE_CHECKING:
         open_storage,
         run_search,
     )
-    from tstack.nas.space import Architecture, SearchSpace, load_space
+    from tstack.nas.space import Architecture, SearchSpace, space_from_dict
     from tstack.nas.train import TrainConfig, train_baseline, train_supernet
 
 _EXPORTS = {
     "Architecture": "space",
     "SearchSpace": "space",
-    "load_space": "space",
+    "space_from_dict": "space",
     "PriceTable": "pricing",
     "HardwareCost": "pricing",
     "CostArrays": "pricing",
@@ -87,12 +88,12 @@ __all__ = [
     "hypervolume_2d",
     "load_corpus",
     "load_results",
-    "load_space",
     "open_storage",
     "pareto_front",
     "pareto_mask",
     "run_search",
     "select_within",
+    "space_from_dict",
     "spearman",
     "train_baseline",
     "train_supernet",

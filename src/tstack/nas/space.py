@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tstack.errors import SpecError
-from tstack.fileio import read_yaml
 from tstack.workload.model import Activation, Family, ModelSpec, NormPlacement
 
 HEAD_RULES = ("fixed", "split")
@@ -236,10 +234,9 @@ class SearchSpace:
         }
 
 
-SPACE_PRESETS = ("paper", "cpu")
-
-
 def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> SearchSpace:
+    """A search space from its fields (a parsed YAML mapping: `tstack.spec.nas_space.load_space` reads the file),
+    each checked, with a `SpecError` naming the field at fault."""
     known = {"name", "layers", "heads", "d_model", "d_ff", "head_rule", "head_dim", "seq_len", "vocab_size"}
     unknown = set(data) - known
     if unknown:
@@ -262,17 +259,3 @@ def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> Se
         )
     except (TypeError, ValueError, OverflowError) as exc:
         raise SpecError(f"search space: {exc}; head_dim, seq_len and vocab_size are integers") from exc
-
-
-def load_space(source: str | Path) -> SearchSpace:
-    """A search space from a preset name (`paper`, `cpu`) or a YAML file."""
-    path = Path(source)
-    if str(source) in SPACE_PRESETS:
-        path = Path(__file__).resolve().parent.parent / "presets" / "nas" / f"{source}.yaml"
-    elif not path.is_file():
-        presets = ", ".join(SPACE_PRESETS)
-        raise SpecError(f"unknown search space {str(source)!r}; use a preset ({presets}) or a YAML file")
-    data = read_yaml(path, "search space")
-    if not isinstance(data, dict):
-        raise SpecError(f"search space file {path} must hold a mapping of fields")
-    return space_from_dict(data, default_name=path.stem)

@@ -3,7 +3,8 @@
 On the paper's baseline (Kim, Hooper et al. 2023, section 3.4.1) Softmax, LayerNorm, GELU, the residual adds and the
 (de)quantization around every matmul run in float on the Rocket core that hosts Gemmini. This module turns the
 dynamic instruction counts of C kernels doing that work (`benchmarks/host_kernels/kernels.c`, counted under qemu-user
-by `benchmarks/host_kernels/measure.py`, stored in `presets/host/rocket-kernels.json`) into cycles per element:
+by `benchmarks/host_kernels/measure.py`, stored in `presets/host/rocket-kernels.json` and read by `tstack.spec.host`,
+which hands them here as `KernelCounts` values) into cycles per element:
 
     cycles/element = (instructions                      one issue slot each: Rocket is single-issue, in order
                       + dependence stalls                a consumer waits max(0, latency(producer) - distance)
@@ -23,17 +24,11 @@ README, "Gemmini is implemented as a RoCC accelerator"), so host cycles are acce
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib import resources
-from typing import Any
 
 from tstack.hardware.dma_model import FIRESIM_DDR3
 from tstack.hardware.types import HostCPU
-
-#: the data file of measured counts (relative to the `tstack.presets` package)
-COUNTS_FILE = ("host", "rocket-kernels.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,34 +149,6 @@ OP_KERNELS: dict[str, str] = {
 }
 
 
-def _kernel(name: str, raw: dict[str, Any]) -> KernelCounts:
-    return KernelCounts(
-        name=name,
-        elements=int(raw["elements"]),
-        instructions=int(raw["instructions"]),
-        instructions_blocks_method=int(raw["instructions_blocks_method"]),
-        by_class=tuple(sorted((k, int(v)) for k, v in raw["by_class"].items())),
-        calls=tuple(sorted((k, int(v)) for k, v in raw["calls"].items())),
-        dependences=tuple(sorted((k, int(v)) for k, v in raw["dependences"].items())),
-        branch_transitions=int(raw["branch_transitions"]),
-        stream_bytes_per_element=STREAM_BYTES[name],
-    )
-
-
-@cache
-def measured_counts() -> dict[str, KernelCounts]:
-    """The measured counts of every kernel, from `presets/host/rocket-kernels.json`."""
-    raw = json.loads(resources.files("tstack.presets").joinpath(*COUNTS_FILE).read_text())
-    return {name: _kernel(name, k) for name, k in raw["kernels"].items()}
-
-
-def provenance() -> dict[str, Any]:
-    """How the counts were produced: command, compiler flags, tool versions."""
-    raw = json.loads(resources.files("tstack.presets").joinpath(*COUNTS_FILE).read_text())
-    out: dict[str, Any] = raw["provenance"]
-    return out
-
-
 def _stall(key: str, timing: RocketTiming) -> int:
     """Cycles one consumer waits, given its dependences `class:distance|...` (the longest wait counts)."""
     worst = 0
@@ -219,9 +186,11 @@ def cycles_per_element(counts: KernelCounts, timing: RocketTiming | None = None)
     )
 
 
-def predicted_costs(timing: RocketTiming | None = None) -> dict[str, CycleBreakdown]:
-    """Cycles per element of every measured kernel."""
-    return {name: cycles_per_element(c, timing) for name, c in measured_counts().items()}
+def predicted_costs(
+    counts: Mapping[str, KernelCounts], timing: RocketTiming | None = None
+) -> dict[str, CycleBreakdown]:
+    """Cycles per element of every measured kernel in `counts` (`tstack.spec.host.measured_counts`)."""
+    return {name: cycles_per_element(c, timing) for name, c in counts.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +201,14 @@ class PredictedHost:
     kernels: dict[str, CycleBreakdown] = field(default_factory=dict)
 
 
-def predicted_host(base: HostCPU, timing: RocketTiming | None = None) -> PredictedHost:
-    """`base` (its DRAM port and energy per cycle kept) with every per-element cost predicted from code."""
+def host_from_counts(
+    base: HostCPU, counts: Mapping[str, KernelCounts], timing: RocketTiming | None = None
+) -> PredictedHost:
+    """`base` (its DRAM port and energy per cycle kept) with every per-element cost predicted from code: the measured
+    instruction counts `counts` (`tstack.spec.host.measured_counts`, which reads them; `tstack.spec.host.
+    predicted_host` is this over the shipped measurement) priced by `timing`."""
     t = timing or RocketTiming()
-    kernels = predicted_costs(t)
+    kernels = predicted_costs(counts, t)
     costs = tuple((op, round(kernels[k].total, 2)) for op, k in sorted(OP_KERNELS.items()))
     host = replace(
         base,

@@ -25,7 +25,7 @@ from tstack.hardware.types import (
     PEArray,
     Tensor,
 )
-from tstack.simulate.host_model import predicted_host
+from tstack.spec.host import predicted_host
 from tstack.spec.loading import read_preset, read_yaml_file
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)

@@ -14,8 +14,9 @@ from typing import Any
 from tstack import api
 from tstack.errors import TstackError
 from tstack.simulate import ModelResult
-from tstack.simulate.sweep import grid, parse_axis
+from tstack.simulate.sweep import grid
 from tstack.spec.hardware import load_hardware
+from tstack.spec.sweep import parse_axis
 from tstack.studies import paper
 from tstack.studies.base import Progress, StudyConfig, ratio
 from tstack.studies.sensitivity import sensitivity

@@ -38,8 +38,9 @@ from tstack.hardware.design import design_of
 from tstack.hardware.dma_model import FIRESIM_DDR3, GEMMINI_DMA, MemoryLatency, predict_dma
 from tstack.hardware.types import Hardware, HostCPU
 from tstack.simulate.engine import matmul_shapes
-from tstack.simulate.host_model import RocketTiming, predicted_host
+from tstack.simulate.host_model import RocketTiming
 from tstack.spec.hardware import load_hardware
+from tstack.spec.host import predicted_host
 from tstack.workload.ops import OpKind
 
 #: the matmul share of baseline latency the calibrated host was fitted with (gemmini-baseline-calibrated.yaml)
