@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tstack.api import price_table as build_price_table
 from tstack.api import simulate
 from tstack.errors import SpecError
-from tstack.nas.pricing import build_price_table
-from tstack.nas.space import Architecture, SearchSpace, load_space, space_from_dict
+from tstack.nas.space import Architecture, SearchSpace, space_from_dict
 from tstack.simulate import simulate_workload
 from tstack.spec.hardware import load_hardware
+from tstack.spec.nas_space import load_space
 from tstack.workload import Phase, build_workload
 
 TINY_SPLIT = {

@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,15 +45,15 @@ from tstack.errors import SpecError, TstackError
 from tstack.fileio import clean_stale_temp, write_atomic
 from tstack.hardware.types import Hardware
 from tstack.nas.space import Architecture, SearchSpace
+from tstack.workload.identity import Block
 from tstack.workload.model import ModelSpec
 from tstack.workload.ops import Phase
 
-DEFAULT_HARDWARE = "gemmini-ibert"
+DEFAULT_HARDWARE = "gemmini-ibert"  # the preset `tstack.api.price_table` prices on unless told
 DEFAULT_PHASE = Phase.PREFILL
 _TABLE_FORMAT = 1
 # the cost model's code: a table built by another version of these is stale
 _MODEL_PACKAGES = ("simulate", "mapping", "workload", "hardware")
-_LAYER_OP = re.compile(r"^layer(\d+)\.(attn_norm|attn\.\w+|ffn_norm|ffn\.\w+)$")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -126,14 +125,6 @@ def _parse_phase(phase: str | Phase) -> Phase:
     if the_phase is Phase.ENCODER:
         raise SpecError("NAS candidates are decoder LMs; price them with --phase prefill (default) or generate")
     return the_phase
-
-
-def _load_hardware(hardware: str | Path | Hardware) -> Hardware:
-    if isinstance(hardware, Hardware):
-        return hardware
-    from tstack.spec.hardware import load_hardware
-
-    return load_hardware(hardware)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -299,17 +290,16 @@ def _simulate_parts(spec: ModelSpec, hw: Hardware, seq_len: int, phase: Phase, l
     base = [0.0, 0.0]
     attn: dict[int, list[float]] = {}
     ffn: dict[int, list[float]] = {}
-    for op in result.ops:
-        match = _LAYER_OP.match(op.name)
-        if match:
-            part = attn if match.group(2).startswith("attn") else ffn
-            acc = part.setdefault(int(match.group(1)), [0.0, 0.0])
-        elif op.name.startswith("embed.") or op.name in ("final_norm", "lm_head"):
+    layer_parts = {Block.ATTENTION: attn, Block.FFN: ffn}
+    for op, cost in zip(result.workload.ops, result.ops, strict=True):
+        if op.layer is None:  # embeddings, final norm, LM head: outside the layers, they depend on d alone
             acc = base
+        elif op.block in layer_parts:
+            acc = layer_parts[op.block].setdefault(op.layer, [0.0, 0.0])
         else:  # a workload-builder change that this decomposition does not know: refuse rather than misprice
             raise TstackError(f"NAS pricing does not know where op {op.name!r} belongs; update tstack.nas.pricing")
-        acc[0] += op.latency_cycles
-        acc[1] += op.energy_pj
+        acc[0] += cost.latency_cycles
+        acc[1] += cost.energy_pj
     return _Parts(
         (base[0], base[1]),
         {k: (v[0], v[1]) for k, v in attn.items()},
@@ -406,7 +396,7 @@ def _verify(table: PriceTable, arch: Architecture, hw: Hardware) -> None:
 
 def build_price_table(
     space: SearchSpace,
-    hardware: str | Path | Hardware = DEFAULT_HARDWARE,
+    hardware: Hardware,
     seq_len: int | None = None,
     phase: str | Phase = DEFAULT_PHASE,
     *,
@@ -416,9 +406,10 @@ def build_price_table(
     use_cache: bool = True,
     progress: Progress | None = None,
 ) -> PriceTable:
-    """The lookup table of `space` on `hardware` (preset name, YAML file or object) at `seq_len` (default: the
-    space's) and `phase` (default prefill; see the module docstring), from the disk cache when it has it."""
-    hw = _load_hardware(hardware)
+    """The lookup table of `space` on the design `hardware` at `seq_len` (default: the space's) and `phase` (default
+    prefill; see the module docstring), from the disk cache when it has it. A preset name or a hardware file is
+    resolved by the caller (`tstack.api.price_table` takes either, `DEFAULT_HARDWARE` by default)."""
+    hw = hardware
     the_phase = _parse_phase(phase)
     seq = space.seq_len if seq_len is None else int(seq_len)
     if seq <= 0:

@@ -80,20 +80,19 @@ def predict_class_times(
     analysis = analyze_workload(result.model, workload, Convention.DEFAULT)
     peak = device.peak_at(FP32_BITS)
     bandwidth = device.mem_bandwidth_bytes_per_s
-    ops = {op.name: op for op in workload.ops}
     out: dict[str, float] = {}
 
     def add(op_class: str, seconds: float) -> None:
         out[op_class] = out.get(op_class, 0.0) + seconds
 
-    for op in analysis.ops:
+    for op, workload_op in zip(analysis.ops, workload.ops, strict=True):  # one count per op, in order
         rate = peak
         if calibration is not None and op.kind is OpKind.MATMUL and op.op_class is OpClass.MHA_ACT:
             rate = calibration.attention_matmul_flops_per_s
         t = max(op.flops / rate, op.mops_bytes / bandwidth)
         if calibration is not None and op.kind is OpKind.SOFTMAX:
-            out_operand = ops[op.name].operand(Role.OUTPUT)
-            scores = total_elements(out_operand, ops[op.name]) if out_operand is not None else 0
+            out_operand = workload_op.operand(Role.OUTPUT)
+            scores = total_elements(out_operand, workload_op) if out_operand is not None else 0
             if calibration.softmax_elements_per_s:
                 t = scores / calibration.softmax_elements_per_s
             if calibration.scale_elements_per_s:

@@ -35,7 +35,8 @@ from tstack.simulate.nonlinear import (
     nonlinear_cost,
     requantize_cycles,
 )
-from tstack.workload.ops import Op, OpClass, OpKind, Role, Workload, total_elements
+from tstack.workload.identity import Tensor
+from tstack.workload.ops import Op, OpClass, Operand, OpKind, Role, Workload, total_elements
 
 CATEGORIES = ("matmul", "softmax", "layernorm", "gelu", "resadd", "dequant", "other")
 _CATEGORY = {
@@ -309,6 +310,16 @@ def direct_conv_if_better(
     return mapping, latency, energy, cost.dram_bytes * op.repeat
 
 
+_HANDED_ON = frozenset({Tensor.ACTIVATION, Tensor.PROBABILITIES})
+
+
+def handed_on_input(op: Op) -> Operand | None:
+    """The input a matmul or conv takes from the op before it, which a host op hands back requantized: a
+    projection's, conv's or classifier's activation, scores x V's probabilities; None for Q x K^T (its query and key
+    come from the projections, or the KV cache)."""
+    return next((o for o in op.operands if o.role is Role.INPUT and o.tensor in _HANDED_ON), None)
+
+
 _FUSION_DECIDED = frozenset({OpKind.SOFTMAX, OpKind.LAYERNORM, OpKind.RMSNORM})
 
 
@@ -401,7 +412,7 @@ def simulate_workload(
             assert out is not None
             dq += dequantize_cycles(hw, total_elements(out, op))
         if i > 0 and placement[i - 1] is Placement.HOST:
-            act_in = next((o for o in op.operands if o.role is Role.INPUT and o.name in ("x", "p")), None)
+            act_in = handed_on_input(op)
             if act_in is not None:
                 dq += requantize_cycles(hw, total_elements(act_in, op))
         macs = sum(sh.macs for sh in shapes)

@@ -23,6 +23,7 @@ gemmini-ibert-timeloop, beside the paper's, are in benchmarks/RESULTS-mapping.md
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from tstack.errors import WorkloadError
@@ -31,15 +32,27 @@ from tstack.hardware.types import Hardware
 from tstack.simulate.engine import fusion_pair
 from tstack.simulate.nonlinear import nonlinear_cost
 from tstack.workload.analysis import MAX_SEQ_LEN, check_count
+from tstack.workload.identity import Block, OpRole
 from tstack.workload.model import ModelSpec
 from tstack.workload.ops import Op, OpKind, Phase
 from tstack.workload.transformer import transformer_ops
 
-# pair name -> (matmul op suffix, nonlinear op kind); LayerNorm is applied to the projection's output rows
-PAIRS: dict[str, tuple[str, OpKind]] = {
-    "qk+softmax": ("attn.qk", OpKind.SOFTMAX),
-    "out+layernorm": ("attn.out", OpKind.LAYERNORM),
-    "w2+layernorm": ("ffn.down", OpKind.LAYERNORM),
+
+@dataclass(frozen=True, slots=True)
+class FusionTarget:
+    """A matmul of a layer and the kind of nonlinear op fused into it; the op taken is the layer's first of that
+    kind (for a LayerNorm, the attention block's), applied to the matmul's own output rows."""
+
+    matmul_block: Block
+    matmul_role: OpRole
+    nonlinear: OpKind
+
+
+# pair name -> what it fuses
+PAIRS: dict[str, FusionTarget] = {
+    "qk+softmax": FusionTarget(Block.ATTENTION, OpRole.QK, OpKind.SOFTMAX),
+    "out+layernorm": FusionTarget(Block.ATTENTION, OpRole.OUT, OpKind.LAYERNORM),
+    "w2+layernorm": FusionTarget(Block.FFN, OpRole.DOWN, OpKind.LAYERNORM),
 }
 
 
@@ -68,8 +81,12 @@ class FusionResult:
         return self.fused.total_cycles / self.non_fused.total_cycles - 1
 
 
-def _ops(spec: ModelSpec, seq: int) -> dict[str, Op]:
-    return {op.name: op for op in transformer_ops(spec, Phase.ENCODER, seq)}
+def pair_ops(ops: Sequence[Op], pair: FusionTarget) -> tuple[Op, Op]:
+    """The (matmul, nonlinear op) of `pair` among layer 0 of `ops`; the nonlinear op as it stands in the layer (the
+    study relabels a LayerNorm after the projection it normalizes)."""
+    layer0 = [op for op in ops if op.layer == 0]
+    matmul = next(op for op in layer0 if op.block is pair.matmul_block and op.role is pair.matmul_role)
+    return matmul, next(op for op in layer0 if op.kind is pair.nonlinear)
 
 
 def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | None = None) -> list[FusionResult]:
@@ -79,15 +96,13 @@ def fusion_study(spec: ModelSpec, hw: Hardware, seq: int, pairs: list[str] | Non
     if spec.family.value != "encoder":
         raise WorkloadError(f"the fusion study runs encoders (the paper's BERT-Base); {spec.name!r} is a decoder")
     check_count(seq, "sequence length", MAX_SEQ_LEN)
-    ops = _ops(spec, seq)
+    ops = transformer_ops(spec, Phase.ENCODER, seq)
     results = []
     for pair in pairs or list(PAIRS):
         if pair not in PAIRS:
             raise WorkloadError(f"unknown fusion pair {pair!r}; choose from {', '.join(PAIRS)}")
-        suffix, kind = PAIRS[pair]
-        matmul = ops[f"layer0.{suffix}"]
-        nonlinear = next(o for name, o in ops.items() if name.startswith("layer0.") and o.kind is kind)
-        if kind is OpKind.LAYERNORM:  # normalize the projection's own output rows
+        matmul, nonlinear = pair_ops(ops, PAIRS[pair])
+        if nonlinear.kind is OpKind.LAYERNORM:  # normalize the projection's own output rows
             nonlinear = replace(nonlinear, name=f"{matmul.name}.layernorm")
         passes = nonlinear_cost(nonlinear, replace(hw, fuse_nonlinear=True), follows_matmul=True).latency_cycles
         plain, apart, forced, together = fusion_pair(matmul, nonlinear, passes, hw, hw.cost_options)

@@ -2,6 +2,7 @@
 
 from tstack.workload.analysis import Totals, WorkloadAnalysis, analyze_workload, build_workload, default_phase
 from tstack.workload.counting import Convention, OpCount, count_op, parse_convention
+from tstack.workload.identity import Block, OpRole, Tensor
 from tstack.workload.model import (
     Activation,
     AnyModelSpec,
@@ -19,6 +20,7 @@ from tstack.workload.params import count_params, kv_cache_bytes
 __all__ = [
     "Activation",
     "AnyModelSpec",
+    "Block",
     "Convention",
     "Family",
     "ModelSpec",
@@ -28,6 +30,7 @@ __all__ = [
     "OpClass",
     "OpCount",
     "OpKind",
+    "OpRole",
     "Operand",
     "PatchEmbedding",
     "Phase",
@@ -35,6 +38,7 @@ __all__ = [
     "ResNetSpec",
     "Role",
     "Sweep",
+    "Tensor",
     "Totals",
     "Workload",
     "WorkloadAnalysis",

@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import SpecError
+from tstack.workload.identity import TRANSFORMER_LAYER_BLOCKS, OpRole
 from tstack.workload.ops import (
     DimValue,
     Op,
@@ -172,20 +173,20 @@ _PAPER_CNN_PER_ELEMENT = {  # (FLOPs, bytes) per output element, ResNet-50 Table
 
 
 def _paper_2023(op: Op, dims: dict[str, DimValue], phase: Phase) -> tuple[Count, Count]:
-    in_layer = op.name.startswith("layer")
+    in_layer = op.block in TRANSFORMER_LAYER_BLOCKS
     if op.kind in _PAPER_CNN_PER_ELEMENT and not in_layer and op.op_class is not OpClass.OTHER:
         flops_per, bytes_per = _PAPER_CNN_PER_ELEMENT[op.kind]
         n = _output_elements(op, dims)
         return n * flops_per, 0 if op.attr("fused") else n * bytes_per
     if op.kind is OpKind.MAXPOOL:  # one comparison per input element
         return operand_elements(op.operands[0], dims), _bytes(op, dims)
-    if op.kind is OpKind.CONV or op.name == "head.fc":
+    if op.kind is OpKind.CONV or op.role is OpRole.CLASSIFIER:
         return 2 * _macs(op, dims), _bytes(op, dims, roles=_NO_BIAS)
     if op.op_class in (OpClass.MHA_PROJ, OpClass.FFN_PROJ):
         return 2 * _macs(op, dims), _bytes(op, dims, roles=_NO_BIAS)
     if op.op_class is OpClass.MHA_ACT:
         moved: Count = _bytes(op, dims)
-        if phase not in _ENCODER_PHASES and op.name.endswith(".sv"):
+        if phase not in _ENCODER_PHASES and op.role is OpRole.SV:
             # Table 11 counts a decode step's scores x V as V plus two d_k vectors per head (the scores are
             # counted once, by Q x K^T): 2 t d_k + t + 3 d_k per head per step in all.
             heads = dims["B"] * dims.get("G", 1)
@@ -209,7 +210,7 @@ def _paper_act_to_act_flops(op: Op, dims: dict[str, DimValue], phase: Phase) -> 
     if phase in _ENCODER_PHASES:
         return heads * m * n * (2 * k - 1)
     # one query per step: the paper counts both products as d_k * (2t - 1), t = keys in the cache
-    keys, d_k = (n, k) if op.name.endswith(".qk") else (k, n)
+    keys, d_k = (n, k) if op.role is OpRole.QK else (k, n)
     return heads * m * d_k * (2 * keys - 1)
 
 

@@ -4,18 +4,22 @@ An `Op` is described Timeloop-style by named loop dimensions and operands that e
 operand sizes, FLOPs and (later) tilings all derive from the same numbers. A decoder's generation loop is not
 unrolled into thousands of ops: an op whose shape grows with the step carries a `Sweep` over one dimension and
 stands for one instance per value, counted in closed form.
+
+Each op carries its identity as data (`layer`, `block`, `role`, see `tstack.workload.identity`); its `name` is the
+label printed for people and never parsed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import WorkloadError
+from tstack.workload.identity import LAYER_BLOCKS, Block, OpRole, Tensor
 
 IntArray = npt.NDArray[np.int64]
 
@@ -76,7 +80,7 @@ class Phase(StrEnum):
 class Operand:
     """A tensor an op reads or writes; its element count is the product of the op dims it spans."""
 
-    name: str
+    tensor: Tensor
     role: Role
     dims: tuple[str, ...]
     bits: int
@@ -99,7 +103,12 @@ DimValue = int | IntArray
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One operation. `repeat` counts identical instances (e.g. batch items for weight-sharing ops)."""
+    """One operation. `repeat` counts identical instances (e.g. batch items for weight-sharing ops).
+
+    `name` is the label people read (``layer3.attn.qk``); `block`, `role` and `layer` (the index of the repeated
+    block it sits in: a Transformer layer, a ResNet bottleneck counted over all stages; None outside one) say what
+    and where it is, for code to read.
+    """
 
     name: str
     kind: OpKind
@@ -109,13 +118,25 @@ class Op:
     repeat: int = 1
     sweep: Sweep | None = None
     attrs: tuple[tuple[str, int], ...] = ()
+    _: KW_ONLY
+    block: Block
+    role: OpRole
+    layer: int | None = None
 
     def __post_init__(self) -> None:
+        if (self.layer is not None) != (self.block in LAYER_BLOCKS) or (self.layer is not None and self.layer < 0):
+            raise WorkloadError(
+                f"op {self.name}: a {self.block.value} op needs "
+                + ("a layer index >= 0" if self.block in LAYER_BLOCKS else "no layer index")
+                + f", got {self.layer}"
+            )
         names = {d for d, _ in self.dims}
         for operand in self.operands:
             missing = set(operand.dims) - names
             if missing:
-                raise WorkloadError(f"op {self.name}: operand {operand.name} uses unknown dims {sorted(missing)}")
+                raise WorkloadError(
+                    f"op {self.name}: operand {operand.tensor.value} uses unknown dims {sorted(missing)}"
+                )
         if self.sweep is not None and self.sweep.dim not in names:
             raise WorkloadError(f"op {self.name}: sweep over unknown dim {self.sweep.dim}")
         if any(v <= 0 for _, v in self.dims) or self.repeat <= 0:

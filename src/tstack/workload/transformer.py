@@ -6,11 +6,16 @@ output projection, residual add, [post-norm]; [pre-norm] FFN up (and gate), acti
 as the paper counts them. Attention is dense: a causal prefill computes the full l x l scores, as eager kernels
 do. Grouped-query attention is modelled with dims B (batch x kv heads) and G (query heads per kv head), so a
 shared K/V is counted once per kv head.
+
+Every op is placed by its identity (layer, block, role); its printed name is derived from that by `op_label`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tstack.errors import WorkloadError
+from tstack.workload.identity import Block, OpRole, Tensor
 from tstack.workload.model import Activation, ModelSpec, Norm, NormPlacement, PositionEmbedding
 from tstack.workload.ops import Op, OpClass, Operand, OpKind, Phase, Role, Sweep
 
@@ -20,6 +25,78 @@ _ACTIVATION_KIND = {
     Activation.RELU: OpKind.RELU,
     Activation.SWIGLU: OpKind.SWIGLU,
 }
+
+# the printed label of each (block, role); a layer's ops are prefixed with ``layer<i>.``
+_LABELS: dict[tuple[Block, OpRole], str] = {
+    (Block.EMBEDDING, OpRole.PATCHES): "embed.patches",
+    (Block.EMBEDDING, OpRole.TOKENS): "embed.tokens",
+    (Block.EMBEDDING, OpRole.ADD_TYPES): "embed.add_types",
+    (Block.EMBEDDING, OpRole.PROJECT_IN): "project_in",
+    (Block.EMBEDDING, OpRole.ADD_POSITIONS): "embed.add_positions",
+    (Block.EMBEDDING, OpRole.NORM): "embed.norm",
+    (Block.ATTENTION, OpRole.NORM): "attn_norm",
+    (Block.ATTENTION, OpRole.Q): "attn.q",
+    (Block.ATTENTION, OpRole.K): "attn.k",
+    (Block.ATTENTION, OpRole.V): "attn.v",
+    (Block.ATTENTION, OpRole.ROPE): "attn.rope",
+    (Block.ATTENTION, OpRole.QK): "attn.qk",
+    (Block.ATTENTION, OpRole.SOFTMAX): "attn.softmax",
+    (Block.ATTENTION, OpRole.SV): "attn.sv",
+    (Block.ATTENTION, OpRole.OUT): "attn.out",
+    (Block.ATTENTION, OpRole.RESIDUAL): "attn.residual",
+    (Block.FFN, OpRole.NORM): "ffn_norm",
+    (Block.FFN, OpRole.GATE): "ffn.gate",
+    (Block.FFN, OpRole.UP): "ffn.up",
+    (Block.FFN, OpRole.ACTIVATION): "ffn.act",
+    (Block.FFN, OpRole.DOWN): "ffn.down",
+    (Block.FFN, OpRole.RESIDUAL): "ffn.residual",
+    (Block.HEAD, OpRole.NORM): "final_norm",
+    (Block.HEAD, OpRole.PROJECT_OUT): "project_out",
+    (Block.HEAD, OpRole.POOLER): "pooler.dense",
+    (Block.HEAD, OpRole.POOLER_ACTIVATION): "pooler.tanh",
+    (Block.HEAD, OpRole.LM_HEAD): "lm_head",
+}
+
+
+def op_label(block: Block, role: OpRole, layer: int | None = None) -> str:
+    """The printed name of a Transformer op (``layer3.attn.qk``, ``embed.tokens``): for people, never parsed."""
+    label = _LABELS[(block, role)]
+    return label if layer is None else f"layer{layer}.{label}"
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """Where an op sits (its identity); the op's label is derived from it."""
+
+    block: Block
+    role: OpRole
+    layer: int | None = None
+
+    def op(
+        self,
+        kind: OpKind,
+        op_class: OpClass,
+        dims: tuple[tuple[str, int], ...],
+        operands: tuple[Operand, ...],
+        *,
+        repeat: int = 1,
+        sweep: Sweep | None = None,
+        attrs: tuple[tuple[str, int], ...] = (),
+    ) -> Op:
+        label = op_label(self.block, self.role, self.layer)
+        return Op(
+            label,
+            kind,
+            op_class,
+            dims,
+            operands,
+            repeat=repeat,
+            sweep=sweep,
+            attrs=attrs,
+            block=self.block,
+            role=self.role,
+            layer=self.layer,
+        )
 
 
 class _Builder:
@@ -31,22 +108,33 @@ class _Builder:
         self.ops: list[Op] = []
 
     # -- primitives -------------------------------------------------------------------------------------
+    def add(self, op: Op) -> None:
+        self.ops.append(op)
+
     def linear(
-        self, name: str, op_class: OpClass, tokens: int, d_in: int, d_out: int, *, bias: bool, repeat: int
+        self,
+        at: _At,
+        op_class: OpClass,
+        tokens: int,
+        d_in: int,
+        d_out: int,
+        *,
+        bias: bool,
+        repeat: int,
     ) -> None:
         operands = [
-            Operand("x", Role.INPUT, ("M", "K"), self.ab),
-            Operand("w", Role.WEIGHT, ("K", "N"), self.wb),
+            Operand(Tensor.ACTIVATION, Role.INPUT, ("M", "K"), self.ab),
+            Operand(Tensor.WEIGHT, Role.WEIGHT, ("K", "N"), self.wb),
         ]
         if bias:
-            operands.append(Operand("b", Role.BIAS, ("N",), self.wb))
-        operands.append(Operand("y", Role.OUTPUT, ("M", "N"), self.ab))
+            operands.append(Operand(Tensor.BIAS, Role.BIAS, ("N",), self.wb))
+        operands.append(Operand(Tensor.OUTPUT, Role.OUTPUT, ("M", "N"), self.ab))
         dims = (("B", 1), ("M", tokens), ("N", d_out), ("K", d_in))
-        self.ops.append(Op(name, OpKind.MATMUL, op_class, dims, tuple(operands), repeat=repeat))
+        self.add(at.op(OpKind.MATMUL, op_class, dims, tuple(operands), repeat=repeat))
 
     def elementwise(
         self,
-        name: str,
+        at: _At,
         kind: OpKind,
         op_class: OpClass,
         rows: int,
@@ -57,21 +145,22 @@ class _Builder:
         repeat: int,
     ) -> None:
         """An op over a rows x width tensor; `params` per-channel parameter vectors (LN gamma/beta)."""
-        operands = [Operand(f"x{i}", Role.INPUT, ("M", "N"), self.ab) for i in range(n_inputs)]
-        operands += [Operand(f"p{i}", Role.WEIGHT, ("N",), self.wb) for i in range(params)]
-        operands.append(Operand("y", Role.OUTPUT, ("M", "N"), self.ab))
-        self.ops.append(Op(name, kind, op_class, (("M", rows), ("N", width)), tuple(operands), repeat=repeat))
+        operands = [Operand(Tensor.ACTIVATION, Role.INPUT, ("M", "N"), self.ab) for _ in range(n_inputs)]
+        operands += [Operand(Tensor.PARAMETER, Role.WEIGHT, ("N",), self.wb) for _ in range(params)]
+        operands.append(Operand(Tensor.OUTPUT, Role.OUTPUT, ("M", "N"), self.ab))
+        dims = (("M", rows), ("N", width))
+        self.add(at.op(kind, op_class, dims, tuple(operands), repeat=repeat))
 
-    def norm(self, name: str, rows: int, repeat: int) -> None:
+    def norm(self, at: _At, rows: int, repeat: int) -> None:
         spec = self.spec
         if spec.norm is Norm.LAYERNORM:
             kind, params = OpKind.LAYERNORM, 2 if spec.norm_bias else 1
         else:
             kind, params = OpKind.RMSNORM, 1
-        self.elementwise(name, kind, OpClass.NORM, rows, spec.d_model, params=params, repeat=repeat)
+        self.elementwise(at, kind, OpClass.NORM, rows, spec.d_model, params=params, repeat=repeat)
 
     # -- attention ----------------------------------------------------------------------------------------
-    def attention_core(self, prefix: str, layer: int, phase: Phase, seq: int) -> None:
+    def attention_core(self, layer: int, phase: Phase, seq: int) -> None:
         """Q x K^T, softmax, scores x V for one layer. In GENERATE the key length sweeps 1..seq."""
         spec = self.spec
         kv = spec.kv_heads[layer]
@@ -85,38 +174,35 @@ class _Builder:
             sweep_qk = Sweep("N", 1, seq) if phase is Phase.GENERATE else None
             sweep_sv = Sweep("K", 1, seq) if phase is Phase.GENERATE else None
         key_role = Role.INPUT if phase in (Phase.ENCODER, Phase.PREFILL) else Role.CACHE
-        qk = Op(
-            f"{prefix}.attn.qk",
+        qk = _At(Block.ATTENTION, OpRole.QK, layer).op(
             OpKind.MATMUL,
             OpClass.MHA_ACT,
             (("B", b), ("G", group), ("M", queries), ("N", keys), ("K", hd)),
             (
-                Operand("q", Role.INPUT, ("B", "G", "M", "K"), self.ab),
-                Operand("k", key_role, ("B", "K", "N"), self.ab),
-                Operand("s", Role.OUTPUT, ("B", "G", "M", "N"), self.ab),
+                Operand(Tensor.QUERY, Role.INPUT, ("B", "G", "M", "K"), self.ab),
+                Operand(Tensor.KEY, key_role, ("B", "K", "N"), self.ab),
+                Operand(Tensor.SCORES, Role.OUTPUT, ("B", "G", "M", "N"), self.ab),
             ),
             sweep=sweep_qk,
         )
-        softmax = Op(
-            f"{prefix}.attn.softmax",
+        softmax = _At(Block.ATTENTION, OpRole.SOFTMAX, layer).op(
             OpKind.SOFTMAX,
             OpClass.SOFTMAX,
             (("B", b), ("G", group), ("M", queries), ("N", keys)),
             (
-                Operand("s", Role.INPUT, ("B", "G", "M", "N"), self.ab),
-                Operand("p", Role.OUTPUT, ("B", "G", "M", "N"), self.ab),
+                Operand(Tensor.SCORES, Role.INPUT, ("B", "G", "M", "N"), self.ab),
+                Operand(Tensor.PROBABILITIES, Role.OUTPUT, ("B", "G", "M", "N"), self.ab),
             ),
             sweep=None if sweep_qk is None else Sweep("N", 1, seq),
         )
-        sv = Op(
-            f"{prefix}.attn.sv",
+        sv = _At(Block.ATTENTION, OpRole.SV, layer).op(
             OpKind.MATMUL,
             OpClass.MHA_ACT,
             (("B", b), ("G", group), ("M", queries), ("N", hd), ("K", keys)),
             (
-                Operand("p", Role.INPUT, ("B", "G", "M", "K"), self.ab),
-                Operand("v", key_role, ("B", "K", "N"), self.ab),
-                Operand("o", Role.OUTPUT, ("B", "G", "M", "N"), self.ab),
+                Operand(Tensor.PROBABILITIES, Role.INPUT, ("B", "G", "M", "K"), self.ab),
+                Operand(Tensor.VALUE, key_role, ("B", "K", "N"), self.ab),
+                Operand(Tensor.CONTEXT, Role.OUTPUT, ("B", "G", "M", "N"), self.ab),
             ),
             sweep=sweep_sv,
         )
@@ -129,29 +215,34 @@ class _Builder:
         # tokens processed by weight ops per instance, and how many identical instances (generation steps)
         tokens = self.batch if one_step else self.batch * seq
         steps = seq if phase is Phase.GENERATE else 1
-        self.embeddings(tokens, steps, phase, seq)
+        self.embeddings(tokens, steps)
         for i in range(spec.n_layers):
             self.layer(i, phase, seq, tokens, steps)
+        head = Block.HEAD
         if spec.final_norm:
-            self.norm("final_norm", tokens, steps)
+            self.norm(_At(head, OpRole.NORM), tokens, steps)
         if spec.embedding_proj_dim:
-            self.linear("project_out", OpClass.OTHER, tokens, spec.d_model, spec.embed_width, bias=False, repeat=steps)
+            at = _At(head, OpRole.PROJECT_OUT)
+            self.linear(at, OpClass.OTHER, tokens, spec.d_model, spec.embed_width, bias=False, repeat=steps)
         if spec.pooler:
-            self.linear("pooler.dense", OpClass.OTHER, self.batch, spec.d_model, spec.d_model, bias=True, repeat=steps)
-            self.elementwise("pooler.tanh", OpKind.TANH, OpClass.OTHER, self.batch, spec.d_model, repeat=steps)
+            at = _At(head, OpRole.POOLER)
+            self.linear(at, OpClass.OTHER, self.batch, spec.d_model, spec.d_model, bias=True, repeat=steps)
+            at = _At(head, OpRole.POOLER_ACTIVATION)
+            self.elementwise(at, OpKind.TANH, OpClass.OTHER, self.batch, spec.d_model, repeat=steps)
         if lm_head:
-            self.linear("lm_head", OpClass.OTHER, tokens, spec.embed_width, spec.vocab_size, bias=False, repeat=steps)
+            at = _At(head, OpRole.LM_HEAD)
+            self.linear(at, OpClass.OTHER, tokens, spec.embed_width, spec.vocab_size, bias=False, repeat=steps)
         return tuple(self.ops)
 
-    def embeddings(self, tokens: int, steps: int, phase: Phase, seq: int) -> None:
+    def embeddings(self, tokens: int, steps: int) -> None:
         spec = self.spec
         width = spec.embed_width
+        embed = Block.EMBEDDING
         if spec.patch is not None:
             p = spec.patch
             grid = p.image_px // p.patch_px
-            self.ops.append(
-                Op(
-                    "embed.patches",
+            self.add(
+                _At(embed, OpRole.PATCHES).op(
                     OpKind.CONV,
                     OpClass.OTHER,
                     (
@@ -166,59 +257,60 @@ class _Builder:
                         ("W", p.image_px),
                     ),
                     (
-                        Operand("x", Role.INPUT, ("N", "C", "H", "W"), self.ab),
-                        Operand("w", Role.WEIGHT, ("K", "C", "R", "S"), self.wb),
-                        Operand("b", Role.BIAS, ("K",), self.wb),
-                        Operand("y", Role.OUTPUT, ("N", "K", "P", "Q"), self.ab),
+                        Operand(Tensor.ACTIVATION, Role.INPUT, ("N", "C", "H", "W"), self.ab),
+                        Operand(Tensor.WEIGHT, Role.WEIGHT, ("K", "C", "R", "S"), self.wb),
+                        Operand(Tensor.BIAS, Role.BIAS, ("K",), self.wb),
+                        Operand(Tensor.OUTPUT, Role.OUTPUT, ("N", "K", "P", "Q"), self.ab),
                     ),
                     attrs=(("stride", p.patch_px),),
                 )
             )
         else:
-            self.elementwise("embed.tokens", OpKind.EMBEDDING, OpClass.OTHER, tokens, width, repeat=steps)
+            self.elementwise(_At(embed, OpRole.TOKENS), OpKind.EMBEDDING, OpClass.OTHER, tokens, width, repeat=steps)
         if spec.type_vocab_size:
-            self.elementwise("embed.add_types", OpKind.ADD, OpClass.OTHER, tokens, width, n_inputs=2, repeat=steps)
+            at = _At(embed, OpRole.ADD_TYPES)
+            self.elementwise(at, OpKind.ADD, OpClass.OTHER, tokens, width, n_inputs=2, repeat=steps)
         if spec.embedding_proj_dim:
-            self.linear("project_in", OpClass.OTHER, tokens, width, spec.d_model, bias=False, repeat=steps)
+            at = _At(embed, OpRole.PROJECT_IN)
+            self.linear(at, OpClass.OTHER, tokens, width, spec.d_model, bias=False, repeat=steps)
         if spec.position_embedding is PositionEmbedding.LEARNED:
-            self.elementwise(
-                "embed.add_positions",
-                OpKind.ADD,
-                OpClass.OTHER,
-                tokens,
-                spec.d_model,
-                n_inputs=2,
-                repeat=steps,
-            )
+            at = _At(embed, OpRole.ADD_POSITIONS)
+            self.elementwise(at, OpKind.ADD, OpClass.OTHER, tokens, spec.d_model, n_inputs=2, repeat=steps)
         if spec.embedding_norm:
-            self.norm("embed.norm", tokens, steps)
+            self.norm(_At(embed, OpRole.NORM), tokens, steps)
 
     def layer(self, i: int, phase: Phase, seq: int, tokens: int, steps: int) -> None:
         spec = self.spec
-        p = f"layer{i}"
         pre = spec.norm_placement is NormPlacement.PRE
         d, qw, kvw = spec.d_model, spec.q_width(i), spec.kv_width(i)
+
+        def attn(role: OpRole) -> _At:
+            return _At(Block.ATTENTION, role, i)
+
+        def ffn(role: OpRole) -> _At:
+            return _At(Block.FFN, role, i)
+
         if pre:
-            self.norm(f"{p}.attn_norm", tokens, steps)
-        self.linear(f"{p}.attn.q", OpClass.MHA_PROJ, tokens, d, qw, bias=spec.attn_bias, repeat=steps)
-        self.linear(f"{p}.attn.k", OpClass.MHA_PROJ, tokens, d, kvw, bias=spec.attn_bias, repeat=steps)
-        self.linear(f"{p}.attn.v", OpClass.MHA_PROJ, tokens, d, kvw, bias=spec.attn_bias, repeat=steps)
+            self.norm(attn(OpRole.NORM), tokens, steps)
+        for role, width in ((OpRole.Q, qw), (OpRole.K, kvw), (OpRole.V, kvw)):
+            self.linear(attn(role), OpClass.MHA_PROJ, tokens, d, width, bias=spec.attn_bias, repeat=steps)
         if spec.position_embedding is PositionEmbedding.ROTARY:
-            self.elementwise(f"{p}.attn.rope", OpKind.ROPE, OpClass.OTHER, tokens, qw + kvw, repeat=steps)
-        self.attention_core(p, i, phase, seq)
-        self.linear(f"{p}.attn.out", OpClass.MHA_PROJ, tokens, qw, d, bias=spec.attn_bias, repeat=steps)
-        self.elementwise(f"{p}.attn.residual", OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2, repeat=steps)
+            self.elementwise(attn(OpRole.ROPE), OpKind.ROPE, OpClass.OTHER, tokens, qw + kvw, repeat=steps)
+        self.attention_core(i, phase, seq)
+        self.linear(attn(OpRole.OUT), OpClass.MHA_PROJ, tokens, qw, d, bias=spec.attn_bias, repeat=steps)
+        at = attn(OpRole.RESIDUAL)
+        self.elementwise(at, OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2, repeat=steps)
         if not pre:
-            self.norm(f"{p}.attn_norm", tokens, steps)
+            self.norm(attn(OpRole.NORM), tokens, steps)
         else:
-            self.norm(f"{p}.ffn_norm", tokens, steps)
+            self.norm(ffn(OpRole.NORM), tokens, steps)
         dff = spec.d_ff[i]
         if spec.activation is Activation.SWIGLU:
-            self.linear(f"{p}.ffn.gate", OpClass.FFN_PROJ, tokens, d, dff, bias=spec.mlp_bias, repeat=steps)
-        self.linear(f"{p}.ffn.up", OpClass.FFN_PROJ, tokens, d, dff, bias=spec.mlp_bias, repeat=steps)
+            self.linear(ffn(OpRole.GATE), OpClass.FFN_PROJ, tokens, d, dff, bias=spec.mlp_bias, repeat=steps)
+        self.linear(ffn(OpRole.UP), OpClass.FFN_PROJ, tokens, d, dff, bias=spec.mlp_bias, repeat=steps)
         n_in = 2 if spec.activation is Activation.SWIGLU else 1
         self.elementwise(
-            f"{p}.ffn.act",
+            ffn(OpRole.ACTIVATION),
             _ACTIVATION_KIND[spec.activation],
             OpClass.ACTIVATION,
             tokens,
@@ -226,10 +318,11 @@ class _Builder:
             n_inputs=n_in,
             repeat=steps,
         )
-        self.linear(f"{p}.ffn.down", OpClass.FFN_PROJ, tokens, dff, d, bias=spec.mlp_bias, repeat=steps)
-        self.elementwise(f"{p}.ffn.residual", OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2, repeat=steps)
+        self.linear(ffn(OpRole.DOWN), OpClass.FFN_PROJ, tokens, dff, d, bias=spec.mlp_bias, repeat=steps)
+        at = ffn(OpRole.RESIDUAL)
+        self.elementwise(at, OpKind.ADD, OpClass.RESIDUAL, tokens, d, n_inputs=2, repeat=steps)
         if not pre:
-            self.norm(f"{p}.ffn_norm", tokens, steps)
+            self.norm(ffn(OpRole.NORM), tokens, steps)
 
 
 def transformer_ops(
