@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tstack.codesign import DesignPricer, build_design, hypervolume, load_hardware_space, pareto_mask_nd
-from tstack.codesign.space import space_from_dict
+from tstack.codesign import DesignPricer, build_design, hypervolume, pareto_mask_nd
 from tstack.errors import SpecError
 from tstack.mapping.mappers import parse_mapper
 from tstack.simulate import simulate_workload
 from tstack.spec import load_model
+from tstack.spec.codesign import hardware_space_from_dict, load_hardware_space
 from tstack.spec.hardware import load_hardware
 from tstack.workload import Phase, build_workload
 
@@ -18,6 +18,7 @@ from tstack.workload import Phase, build_workload
 def test_the_preset_loads_and_its_base_point_is_the_base_design() -> None:
     space = load_hardware_space("gemmini")
     assert space.size == 3 * 3 * 4 * 4 * 4 * 3 * 3 * 2
+    assert space.base_params() == space.params(space.base_params().to_dict())  # the base design is in the space
     hw = build_design(space, space.base_params())
     wl = build_workload(load_model("bert-base"), 128)
     mapper = parse_mapper("exhaustive")
@@ -40,7 +41,7 @@ def test_the_preset_loads_and_its_base_point_is_the_base_design() -> None:
 )
 def test_bad_spaces_are_one_line_errors(params: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError) as info:
-        space_from_dict({"parameters": params})
+        hardware_space_from_dict({"parameters": params})
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
@@ -73,3 +74,43 @@ def test_hypervolume_3d_matches_a_grid_count() -> None:
         dominated |= np.all(grid >= p, axis=1)
     assert hypervolume(pts, ref) == pytest.approx(dominated.mean(), abs=0.02)
     assert pareto_mask_nd([[1, 1, 1], [2, 2, 2], [0, 3, 1]]).tolist() == [True, False, True]
+
+
+def test_a_space_can_be_taken_around_another_base_design() -> None:
+    baseline = load_hardware("gemmini-baseline")
+    space = load_hardware_space("gemmini", base=baseline)
+    assert space.base is baseline and space.choices == load_hardware_space("gemmini").choices
+    assert space.base_params().nonlinear_units.value == "none"  # gemmini-baseline has no special-function units
+
+
+def test_the_codesign_package_reads_no_files_and_imports_no_upper_layer() -> None:
+    """The base design arrives as a value; presets and files are the boundary layer's (tstack.spec.codesign)."""
+    import ast
+    from pathlib import Path
+
+    import tstack.codesign
+
+    upper = ("tstack.spec", "tstack.report", "tstack.commands", "tstack.cli")
+    for path in Path(tstack.codesign.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad = [n for n in names if n.startswith(upper)]
+            assert not bad, f"{path.name} imports {bad}"
+
+
+def test_a_space_outside_the_area_model_is_refused_before_the_search() -> None:
+    from tstack.codesign import CodesignProblem, check_problem
+    from tstack.commands.codesign import component_area_mm2
+    from tstack.errors import TstackError
+    from tstack.nas.proxy import ProxyPerplexity
+    from tstack.spec.nas_space import load_space
+
+    shapes = load_space("cpu")
+    space = hardware_space_from_dict({"parameters": {"l2_kib": [0, 8192]}})  # 8 MiB: beyond the 22 nm table
+    problem = CodesignProblem(shapes, space, component_area_mm2, ProxyPerplexity(shapes), 5.0, 23.0)
+    with pytest.raises(TstackError) as info:
+        check_problem(problem)
+    assert "outside area table" in str(info.value) and "\n" not in str(info.value)

@@ -2,12 +2,18 @@
 
 The entry points::
 
-    from tstack.codesign import (CodesignConfig, CodesignProblem, Strategy, load_hardware_space, run_codesign)
-    from tstack.nas import ProxyPerplexity, load_space
+    from tstack.codesign import CodesignConfig, CodesignProblem, Strategy, run_codesign
+    from tstack.hardware.area import design_area
+    from tstack.nas.proxy import ProxyPerplexity
+    from tstack.spec.codesign import load_hardware_space  # presets and files are read at the boundary
+    from tstack.spec.nas_space import load_space
 
-    shapes = load_space("cpu")
-    problem = CodesignProblem(shapes, load_hardware_space("gemmini"), area_mm2=my_area_model,
-                              perplexity=ProxyPerplexity(shapes), area_budget_mm2=1.5, perplexity_limit=23.0)
+    def area_mm2(hw):  # module level, so that Ray can ship it
+        return design_area(hw).total_mm2
+
+    shapes, space = load_space("cpu"), load_hardware_space("gemmini")
+    problem = CodesignProblem(shapes, space, area_mm2, ProxyPerplexity(shapes),
+                              area_budget_mm2=area_mm2(space.base), perplexity_limit=23.0)
     result = run_codesign(problem, CodesignConfig(strategy=Strategy.JOINT, evaluations=60),
                           storage="codesign-run/study.journal")
     front = result.front()  # feasible and Pareto-optimal in (EDP, area, perplexity)
@@ -15,10 +21,18 @@ The entry points::
 `space` (the hardware parameters and the design each choice is), `pricing` (every op of a workload on a design,
 each distinct op context once), `evaluate` (one candidate: area, latency, energy, perplexity), `executors`
 (in-process or Ray), `search` (the sequential and joint strategies on Optuna storage), `front` (Pareto fronts and
-hypervolumes in three objectives).
+hypervolumes in three objectives), `compare` (the base design's point and one hypervolume reference per problem).
 """
 
-from tstack.codesign.evaluate import Candidate, CodesignProblem, Evaluation, Evaluator, Metric
+from tstack.codesign.evaluate import (
+    Candidate,
+    CodesignProblem,
+    Energies,
+    Evaluation,
+    Evaluator,
+    Metric,
+    priced_design,
+)
 from tstack.codesign.front import hypervolume, pareto_mask_nd
 from tstack.codesign.pricing import DesignPricer, PricingStats
 from tstack.codesign.search import CodesignConfig, CodesignResult, Sampler, Strategy, check_problem, run_codesign
@@ -27,7 +41,6 @@ from tstack.codesign.space import (
     HardwareSpace,
     NonlinearUnits,
     build_design,
-    load_hardware_space,
     space_from_dict,
 )
 
@@ -37,6 +50,7 @@ __all__ = [
     "CodesignProblem",
     "CodesignResult",
     "DesignPricer",
+    "Energies",
     "Evaluation",
     "Evaluator",
     "HardwareParams",
@@ -49,8 +63,8 @@ __all__ = [
     "build_design",
     "check_problem",
     "hypervolume",
-    "load_hardware_space",
     "pareto_mask_nd",
+    "priced_design",
     "run_codesign",
     "space_from_dict",
 ]

@@ -1,6 +1,8 @@
 """One co-design evaluation: a hardware choice and a model shape, priced and scored.
 
-An evaluation builds the design (`build_design`), asks the area model for its area, prices the model shape on it
+An evaluation builds the design (`build_design`, then `priced_design`: the per-access and MAC energies it is
+priced with, by default from the same component table as the area, so that a bigger memory costs more energy per
+access as well as more area), asks the area model for its area, prices the model shape on it
 through the NAS lookup table rebuilt for that design (`tstack.nas.pricing.build_price_table`, every op at its best
 mapping on the model of record) and asks the perplexity objective (the proxy surrogate or a trained supernet) for
 the shape's perplexity. Every design is priced, also one over the area budget, so that the search learns how far
@@ -23,6 +25,7 @@ from typing import Any
 from tstack.codesign.pricing import DesignPricer
 from tstack.codesign.space import HardwareParams, HardwareSpace, build_design
 from tstack.errors import SpecError
+from tstack.hardware.area import with_table_energies
 from tstack.hardware.types import Hardware
 from tstack.nas.pricing import DEFAULT_PHASE, HardwareCost, PriceTable, build_price_table
 from tstack.nas.space import Architecture, SearchSpace
@@ -32,6 +35,13 @@ AreaModel = Callable[[Hardware], float]
 """Area of a design in mm^2."""
 
 PerplexityModel = Callable[[Architecture], float]
+
+
+class Energies(StrEnum):
+    """Where a candidate design's per-access and MAC energies come from."""
+
+    TABLE = "table"  # the area model's component table (`tstack.hardware.area.with_table_energies`): CACTI SRAMs
+    PRESET = "preset"  # the base design's hand energies for every size, the space's `l2` entry for an added L2
 
 
 class Metric(StrEnum):
@@ -100,6 +110,7 @@ class CodesignProblem:
     area_budget_mm2: float
     perplexity_limit: float
     metric: Metric = Metric.EDP
+    energies: Energies = Energies.TABLE
     mapper: str = "exhaustive"
     table_cache_dir: Path | None = None  # price tables on disk (shared by the workers of one machine); None: memory
 
@@ -117,13 +128,22 @@ class CodesignProblem:
         return (e.area_mm2 - self.area_budget_mm2, e.perplexity - self.perplexity_limit)
 
 
+def priced_design(problem: CodesignProblem, params: HardwareParams) -> Hardware:
+    """The design of `params` with the energies the problem prices it with (`Energies`)."""
+    hw = build_design(problem.hardware, params)
+    return with_table_energies(hw) if problem.energies is Energies.TABLE else hw
+
+
 @dataclass
 class Evaluator:
     """Evaluates candidates of one problem, holding per-process caches: designs' price tables and areas.
 
     With `direct`, a shape is priced by simulating its workload through the op-window cache (`DesignPricer`)
-    instead of building the design's whole table: cheaper when each design prices one shape (the sequential
-    strategy's hardware phase), and equal to the table's price (the table is checked against the same simulation)."""
+    instead of building the design's whole table, which prices every op of every shape: cheaper when a design
+    prices few shapes (the sequential strategy's hardware phase, where each design prices the base model, and the
+    joint search, where nearly every proposal is a new design), and equal to the table's price up to the order of
+    float sums (the table is checked against the same simulation). The search picks one mode per phase, never per
+    process, so a search on Ray prices every candidate as the in-process search does."""
 
     problem: CodesignProblem
     direct: bool = False
@@ -163,7 +183,7 @@ class Evaluator:
         return HardwareCost(result.latency_cycles, result.energy_pj)
 
     def __call__(self, candidate: Candidate) -> Evaluation:
-        hw = build_design(self.problem.hardware, candidate.hardware)
+        hw = priced_design(self.problem, candidate.hardware)
         if self.direct and hw not in self._tables:
             cost = self._direct_cost(hw, candidate.arch)
         else:

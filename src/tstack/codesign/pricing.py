@@ -5,9 +5,8 @@ prints), op for op, but evaluates each distinct op context once per design. The 
 on ops i-2 .. i+1 only: a matmul's cost on where its neighbours run (fused, on the special-function units, on the host
 with de/requantization), the placement of op i-1 on ops i-2 and i-1 (whether it follows a matmul, whether fusing it
 into that matmul pays), and that of op i+1 on ops i and i+1. So the cache key of op i is that window of ops with
-their layer index removed from their names, and the twelve identical layers of BERT-Base share their keys from the
-second layer on. The tests check the result against `simulate_workload` on many designs rather than trust the
-argument.
+their layer index removed, and the twelve identical layers of BERT-Base share their keys from the second layer on.
+The tests check the result against `simulate_workload` on many designs rather than trust the argument.
 
 On a miss the pricer simulates, in one call, the concatenation of the windows it lacks (overlapping windows merged
 into runs); an op is read from a run only where its whole window lies inside that run, so a run's first two ops are
@@ -16,7 +15,6 @@ context whose own results are not used.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -27,14 +25,15 @@ from tstack.workload.ops import Op, Workload
 
 DEFAULT_MAPPER = "exhaustive"  # each op's best-EDP mapping under the cost model of record
 _BEFORE, _AFTER = 2, 1  # the window of ops a result depends on (module docstring)
-_LAYER = re.compile(r"^layer\d+\.")
 
 _Key = tuple[Op | None, ...]
 
 
 def _anonymous(op: Op) -> Op:
-    """The op without its layer index, so the same op of two identical layers has one key."""
-    return replace(op, name=_LAYER.sub("layer*.", op.name))
+    """The op with its layer made 0 (its `layer` field; its label, which spells the layer, emptied), so the same op
+    of two identical layers has one key; block, role and shapes still tell ops apart. Only keys are anonymous: the
+    ops simulated are the workload's own."""
+    return replace(op, name="", layer=None if op.layer is None else 0)
 
 
 @dataclass(frozen=True, slots=True)

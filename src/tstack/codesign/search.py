@@ -299,6 +299,7 @@ def _meta(problem: CodesignProblem, config: CodesignConfig, phase: Phase) -> dic
         "area_budget_mm2": problem.area_budget_mm2,
         "perplexity_limit": problem.perplexity_limit,
         "metric": problem.metric.value,
+        "energies": problem.energies.value,
         "mapper": problem.mapper,
         "strategy": config.strategy.value,
         "batch": config.batch,
@@ -333,11 +334,17 @@ def _open(store: Any, name: str, objectives: int, meta: Mapping[str, Any]) -> op
 
 def check_problem(problem: CodesignProblem) -> None:
     """Refuse, in one line, a problem no candidate can meet: an area budget below the smallest design's area (area
-    is taken to grow with every size parameter), a perplexity limit below the largest shape's perplexity."""
+    is taken to grow with every size parameter), a perplexity limit below the largest shape's perplexity; and a
+    space the area model cannot price (its largest design is asked first, so a memory outside the area model's
+    table fails here, not halfway through the search)."""
     space = problem.hardware
     smallest = {name: min(values, key=lambda v: (isinstance(v, str), v)) for name, values in space.choices}
+    largest = {name: max(values, key=lambda v: (isinstance(v, str), v)) for name, values in space.choices}
     if NonlinearUnits.NONE.value in space.values("nonlinear_units"):
         smallest["nonlinear_units"] = NonlinearUnits.NONE.value
+    if NonlinearUnits.IBERT.value in space.values("nonlinear_units"):
+        largest["nonlinear_units"] = NonlinearUnits.IBERT.value
+    problem.area_mm2(build_design(space, space.params(largest)))
     params = space.params(smallest)
     area = float(problem.area_mm2(build_design(space, params)))
     if area > problem.area_budget_mm2:
@@ -381,7 +388,7 @@ def run_codesign(
                 spec = _phase_spec(problem, phase, budget, chosen)
                 objectives = 1 if phase is Phase.HARDWARE else 2 if phase is Phase.SHAPE else 3
                 study = _open(store, f"{study_name}:{config.strategy.value}:{phase.value}", objectives, meta)
-                evaluator = Evaluator(problem, direct=phase is Phase.HARDWARE)
+                evaluator = Evaluator(problem, direct=phase is not Phase.SHAPE)
                 executor: Executor
                 if ray_address is not None:
                     executor = RayExecutor(evaluator, ray_workers or _ray_cpus())

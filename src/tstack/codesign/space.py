@@ -1,7 +1,7 @@
 """The hardware half of a co-design search: which accelerator parameters may change, and the design each choice is.
 
-A `HardwareSpace` is data (a YAML preset under ``presets/codesign/`` or a user file): a base design, whose clock,
-per-access energies, host CPU and cost options every candidate keeps, and the values of each searched parameter:
+A `HardwareSpace` is data: a base design, whose clock, per-access energies, host CPU and cost options every
+candidate keeps, and the values of each searched parameter:
 
 - ``pe_rows``, ``pe_cols``: the systolic array;
 - ``scratchpad_kib``, ``accumulator_kib``: the two on-chip buffers (their banks, word widths and double buffering
@@ -13,7 +13,9 @@ per-access energies, host CPU and cost options every candidate keeps, and the va
   host runs every nonlinear op (the paper's gemmini-baseline).
 
 A parameter left out keeps the base's value. `HardwareParams` is one choice; `build_design` turns it into a frozen
-`Hardware`, whose hash keys every cache downstream.
+`Hardware`, whose hash keys every cache downstream. `space_from_dict` validates the parameters of a space document
+around a base design the caller has already resolved: reading files and naming presets is the boundary layer's job
+(`tstack.spec.codesign.load_hardware_space`), so this module takes the base as a value.
 """
 
 from __future__ import annotations
@@ -21,16 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from tstack.errors import SpecError
-from tstack.fileio import read_yaml
 from tstack.hardware.design import design_of
 from tstack.hardware.types import ARRAY, Hardware, Link, MemoryLevel, Tensor
 
 KIB = 1024
-_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "codesign"
 _MAX_CHOICES = 256  # values per parameter; a search space is a grid, not a sweep of every integer
 
 
@@ -139,7 +138,8 @@ class HardwareSpace:
         onchip = d.scratchpad_fill_bytes_per_cycle  # without an L2 the on-chip link is moot: any value does
         if d.l2 is None and self.choices:
             onchip = float(self.values("onchip_bytes_per_cycle")[0])
-        units = NonlinearUnits.IBERT if self.base.activations is not None else NonlinearUnits.NONE
+        # the I-BERT hardware's mark is its normalization unit (gemmini-baseline has only a ReLU/pooling engine)
+        units = NonlinearUnits.IBERT if self.base.normalization is not None else NonlinearUnits.NONE
         return HardwareParams(
             self.base.pe.rows,
             self.base.pe.cols,
@@ -252,15 +252,18 @@ def _number(name: str, raw: Any) -> int | float:
     return float(raw)
 
 
-def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> HardwareSpace:
-    """A validated space from a YAML document (see the module docstring for the parameters)."""
-    from tstack.spec.hardware import load_hardware
+SPACE_FIELDS = frozenset({"name", "base", "parameters", "l2"})  # the fields of a space document
+_L2_FIELDS = frozenset({"read_energy_pj_per_byte", "write_energy_pj_per_byte", "banks"})
 
-    known = {"name", "base", "parameters", "l2"}
-    unknown = set(data) - known
+
+def space_from_dict(data: Mapping[str, Any], base: Hardware, default_name: str = "custom") -> HardwareSpace:
+    """A validated space from a space document around `base` (see the module docstring for the parameters).
+
+    The document's ``base`` field, if any, names the design the caller resolved into `base`; it is not read here."""
+    unknown = set(data) - SPACE_FIELDS
     if unknown:
         raise SpecError(
-            f"codesign space: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            f"codesign space: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(SPACE_FIELDS))}"
         )
     raw_params = data.get("parameters")
     if not isinstance(raw_params, Mapping) or not raw_params:
@@ -268,14 +271,9 @@ def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> Ha
     bad = [str(k) for k in raw_params if k not in PARAMETERS]
     if bad:
         raise SpecError(f"codesign space: unknown parameter(s) {', '.join(bad)}; known: {', '.join(PARAMETERS)}")
-    base = load_hardware(str(data.get("base", "gemmini-ibert")))
     l2_raw = data.get("l2") or {}
-    if not isinstance(l2_raw, Mapping) or set(l2_raw) - {
-        "read_energy_pj_per_byte",
-        "write_energy_pj_per_byte",
-        "banks",
-    }:
-        raise SpecError("codesign space: `l2` takes read_energy_pj_per_byte, write_energy_pj_per_byte and banks")
+    if not isinstance(l2_raw, Mapping) or set(l2_raw) - _L2_FIELDS:
+        raise SpecError(f"codesign space: `l2` takes {', '.join(sorted(_L2_FIELDS))}")
     d = design_of(base)
     try:
         l2 = L2Energies(
@@ -292,17 +290,3 @@ def space_from_dict(data: Mapping[str, Any], default_name: str = "custom") -> Ha
         for name in PARAMETERS
     )
     return replace(space, choices=choices)
-
-
-def load_hardware_space(source: str | Path) -> HardwareSpace:
-    """A hardware space from a preset name (``presets/codesign/NAME.yaml``) or a YAML file."""
-    path = Path(source)
-    if not path.suffix and (_PRESETS / f"{source}.yaml").is_file():
-        path = _PRESETS / f"{source}.yaml"
-    elif not path.is_file():
-        names = ", ".join(sorted(p.stem for p in _PRESETS.glob("*.yaml")))
-        raise SpecError(f"unknown codesign space {str(source)!r}; use a preset ({names}) or a YAML file")
-    data = read_yaml(path, "codesign space")
-    if not isinstance(data, Mapping):
-        raise SpecError(f"codesign space file {path} must hold a mapping with `parameters`")
-    return space_from_dict(data, default_name=path.stem)

@@ -30,6 +30,7 @@ def codesign_document(problem: CodesignProblem, config: CodesignConfig, result: 
             "sampler": config.sampler.value,
             "seed": config.seed,
             "metric": problem.metric.value,
+            "energies": problem.energies.value,
             "mapper": problem.mapper,
             "area_budget_mm2": problem.area_budget_mm2,
             "perplexity_limit": problem.perplexity_limit,
@@ -38,7 +39,7 @@ def codesign_document(problem: CodesignProblem, config: CodesignConfig, result: 
         },
         "sources": {
             "latency_cycles": "predicted (tstack cost model of record, each op at its best mapping)",
-            "energy_pj": "predicted (tstack cost model of record)",
+            "energy_pj": f"predicted (tstack cost model of record; per-access energies: {problem.energies.value})",
             "area_mm2": f"predicted ({_model_name(problem.area_mm2)})",
             "perplexity": f"{_model_name(problem.perplexity)} (ProxyPerplexity: a surrogate, not a measurement)",
         },

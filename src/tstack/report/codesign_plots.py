@@ -1,13 +1,24 @@
-"""The co-design Pareto front as a figure: EDP against area, perplexity as colour, one marker per strategy."""
+"""The co-design Pareto front as a figure: EDP against area, perplexity as colour, one marker per strategy.
+
+The data (`FrontSeries`, `Marker`) is taken apart from the drawing: from live search results (`front_series`, for
+`tstack codesign --plot`) or from the study's JSON data (`study_front_data`, for the report), and `front_figure`
+draws either. Every number drawn is predicted (EDP, area) or the proxy surrogate (perplexity), as the axes say.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
 from tstack.codesign.search import CodesignResult
-from tstack.fileio import write_atomic
+from tstack.report.plots import save_figure
+
+_MARKERS = ("o", "s", "^", "D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +31,17 @@ class FrontSeries:
     perplexity: tuple[float, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A single labelled design drawn over the fronts (the base design, each strategy's optimum)."""
+
+    label: str
+    edp: float
+    area_mm2: float
+
+
 def front_series(results: Sequence[CodesignResult]) -> list[FrontSeries]:
-    """The data of the figure, apart from drawing it."""
+    """The fronts of live search results, one series per result."""
     out = []
     for r in results:
         front = r.front()
@@ -30,21 +50,32 @@ def front_series(results: Sequence[CodesignResult]) -> list[FrontSeries]:
     return out
 
 
-def plot_front(results: Sequence[CodesignResult], path: Path, area_budget_mm2: float) -> Path:
-    """Write the fronts of `results` to `path` (PNG), atomically."""
-    import io
+def study_front_data(d: Mapping[str, Any]) -> tuple[list[FrontSeries], list[Marker]]:
+    """The fronts and marked points of the study's co-design data (`tstack.studies.codesign`)."""
+    series = []
+    for name, s in d["strategies"].items():
+        front = s["front"]
+        series.append(FrontSeries(name, tuple(p["edp"] for p in front), tuple(p["area_mm2"] for p in front),
+                                  tuple(p["perplexity"] for p in front)))  # fmt: skip
+    markers = [Marker(p["label"], p["edp"], p["area_mm2"]) for p in d["points"]]
+    return series, markers
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    markers = ("o", "s", "^", "D")
+def front_figure(series: Sequence[FrontSeries], area_budget_mm2: float, markers: Sequence[Marker] = ()) -> Figure:
+    """EDP (log) against area, one scatter per series coloured by perplexity, the budget as a line; the caller
+    saves or closes the figure."""
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot()
     scatter = None
-    for i, s in enumerate(front_series(results)):
-        scatter = ax.scatter(s.area_mm2, s.edp, c=s.perplexity, cmap="viridis", marker=markers[i % len(markers)],
-                             label=s.label, edgecolors="black", linewidths=0.5)  # fmt: skip
+    every = [p for s in series for p in s.perplexity]
+    norm = Normalize(min(every), max(every)) if every else None  # one colour scale for every series
+    for i, s in enumerate(series):
+        scatter = ax.scatter(s.area_mm2, s.edp, c=s.perplexity, cmap="viridis", norm=norm,
+                             marker=_MARKERS[i % len(_MARKERS)], label=f"{s.label} front", edgecolors="black",
+                             linewidths=0.5)  # fmt: skip
+    for m in markers:
+        ax.plot([m.area_mm2], [m.edp], linestyle="none", marker="x", markersize=9, color="black")
+        ax.annotate(m.label, (m.area_mm2, m.edp), textcoords="offset points", xytext=(5, 5), fontsize=7)
     ax.axvline(area_budget_mm2, color="grey", linestyle="--", linewidth=1, label="area budget")
     ax.set_xlabel("area (mm$^2$, predicted)")
     ax.set_ylabel("EDP (pJ x cycles, predicted)")
@@ -54,7 +85,15 @@ def plot_front(results: Sequence[CodesignResult], path: Path, area_budget_mm2: f
         fig.colorbar(scatter, ax=ax, label="perplexity (proxy surrogate)")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return write_atomic(path, buf.getvalue())
+    return fig
+
+
+def study_front_figure(d: dict[str, Any]) -> Figure:
+    """The study's co-design figure from its data (a `report.study_plots` figure function)."""
+    series, markers = study_front_data(d)
+    return front_figure(series, float(d["area_budget_mm2"]), markers)
+
+
+def plot_front(results: Sequence[CodesignResult], path: Path, area_budget_mm2: float) -> Path:
+    """Write the fronts of `results` to `path` (PNG), atomically."""
+    return save_figure(front_figure(front_series(results), area_budget_mm2), path)
