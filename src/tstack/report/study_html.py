@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tstack.fileio import write_atomic
+from tstack.report.codesign_section import codesign_section
 from tstack.report.html_parts import diff as _diff
 from tstack.report.html_parts import esc as _esc
 from tstack.report.html_parts import num as _num
@@ -376,7 +377,14 @@ def _top_class(run: dict[str, Any]) -> tuple[str, float]:
     return str(name), float(share)
 
 
-_SECTIONS = {"workload": _workload, "profile": _profile, "gemmini": gemmini_section, "mapping": _mapping, "nas": _nas}
+_SECTIONS = {
+    "workload": _workload,
+    "profile": _profile,
+    "gemmini": gemmini_section,
+    "mapping": _mapping,
+    "nas": _nas,
+    "codesign": codesign_section,
+}
 
 
 def _headline(doc: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from tstack.fileio import write_atomic
+from tstack.report.codesign_plots import study_front_figure
 from tstack.report.plots import save_figure
 
 _GROUP_LABELS = {"mha_proj": "MHA projections", "mha_act": "MHA act-to-act", "ffn_proj": "FFN", "other": "Other"}
@@ -405,6 +406,13 @@ _FIGURES: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], Figure]], .
     ),
     ("fusion", "mapping", "Fused vs non-fused matmul + nonlinear pairs", "Figs. 21-22", _fusion),
     ("nas_front", "nas", "NAS: perplexity vs hardware cost", "Figs. 25-26", _nas_front),
+    (
+        "codesign_front",
+        "codesign",
+        "Co-design: joint and sequential fronts in EDP, area and perplexity (proxy)",
+        "88.7x (found one layer at a time)",
+        study_front_figure,
+    ),
     ("cumulative", "cumulative", "What each optimization bought", "88.7x", _cumulative),
 )
 
@@ -412,7 +420,13 @@ _FIGURES: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], Figure]], .
 def _usable(experiment: str, name: str, data: dict[str, Any] | None) -> bool:
     if not data or "error" in data:
         return False
-    needs = {"gemmini_grid": "memory_grid", "fusion": "fusion", "mapspace": "mapspace", "nas_front": "points"}
+    needs = {
+        "gemmini_grid": "memory_grid",
+        "fusion": "fusion",
+        "mapspace": "mapspace",
+        "nas_front": "points",
+        "codesign_front": "strategies",
+    }
     if name == "mapspace_readings":
         return bool(_with_readings(data))
     if name == "gemmini_sensitivity":
