@@ -32,11 +32,25 @@ class OutputError(TstackError):
     """An output path that cannot be written: an existing file where a folder is wanted, read-only, a system path."""
 
 
+#: the longest file name (one path component) Linux file systems take; a longer one makes `stat` fail with
+#: ENAMETOOLONG, which `Path.exists()` does not swallow
+MAX_NAME_BYTES = 255
+
+
+def check_name_length(path: Path, what: str, error: type[TstackError] = SpecError) -> Path:
+    """`path`, or one line if a component is longer than a file system allows (before any `stat` raises on it)."""
+    for part in path.parts:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+            raise error(f"{what} {part[:40]}...: a name of {len(os.fsencode(part))} bytes is longer than the "
+                        f"{MAX_NAME_BYTES} a file name may have; shorten it")  # fmt: skip
+    return path
+
+
 def read_text(
     path: Path | str, what: str, *, limit: int = MAX_INPUT_BYTES, error: type[TstackError] = SpecError
 ) -> str:
     """The UTF-8 text of the `what` file at `path`, or one line saying why it cannot be read and what to do."""
-    path = Path(path)
+    path = check_name_length(Path(path), f"{what} file", error)
     if not path.exists():
         raise error(f"{what} file {path} does not exist; check the path")
     if path.is_dir():
@@ -128,6 +142,7 @@ def output_dir(path: Path, option: str) -> Path:
     file, a read-only place or a system path is refused before any work is done."""
     if str(path).strip() == "":
         raise OutputError(f"{option} needs a folder name, got an empty one")
+    check_name_length(path, option, OutputError)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{option} {path} is an existing file, not a folder; give a folder (it is created if new)")
     if _system_path(path):
@@ -145,6 +160,7 @@ def output_file(path: Path, option: str) -> Path:
     parent folder is refused before any work is done."""
     if str(path).strip() == "" or path.name == "":
         raise OutputError(f"{option} needs a file name, got {str(path)!r}")
+    check_name_length(path, option, OutputError)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name (e.g. {path / 'out.yaml'})")
     if _system_path(path):

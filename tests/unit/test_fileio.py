@@ -202,3 +202,19 @@ def test_build_workload_accepts_a_phase_name_and_numpy_ints() -> None:
 
 def test_every_error_raised_here_is_a_tstack_error() -> None:
     assert issubclass(OutputError, TstackError)
+
+
+def test_a_name_longer_than_the_file_system_takes_is_one_line(tmp_path: Path) -> None:
+    """`Path.exists()` raises ENAMETOOLONG instead of answering False; the readers and output checks say it first."""
+    from tstack.fileio import check_name_length, output_dir, output_file, read_text
+
+    long = tmp_path / ("a" * 300)
+    for call in (
+        lambda: read_text(long, "model"),
+        lambda: output_dir(long, "--plot"),
+        lambda: output_file(long / "x.yaml", "--export"),
+    ):
+        with pytest.raises(TstackError, match="longer than the 255 a file name may have") as err:
+            call()
+        assert "\n" not in str(err.value)
+    assert check_name_length(tmp_path / ("b" * 255), "x") == tmp_path / ("b" * 255)  # the limit itself is fine

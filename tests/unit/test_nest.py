@@ -15,7 +15,8 @@ from tstack.hardware.design import design_of, with_capacities
 from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.cost import OperandBits, matmul_costs
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
-from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, document_fields, timeloop_hardware
+from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, timeloop_hardware
+from tstack.report.simulate_doc import document_fields
 from tstack.spec.hardware import load_hardware
 
 

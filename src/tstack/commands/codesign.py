@@ -21,8 +21,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tstack.commands.common import check_seed, emit_json
+from tstack.commands.common import check_seed, emit_json, output_path
 from tstack.errors import TstackError
+from tstack.fileio import output_dir
 from tstack.hardware.types import Hardware
 
 DEFAULT_STORAGE = "codesign-run/study.journal"
@@ -69,7 +70,12 @@ def codesign(
     study: Annotated[str, typer.Option(help="Study name inside the storage.")] = "tstack-codesign",
     ray: Annotated[str | None, typer.Option("--ray", help="Evaluate on Ray: local | auto | HOST:PORT.")] = None,
     workers: Annotated[int | None, typer.Option(help="Ray workers (default: the cluster's CPUs).")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write the Pareto front as PLOT (PNG).")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            parser=output_path("--plot"), metavar="<path>", help="Write the Pareto front as codesign-front.png here."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.codesign/1 JSON document.")] = False,
 ) -> None:
     """Search accelerator parameters and model shapes together (or in sequence) for the (EDP, area, perplexity)
@@ -82,6 +88,8 @@ def codesign(
     from tstack.spec.nas_space import load_space
 
     check_seed(seed)
+    if plot is not None:
+        output_dir(plot, "--plot")  # refused before the search, not after it
     the_strategy = _choice(Strategy, strategy, "--strategy")
     the_metric = _choice(Metric, metric, "--metric")
     the_sampler = _choice(Sampler, sampler, "--sampler")
@@ -107,7 +115,7 @@ def codesign(
     if plot is not None:
         from tstack.report.codesign_plots import plot_front
 
-        plot_front([result], plot, problem.area_budget_mm2)
+        plot_front([result], plot / "codesign-front.png", problem.area_budget_mm2)
     if as_json:
         emit_json(doc)
         return

@@ -1,13 +1,19 @@
-"""What every command shares: parsing comma-separated options and printing JSON documents."""
+"""What every command shares: parsing comma-separated options, output path options, the common option types and
+printing JSON documents."""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
 
 from tstack.errors import TstackError
+from tstack.fileio import OutputError
 
 # Random draws per op: the paper's mapspace study draws 100,000; beyond 10^8 the samples alone outgrow memory.
 MAX_SAMPLES = 10**8
@@ -62,3 +68,28 @@ def parse_ints(text: str | None, option: str, example: str) -> list[int] | None:
                 f"--{option} expects comma-separated integers such as {example}; got {part.strip()!r}"
             ) from None
     return values
+
+
+def output_path(option: str, what: str = "folder") -> Callable[[str | Path], Path]:
+    """A Typer parser for an output path option: an empty value (`--plot ''`) would silently mean the current folder,
+    so it is refused in one line; anything else is checked where it is used (`tstack.fileio.output_dir`)."""
+
+    def parse(value: str | Path) -> Path:
+        if isinstance(value, str) and not value.strip():
+            raise OutputError(
+                f"{option} is empty, which would mean the current folder; give a {what} name "
+                f"({'`.` for the current folder' if what == 'folder' else 'e.g. out.yaml'})"
+            )
+        return Path(value)
+
+    return parse
+
+
+def split_names(text: str) -> list[str]:
+    """`a, b,,c` as `["a", "b", "c"]`: the items of a comma-separated option, blanks dropped."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+HwOption = Annotated[str, typer.Option("--hw", help="Hardware preset or YAML file (`tstack hardware` lists them).")]
+SeqOption = Annotated[int | None, typer.Option(help="Sequence length (default 128; ViT: its patch count).")]
+PhaseOption = Annotated[str | None, typer.Option(help="encoder | generate | prefill | decode.")]

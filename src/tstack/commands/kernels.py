@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tstack.commands.common import emit_json, parse_names
+from tstack.commands.common import emit_json, output_path, parse_names
 from tstack.errors import TstackError
 from tstack.fileio import output_dir
 
@@ -56,7 +56,12 @@ def kernels(
     bits: Annotated[str | None, typer.Option(help="Input bit widths, comma-separated [8,12,16,20,24,32].")] = None,
     row: Annotated[int, typer.Option(help="Row length for the operation counts (d_model or seq_len).")] = 768,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.kernels/1 JSON document.")] = False,
-    plot: Annotated[Path | None, typer.Option(help="Write kernel-errors.png (error vs. input bits) here.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            parser=output_path("--plot"), metavar="<path>", help="Write kernel-errors.png (error vs. input bits) here."
+        ),
+    ] = None,
 ) -> None:
     """Integer-only kernels (I-BERT i-GELU, i-exp, i-Softmax, i-LayerNorm): error vs. input precision, op counts."""
     ks = _parse_list(kernel, "kernel", ("gelu", "exp", "softmax", "layernorm"))

@@ -28,7 +28,6 @@ its command is run again.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -36,17 +35,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from tstack.commands.common import check_seed, emit_json
+from tstack.commands.common import check_seed, emit_json, output_path
 from tstack.errors import TstackError
 from tstack.fileio import output_dir
+from tstack.report.nas_doc import NAS_SCHEMA, nas_document, nas_summary, nas_tables
 
 if TYPE_CHECKING:
-    from tstack.nas.search import Evaluated, SearchProgress, StudyResults
-    from tstack.nas.space import Architecture, SearchSpace
+    from tstack.nas.search import SearchProgress, StudyResults
+    from tstack.nas.space import SearchSpace
 
-NAS_SCHEMA = "tstack.nas/1"
 DEFAULT_RUN = Path("nas-run")
 DEFAULT_STORAGE = str(DEFAULT_RUN / "study.journal")
 _out = Console()
@@ -56,11 +54,6 @@ nas_app = typer.Typer(
     name="nas",
     help="Hardware-aware NAS (paper §6.4): train a supernet, search (perplexity, EDP) on an accelerator, report.",
     no_args_is_help=True,
-)
-
-_PROXY_NOTE = (
-    "perplexity is a surrogate, not a measurement: 22.4 x (decoder parameters / the largest's)^-0.04, from the "
-    "LiteTransformerSearch proxy (tstack.nas.proxy.ProxyPerplexity)"
 )
 
 
@@ -86,7 +79,12 @@ def train(
         Path | None, typer.Option(help="Text file or WikiText-2 folder (default: the shipped public-domain novel).")
     ] = None,
     out: Annotated[
-        Path, typer.Option(help="Run folder; checkpoints go to OUT/supernet or OUT/baseline.")
+        Path,
+        typer.Option(
+            parser=output_path("--out"),
+            metavar="<path>",
+            help="Run folder; checkpoints go to OUT/supernet or OUT/baseline.",
+        ),
     ] = DEFAULT_RUN,
     baseline: Annotated[
         bool, typer.Option("--baseline", help="Train the largest architecture alone (the paper's baseline).")
@@ -99,8 +97,8 @@ def train(
 ) -> None:
     """Train the weight-sharing supernet with the sandwich rule (or, with --baseline, the largest model alone)."""
     from tstack.nas.data import load_corpus
-    from tstack.nas.space import load_space
     from tstack.nas.train import TrainConfig, train_baseline, train_supernet
+    from tstack.spec.nas_space import load_space
 
     if threads is not None and threads <= 0:
         raise TstackError(f"--threads must be positive, got {threads}")
@@ -216,9 +214,9 @@ def search(
 
     The paper's setting is `--space paper --hardware gemmini-ibert --population 40 --iterations 40` with a trained
     supernet; on a Ray cluster add `--ray auto` (see docs/nas.md)."""
-    from tstack.nas.pricing import build_price_table
+    from tstack.api import price_table
     from tstack.nas.search import SearchConfig, run_search
-    from tstack.nas.space import load_space
+    from tstack.spec.nas_space import load_space
 
     if threads is not None and threads <= 0:
         raise TstackError(f"--threads must be positive, got {threads}")
@@ -235,7 +233,7 @@ def search(
         def priced(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        table = build_price_table(the_space, hardware, seq, phase, progress=priced)
+        table = price_table(the_space, hardware, seq, phase, progress=priced)
         bar.update(task, description="searching", completed=0, total=None)
 
         def searched(p: SearchProgress) -> None:
@@ -260,7 +258,10 @@ def report(
     baseline_perplexity: Annotated[
         float | None, typer.Option(help="Override the baseline's perplexity (e.g. a stand-alone run's).")
     ] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write Figs. 25-26 as PNGs to this folder.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(parser=output_path("--plot"), metavar="<path>", help="Write Figs. 25-26 as PNGs to this folder."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.nas/1 JSON document.")] = False,
 ) -> None:
     """Pareto fronts and the architectures selected at +0.1 and +1 perplexity, with gains (the paper's Table 9)."""
@@ -272,88 +273,6 @@ def report(
     if baseline_perplexity is not None:
         results = replace(results, baseline_perplexity=baseline_perplexity)
     _render(results, storage, as_json, plot)
-
-
-def _arch(a: Architecture) -> dict[str, Any]:
-    return a.to_dict()
-
-
-def _row(e: Evaluated, base_edp: float) -> dict[str, Any]:
-    p = e.point
-    return {
-        "key": p.key,
-        "arch": _arch(e.arch),
-        "perplexity": p.perplexity,
-        "latency_cycles": p.latency_cycles,
-        "energy_pj": p.energy_pj,
-        "edp": p.edp,
-        "edp_normalized": p.edp / base_edp,
-        "trial": e.trial,
-        "generation": e.generation,
-        "role": e.role,
-    }
-
-
-def nas_document(results: StudyResults, storage: str) -> dict[str, Any]:
-    """The `tstack.nas/1` document of a study: what was searched, the front, and the selections vs the paper."""
-    from tstack.nas.pareto import PAPER_TOLERANCES, hypervolume_2d, select_within
-    from tstack.nas.search import redact
-
-    meta = dict(results.meta)
-    doc: dict[str, Any] = {
-        "schema": NAS_SCHEMA,
-        "study": results.study_name,
-        "storage": redact(storage),
-        "search": meta,
-        "counts": {
-            "trials": results.n_trials,
-            "evaluations": results.n_evaluations,
-            "cached": results.n_cached,
-            "duplicates": results.n_duplicates,
-            "failed": results.n_failed,
-        },
-        "notes": {
-            "edp": "energy x delay in pJ x cycles on the priced hardware, sequence length and phase (search)",
-            "gains": "baseline / selected, for latency, energy and EDP; the paper's Table 9 / §6.4 values beside",
-        },
-    }
-    if meta.get("objective") == "proxy":
-        doc["notes"]["perplexity"] = _PROXY_NOTE
-    base = results.baseline
-    if base is None:
-        doc.update(baseline=None, pareto=[], selections=[], hypervolume=None, candidates=[])
-        return doc
-    base_ppl = results.baseline_perplexity
-    source = "stand-alone" if base_ppl is not None else str(meta.get("objective", "objective"))
-    base_edp = base.point.edp
-    doc["baseline"] = {**_row(base, base_edp), "perplexity_source": source,
-                       "perplexity": base.point.perplexity if base_ppl is None else base_ppl,
-                       "perplexity_in_search": base.point.perplexity}  # fmt: skip
-    doc["pareto"] = [_row(e, base_edp) for e in results.front()]
-    selections = []
-    for tol in PAPER_TOLERANCES:
-        sel = select_within(results.points(), base.point, tol, base_ppl)
-        chosen = next(e for e in results.evaluated if e.point.key == sel.point.key)
-        paper = sel.paper_gains
-        selections.append(
-            {
-                "tolerance": tol,
-                **_row(chosen, base_edp),
-                "gains": {"latency": sel.latency_gain, "energy": sel.energy_gain, "edp": sel.edp_gain},
-                "paper": None if paper is None else dict(zip(("latency", "energy", "edp"), paper, strict=True)),
-            }
-        )
-    doc["selections"] = selections
-    pts = [(e.point.perplexity, e.point.edp / base_edp) for e in results.evaluated]
-    ref = (max(p for p, _ in pts), max(x for _, x in pts))
-    doc["hypervolume"] = {
-        "value": hypervolume_2d(pts, ref),
-        "reference": list(ref),
-        "axes": ["perplexity", "EDP / baseline EDP"],
-        "note": "reference = the worst perplexity and normalized EDP among the evaluated candidates",
-    }
-    doc["candidates"] = [_row(e, base_edp) for e in results.evaluated]
-    return doc
 
 
 def _render(results: StudyResults, storage: str, as_json: bool, plot: Path | None) -> None:
@@ -368,49 +287,14 @@ def _render(results: StudyResults, storage: str, as_json: bool, plot: Path | Non
     if as_json:
         emit_json(doc)
         return
-    m, c = doc["search"], doc["counts"]
-    _out.print(
-        f"study {doc['study']} in {doc['storage']}: {m.get('algorithm')} on space {m.get('space', {}).get('name')}, "
-        f"{m.get('hardware')} at l={m.get('seq_len')} ({m.get('phase')}), objective {m.get('objective')}; "
-        f"{c['evaluations']} evaluations ({c['cached']} cached, {c['duplicates']} duplicates, {c['failed']} failed)",
-        highlight=False,
-    )
+    _out.print(nas_summary(doc), highlight=False)
     if "perplexity" in doc["notes"]:
         _out.print(f"[yellow]note:[/] {doc['notes']['perplexity']}", highlight=False)
     if doc["baseline"] is None:
         _out.print("no evaluated baseline yet: run or resume `tstack nas search`")
         return
-    b = doc["baseline"]
-    front = Table(
-        title=f"Pareto front ({len(doc['pareto'])} of {len(doc['candidates'])}); architectures as "
-        "L<layers>-d<width>-h<heads per layer>-f<d_ff per layer>",
-        title_justify="left",
-    )
-    front.add_column("architecture", overflow="fold")
-    for col in ("perplexity", "latency (Mcycles)", "energy (µJ)", "EDP / baseline"):
-        front.add_column(col, justify="right")
-    for r in doc["pareto"]:
-        front.add_row(r["key"], f"{r['perplexity']:.3f}", f"{r['latency_cycles'] / 1e6:.4g}",
-                      f"{r['energy_pj'] / 1e6:.4g}", f"{r['edp_normalized']:.3f}")  # fmt: skip
-    _out.print(front)
-    sel = Table(
-        title=f"Selected (Table 9): baseline {b['key']}, perplexity {b['perplexity']:.3f} ({b['perplexity_source']})",
-        title_justify="left",
-    )
-    sel.add_column("tolerance", justify="right")
-    sel.add_column("architecture", overflow="fold")
-    for col in ("perplexity", "latency gain", "energy gain", "EDP gain"):
-        sel.add_column(col, justify="right")
-    for s in doc["selections"]:
-        g, p = s["gains"], s["paper"] or {}
-
-        def cell(name: str, gains: dict[str, float] = g, paper: dict[str, float] = p) -> str:
-            ours = f"{gains[name]:.2f}x"
-            return f"{ours} (paper {paper[name]:g}x)" if name in paper and math.isfinite(paper[name]) else ours
-
-        sel.add_row(f"+{s['tolerance']:g}", s["key"], f"{s['perplexity']:.3f}", cell("latency"),
-                    cell("energy"), cell("edp"))  # fmt: skip
-    _out.print(sel)
+    for table in nas_tables(doc):
+        _out.print(table)
     for path in written:
         _out.print(f"wrote {path}", highlight=False)
 

@@ -70,7 +70,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -79,7 +78,7 @@ from tstack.errors import InfeasibleError
 from tstack.hardware.design import single_buffered
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
 from tstack.mapping import nest, nest_one_tile
-from tstack.mapping.conv import CONV_DIMS, ConvShape
+from tstack.mapping.conv import ConvShape
 from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
@@ -239,34 +238,6 @@ def _characterize_conv(name: str, conv: ConvShape, hw: Hardware, samples: int, s
     return MapspaceStats(
         name, shape, count_valid_conv(conv, hw), samples, relative, best, gemmini(shape, hw), conv=conv
     )
-
-
-def document_fields(stats: MapspaceStats) -> dict[str, Any]:
-    """Fields a `tstack.mapspace/1` op entry carries beyond the original schema: which mapspace was sampled, the
-    convolution (or null), and the best mapping (tiles by dim, DRAM order outermost first)."""
-    best = stats.best
-    if isinstance(best, NestResult):
-        return {
-            "mapspace": stats.mapspace,
-            "conv": None,
-            "best_mapping": best.nests.describe(0),
-            "best_latency_cycles": best.latency_cycles,
-            "best_energy_pj": best.energy_pj,
-        }
-    if isinstance(best, ConvMapperResult):
-        tiles = dict(zip(CONV_DIMS, best.mapping.tiles, strict=True))
-    else:
-        tiles = {"m": best.mapping.tile_m, "n": best.mapping.tile_n, "k": best.mapping.tile_k}
-    conv = stats.conv
-    return {
-        "mapspace": stats.mapspace,
-        "conv": None
-        if conv is None
-        else {**dict(zip(CONV_DIMS, conv.bounds, strict=True)), "stride": conv.stride, "H": conv.h, "W": conv.w},
-        "best_mapping": {"tiles": tiles, "order": list(best.mapping.order)},
-        "best_latency_cycles": best.latency_cycles,
-        "best_energy_pj": best.energy_pj,
-    }
 
 
 def nest_constraints(semantics: Semantics) -> NestConstraints:

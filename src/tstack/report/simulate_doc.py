@@ -17,8 +17,10 @@
   `simulate --mapper exhaustive` runs it; the ratios are to the better of the two).
 `tstack.fusion/1`: schema, results [{pair, hardware, accumulator_bytes, seq_len, non_fused {matmul_cycles,
   nonlinear_cycles, total_cycles}, fused {...}, change}] (change: fused / non-fused - 1; null if fusion cannot fit).
-`tstack.mapspace/1`: schema, hardware, ops [{name, m, n, k, valid_mappings, samples, p10_relative_edp,
-  within_3x_share, span, best_edp, heuristic_edp, paper {p10_relative_edp, within_3x_share} or null}].
+`tstack.mapspace/1`: schema, hardware, semantics, ops [{name, m, n, k, valid_mappings, samples, p10_relative_edp,
+  within_3x_share, span, best_edp, heuristic_edp, paper {p10_relative_edp, within_3x_share} or null, mapspace
+  (matmul or conv-7-loop), conv {N, K, C, P, Q, R, S, stride, H, W} or null, best_mapping {tiles by dim, order:
+  DRAM order outermost first} (a nest's: its levels), best_latency_cycles, best_energy_pj}].
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tstack.mapping.conv import CONV_DIMS
 from tstack.mapping.conv_mappers import ConvMapperResult
 from tstack.mapping.mappers import MapperResult
 from tstack.mapping.mapspace import PAPER_STATS, MapspaceStats
+from tstack.mapping.nest import NestResult
 from tstack.simulate import ModelResult
 from tstack.simulate.fusion import FusionResult, PairLatency
 from tstack.simulate.sweep import Axis
@@ -185,6 +188,19 @@ def compare_table(results: Sequence[ModelResult]) -> Table:
     return table
 
 
+def ops_table(r: ModelResult) -> Table:
+    """Every op: where it ran, its cycles, and its tiles (a matmul's m x n x k, or a convolution's seven)."""
+    table = Table(title="ops", title_justify="left")
+    for col in ("op", "where", "cycles", "tiles: m x n x k, or conv N K C P Q R S"):
+        table.add_column(col, justify="right" if col == "cycles" else "left")
+    for o in r.ops:
+        tiles = f"{o.mapping.tile_m} x {o.mapping.tile_n} x {o.mapping.tile_k}" if o.mapping else ""
+        if o.conv_mapping is not None:
+            tiles = "conv " + " ".join(map(str, o.conv_mapping.tiles))
+        table.add_row(o.name, o.where, f"{o.latency_cycles:,.0f}", tiles)
+    return table
+
+
 def summary_line(r: ModelResult) -> str:
     return (
         f"{r.latency_s * 1e3:.3f} ms at {r.hardware.clock_hz / 1e9:g} GHz · utilization {_pct(r.utilization)} "
@@ -294,6 +310,34 @@ def map_table(rows: Sequence[OpMapping]) -> Table:
     return table
 
 
+def document_fields(stats: MapspaceStats) -> dict[str, Any]:
+    """Fields a `tstack.mapspace/1` op entry carries beyond the original schema: which mapspace was sampled, the
+    convolution (or null), and the best mapping (tiles by dim, DRAM order outermost first)."""
+    best = stats.best
+    if isinstance(best, NestResult):
+        return {
+            "mapspace": stats.mapspace,
+            "conv": None,
+            "best_mapping": best.nests.describe(0),
+            "best_latency_cycles": best.latency_cycles,
+            "best_energy_pj": best.energy_pj,
+        }
+    if isinstance(best, ConvMapperResult):
+        tiles = dict(zip(CONV_DIMS, best.mapping.tiles, strict=True))
+    else:
+        tiles = {"m": best.mapping.tile_m, "n": best.mapping.tile_n, "k": best.mapping.tile_k}
+    conv = stats.conv
+    return {
+        "mapspace": stats.mapspace,
+        "conv": None
+        if conv is None
+        else {**dict(zip(CONV_DIMS, conv.bounds, strict=True)), "stride": conv.stride, "H": conv.h, "W": conv.w},
+        "best_mapping": {"tiles": tiles, "order": list(best.mapping.order)},
+        "best_latency_cycles": best.latency_cycles,
+        "best_energy_pj": best.energy_pj,
+    }
+
+
 def mapspace_document(hardware: str, stats: Sequence[MapspaceStats], semantics: str = "tstack") -> dict[str, Any]:
     ops = []
     for st in stats:
@@ -312,6 +356,7 @@ def mapspace_document(hardware: str, stats: Sequence[MapspaceStats], semantics: 
                 "best_edp": st.best.edp,
                 "heuristic_edp": st.heuristic.edp,
                 "paper": None if paper is None else {"p10_relative_edp": paper[0], "within_3x_share": paper[1]},
+                **document_fields(st),
             }
         )
     return {"schema": "tstack.mapspace/1", "hardware": hardware, "semantics": semantics, "ops": ops}

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from tstack.errors import SpecError
-from tstack.fileio import parse_json, parse_yaml, read_text, read_yaml
+from tstack.fileio import check_name_length, parse_json, parse_yaml, read_text, read_yaml
 from tstack.spec.hf import model_from_hf_config, model_from_hf_dict
 from tstack.spec.model_file import model_from_mapping
 from tstack.workload.model import AnyModelSpec
@@ -72,7 +72,7 @@ def load_model(source: Any) -> AnyModelSpec:
         return model_from_hf_config(source)
     if not isinstance(source, (str, Path)):
         raise SpecError(f"cannot load a model from a {type(source).__name__}; pass a preset name or a file path")
-    path = Path(source)
+    path = check_name_length(Path(source), "model")
     if path.is_dir():
         path = path / "config.json"
         if not path.is_file():
