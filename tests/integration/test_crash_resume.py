@@ -3,8 +3,9 @@ lock, no busy wait), leaves no orphaned temporary file, and its results equal an
 
 Kill points are drawn from a seeded generator (the same points every run), measured in progress, not in time, where
 progress is visible: the journal's size for the search (a fraction of the uninterrupted run's journal), so a slow
-machine moves the kill later in time, not out of the run. The study writes nothing visible while an experiment
-runs, so its kill points are times; wherever one lands (even after the end) the resume must give the same document.
+machine moves the kill later in time, not out of the run. The study's NAS experiment is killed the same way, by its
+supernet checkpoint and its search journal; the cheap experiments write nothing visible while they run, so their
+kill points are times. Wherever one lands (even after the end) the resume must give the same document.
 Every subprocess has a generous timeout; nothing here asserts on durations."""
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+
+from tests.study.comparable import without_timings
 
 pytest.importorskip("optuna")
 
@@ -195,18 +198,7 @@ def test_an_old_optuna_lock_with_a_relative_path_is_broken_not_spun_on(
     assert _temp_files(run_dir) == []
 
 
-# -- tstack study ---------------------------------------------------------------------------------------------------
-_TIMINGS = {"created_unix_s", "seconds", "cached"}
-
-
-def _without_timings(doc: Any) -> Any:
-    if isinstance(doc, dict):
-        return {k: _without_timings(v) for k, v in doc.items() if k not in _TIMINGS}
-    if isinstance(doc, list):
-        return [_without_timings(v) for v in doc]
-    return doc
-
-
+# -- tstack study ----------------------------------------------------------------------------------------------------
 STUDY = ["study", "--quick", "--seq", "128", "--only", "workload,gemmini", "--threads", "1"]
 
 
@@ -217,7 +209,7 @@ def test_study_killed_at_random_points_resumes_to_the_same_document(tmp_path: Pa
     ref = subprocess.run(_tstack(*STUDY, "--out", str(tmp_path / "ref")), cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
     assert ref.returncode == 0, ref.stderr
-    reference = _without_timings(json.loads((tmp_path / "ref" / "study.json").read_text()))
+    reference = without_timings(json.loads((tmp_path / "ref" / "study.json").read_text()))
     for i, delay in enumerate(RNG.uniform(0.5, 4.0, size=2)):
         out = f"run-{i}"
         out_arg = str(tmp_path / out) if absolute else out
@@ -235,5 +227,86 @@ def test_study_killed_at_random_points_resumes_to_the_same_document(tmp_path: Pa
         resumed = subprocess.run(_tstack(*STUDY, "--out", out_arg, "--resume"), cwd=tmp_path, env=env,
                                  capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr
-        assert _without_timings(json.loads((tmp_path / out / "study.json").read_text())) == reference
+        assert without_timings(json.loads((tmp_path / out / "study.json").read_text())) == reference
         assert _temp_files(tmp_path / out) == []
+
+
+STUDY_NAS = ["study", "--quick", "--only", "nas", "--threads", "1"]
+
+
+def _study_journal(out: Path) -> Path | None:
+    found = sorted(out.glob("work/nas/*/search.journal"))
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def study_nas_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], int]:
+    """An uninterrupted `study --quick --only nas`: its document (timings removed) and its search journal's size."""
+    root = tmp_path_factory.mktemp("study-nas")
+    proc = subprocess.run(_tstack(*STUDY_NAS, "--out", "ref"), cwd=root, env=_env(root / "cache"),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads((root / "ref" / "study.json").read_text())
+    assert doc["experiments"]["nas"]["error"] is None, doc["experiments"]["nas"]["error"]
+    journal = _study_journal(root / "ref")
+    assert journal is not None
+    return root, without_timings(doc), journal.stat().st_size
+
+
+def _kill_when(cmd: list[str], cwd: Path, env: dict[str, str], ready: Any, delay_s: float) -> bool:
+    """Run `cmd`, SIGKILL it `delay_s` after `ready()` first holds; False when it finished first."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if ready():
+                time.sleep(delay_s)
+                if proc.poll() is not None:
+                    return False
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=TIMEOUT_S)
+                return True
+            time.sleep(0.005)
+        assert proc.poll() is not None, "the study neither finished nor reached its kill point"
+        return False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_study_nas_killed_in_training_and_in_search_resumes_to_the_same_document(
+    study_nas_reference: tuple[Path, dict[str, Any], int], absolute: bool
+) -> None:
+    """The NAS experiment's own resume path: killed while training the supernet (after its first checkpoint), then
+    killed in the search (at a seeded fraction of the reference's journal), each time resumed with --resume."""
+    root, reference, ref_journal_bytes = study_nas_reference
+    run = f"nas-{'abs' if absolute else 'rel'}"
+    out = root / run
+    out_arg = str(out) if absolute else run
+    env = _env(root / "cache")
+    rng = np.random.default_rng([19, int(absolute)])  # the same kill points whichever tests run before
+    train_delay_s, search_fraction = float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.1, 0.9))
+
+    def checkpointed() -> bool:
+        return any(out.glob("work/nas/*/supernet/checkpoint.pt"))
+
+    def searched() -> bool:
+        journal = _study_journal(out)
+        return journal is not None and journal.stat().st_size >= search_fraction * ref_journal_bytes
+
+    kills = _kill_when(_tstack(*STUDY_NAS, "--out", out_arg), root, env, checkpointed, train_delay_s)
+    kills += _kill_when(_tstack(*STUDY_NAS, "--out", out_arg, "--resume"), root, env, searched, 0.0)
+    journal = _study_journal(out)
+    assert journal is not None
+    lock = journal.with_name(journal.name + ".lock")
+    if not os.path.lexists(lock):  # the worst a kill can leave: the journal locked by a dead process
+        os.symlink(f"tstack-lock:{os.uname().nodename}:{_boot_id()}:{_dead_pid(root)}:0", lock)
+    resumed = subprocess.run(_tstack(*STUDY_NAS, "--out", out_arg, "--resume"), cwd=root, env=env,
+                             capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert kills == 2, "a kill point was not reached before the run finished"
+    assert without_timings(json.loads((out / "study.json").read_text())) == reference
+    assert _temp_files(out) == []

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from tstack.api import price_table as build_price_table
 from tstack.errors import SpecError, TstackError
-from tstack.nas.pricing import PriceTable, build_price_table
+from tstack.nas.pricing import PriceTable
 from tstack.nas.proxy import ProxyPerplexity
 from tstack.nas.search import (
     SearchConfig,
@@ -188,12 +191,94 @@ def test_unreachable_ray_address_is_refused_quickly(space: SearchSpace, table: P
     assert time.monotonic() - start < 30
 
 
+@pytest.mark.parametrize("storage", ["new/study.journal", "sqlite:///{d}/new/study.db"], ids=["journal", "sqlite"])
+@pytest.mark.parametrize("bad", ["ray-address", "other-space"])
+def test_a_refused_search_leaves_no_storage_behind(
+    space: SearchSpace, table: PriceTable, tmp_path: Path, storage: str, bad: str
+) -> None:
+    """Input refused after the storage was opened used to leave a new study file (a 692-byte journal for an
+    unanswered --ray address); every check and Ray now come first."""
+    if storage.startswith("sqlite"):
+        (tmp_path / "new").mkdir()  # SQLite needs its folder; only the database file must not appear
+    where = storage.format(d=tmp_path) if "{d}" in storage else str(tmp_path / storage)
+    before = sorted(tmp_path.rglob("*"))
+    if bad == "ray-address":
+        with socket.socket() as s:  # a port nothing listens on: bound, then released
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with pytest.raises(SearchError, match="Ray"):  # does not answer, or Ray is not installed
+            run_search(space, table, ProxyPerplexity(space), storage=where, ray_address=f"127.0.0.1:{port}")
+    else:
+        other = space_from_dict({**TINY, "name": "other", "layers": [1, 2]})
+        with pytest.raises(SpecError, match="price table was built for search space 'tiny'"):
+            run_search(other, table, ProxyPerplexity(other), storage=where)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL inside the planner: not an Exception, so nothing catches it."""
+
+
+@pytest.mark.parametrize(("generation", "enqueued"), [(0, 3), (2, 0), (2, 1)], ids=["gen0-3", "gen2-0", "gen2-1"])
+def test_a_plan_cut_short_by_a_crash_is_completed_on_resume(
+    space: SearchSpace, table: PriceTable, monkeypatch: pytest.MonkeyPatch, generation: int, enqueued: int
+) -> None:
+    """A planner killed between two enqueues left a generation with fewer trials than its plan_size, and every
+    resume waited for the rest forever (found by the SIGKILL test of `study`). The resume now completes the plan,
+    re-derived from the trials before it, and ends where an uninterrupted search ends."""
+    from tstack.nas.search_loop import SearchLoop
+
+    cfg = SearchConfig(population=8, iterations=4, seed=5)
+    proxy = ProxyPerplexity(space)
+    reference = run_search(space, table, proxy, storage="memory", config=cfg)
+    assert Counter(e.generation for e in reference.evaluated)[generation] > enqueued  # the kill lands in the plan
+    storage = open_storage("memory")
+    real = SearchLoop._enqueue
+    calls = {"n": 0}
+
+    def dies_planning(self: SearchLoop, arch: Architecture, attrs: dict[str, Any]) -> None:
+        if attrs.get("generation") == generation:
+            if calls["n"] == enqueued:
+                raise _Killed
+            calls["n"] += 1
+        real(self, arch, attrs)
+
+    monkeypatch.setattr(SearchLoop, "_enqueue", dies_planning)
+    with pytest.raises(_Killed):
+        run_search(space, table, proxy, storage=storage, config=cfg)
+    monkeypatch.setattr(SearchLoop, "_enqueue", real)
+    box: list[Any] = []
+    resume = threading.Thread(
+        target=lambda: box.append(run_search(space, table, proxy, storage=storage, config=cfg)), daemon=True
+    )
+    resume.start()
+    resume.join(timeout=120)
+    assert not resume.is_alive(), "the resumed search waits for a plan nobody will finish"
+    resumed = box[0]
+    assert sorted(e.point.key for e in resumed.evaluated) == sorted(e.point.key for e in reference.evaluated)
+    assert Counter(e.generation for e in resumed.evaluated) == Counter(e.generation for e in reference.evaluated)
+    assert resumed.n_evaluations == reference.n_evaluations
+
+
+def test_search_module_keeps_its_public_names() -> None:
+    """`nas/search.py` was split by job; what callers imported from it still comes from it."""
+    from tstack.nas import search
+
+    before_split = {
+        "ALGORITHMS", "DEFAULT_STUDY", "STUDY_FORMAT", "Evaluated", "Objective", "SearchConfig", "SearchError",
+        "SearchProgress", "StudyResults", "SupernetObjective", "connect_ray", "load_results", "open_storage",
+        "open_study", "redact", "results_of", "run_search", "with_budget",
+    }  # fmt: skip
+    assert set(search.__all__) == before_split
+    assert all(hasattr(search, name) for name in before_split)
+
+
 # -- several processes ------------------------------------------------------------------------------------------
 WORKER = """
 import json, os, sys, time
 from pathlib import Path
 from tstack.nas.space import space_from_dict
-from tstack.nas.pricing import build_price_table
+from tstack.api import price_table as build_price_table
 from tstack.nas.proxy import ProxyPerplexity
 from tstack.nas.search import run_search, SearchConfig
 
@@ -343,7 +428,7 @@ def test_search_on_a_local_ray_instance(space: SearchSpace, table: PriceTable, m
 
 def test_importing_tstack_nas_stays_light() -> None:
     code = (
-        "import sys, tstack.nas as nas; nas.load_space; nas.build_price_table; "
+        "import sys, tstack.nas as nas; nas.space_from_dict; nas.build_price_table; "
         "heavy = {'torch', 'optuna', 'ray'} & set(sys.modules); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -28,6 +28,7 @@ its command is run again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -221,6 +222,10 @@ def search(
     if threads is not None and threads <= 0:
         raise TstackError(f"--threads must be positive, got {threads}")
     check_seed(seed)
+    if ray == "local":
+        # the private Ray instance reports usage statistics home unless told not to; Ray reads only this variable
+        # (or ~/.ray/config.json) and library code sets none, so the command does it before Ray starts
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     config = SearchConfig(algorithm, population, iterations, mutation_prob, seed, max_evaluations)
     given = load_space(space) if space is not None else (load_space("cpu") if objective == "proxy" else None)
     if baseline_checkpoint is None and (DEFAULT_RUN / "baseline/checkpoint.pt").is_file():

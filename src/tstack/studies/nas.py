@@ -30,14 +30,14 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
         import torch  # noqa: F401
     except ImportError as exc:
         raise TstackError("the NAS experiment needs torch: pip install 'tstack[nas]' (or skip it with --only)") from exc
+    from tstack.api import price_table
     from tstack.nas.data import load_corpus
     from tstack.nas.evaluate import PerplexityEvaluator
     from tstack.nas.pareto import select_within
-    from tstack.nas.pricing import build_price_table
     from tstack.nas.proxy import decoder_params, spearman
     from tstack.nas.search import SearchConfig, run_search
-    from tstack.nas.space import load_space
     from tstack.nas.train import TrainConfig, train_baseline, train_supernet
+    from tstack.spec.nas_space import load_space
 
     s = config.settings
     space = load_space(s.nas_space)
@@ -66,7 +66,7 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
             threads=config.threads,
         )  # fmt: skip
     progress(f"pricing the {space.name} space on {config.hw_target}")
-    table = build_price_table(space, config.hw_target, cache_dir=work_dir / "prices")
+    table = price_table(space, config.hw_target, cache_dir=work_dir / "prices")
     evaluator = PerplexityEvaluator(supernet, corpus, max_tokens=s.nas_eval_tokens, threads=config.threads)
     baseline_ppl = None
     if baseline_ckpt is not None:
@@ -88,6 +88,9 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
     base = results.baseline.point
     ref_ppl = base.perplexity if baseline_ppl is None else baseline_ppl
     front_keys = {e.point.key for e in results.front()}
+    # by generation and key, not by trial number: a trial interrupted by a crash is redone under a later number,
+    # and a resumed study must write the same document as an uninterrupted one
+    evaluated = sorted(results.evaluated, key=lambda e: (-1 if e.generation is None else e.generation, e.point.key))
     points: list[dict[str, Any]] = [
         {
             "key": e.point.key,
@@ -99,7 +102,7 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
             "generation": e.generation,
             "params": decoder_params(space, e.arch),
         }
-        for e in results.evaluated
+        for e in evaluated
     ]
     front = [p for p in points if p["pareto"]]
     selected: dict[str, Any] = {}

@@ -12,6 +12,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,7 @@ from tstack.studies.cache import StudyCache, cache_key
 
 SCHEMA = "tstack.study/1"
 EXPERIMENTS = ("workload", "profile", "gemmini", "mapping", "nas")
+_TORCH_EXPERIMENTS = frozenset({"profile", "nas"})
 _MODULES = {"workload": "workload", "profile": "profiling", "gemmini": "gemmini", "mapping": "mapping", "nas": "nas"}
 
 
@@ -42,10 +44,29 @@ def parse_only(names: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _settings_for(name: str, config: StudyConfig) -> dict[str, Any]:
-    """What an experiment's result depends on: the whole config (simple, and never stale)."""
+    """What an experiment's result depends on: the whole config (simple, and never stale), less the torch thread
+    count for the experiments that do not run torch."""
     d = config.to_dict()
+    if name not in _TORCH_EXPERIMENTS:
+        del d["threads"]
     d["experiment"] = name
     return d
+
+
+def _with_threads(config: StudyConfig, names: Sequence[str]) -> StudyConfig:
+    """`config` with its torch thread count made explicit when a torch experiment runs.
+
+    The NAS experiment's results depend on the thread count (it sets the order of float sums in training and
+    evaluation; benchmarks/RESULTS-robustness.md), and torch's default is the machine's core count. Recording the
+    count used makes the study say what it ran with, and keys the cache and the resumable work folders by it, so a
+    resume never mixes two thread counts."""
+    if config.threads is not None or not _TORCH_EXPERIMENTS & set(names):
+        return config
+    try:
+        import torch
+    except ImportError:
+        return config  # the torch experiments record their own refusal
+    return replace(config, threads=torch.get_num_threads())
 
 
 class Callbacks:
@@ -73,6 +94,7 @@ def run_study(
     """Run (or, with `resume`, reuse) each experiment; write `study.json` in `out_dir`; return its document."""
     cb = callbacks or Callbacks()
     names = parse_only(only)
+    config = _with_threads(config, names)
     # what a killed run was writing (checkpoints, cache entries, figures); only the study's own folders are walked
     clean_stale_temp(out_dir)
     for sub in ("cache", "figures", "work"):
