@@ -25,9 +25,16 @@ from tstack.studies.base import Progress, StudyConfig
 from tstack.studies.cache import StudyCache, cache_key
 
 SCHEMA = "tstack.study/1"
-EXPERIMENTS = ("workload", "profile", "gemmini", "mapping", "nas")
+EXPERIMENTS = ("workload", "profile", "gemmini", "mapping", "nas", "codesign")
 _TORCH_EXPERIMENTS = frozenset({"profile", "nas"})
-_MODULES = {"workload": "workload", "profile": "profiling", "gemmini": "gemmini", "mapping": "mapping", "nas": "nas"}
+_MODULES = {
+    "workload": "workload",
+    "profile": "profiling",
+    "gemmini": "gemmini",
+    "mapping": "mapping",
+    "nas": "nas",
+    "codesign": "codesign",
+}
 
 
 def experiment_module(name: str) -> ModuleType:
