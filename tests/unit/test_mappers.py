@@ -12,7 +12,11 @@ from tests.conftest import make_hardware
 from tstack.errors import InfeasibleError, SpecError
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mappers import (
+    Objective,
+    best_index,
+    best_mapping,
     divisors,
+    evaluate_space,
     exhaustive,
     full_mapspace,
     gemmini,
@@ -90,3 +94,27 @@ def test_cosa_within_5_percent_of_the_exhaustive_optimum_on_bert_base(design: st
         found = cosa(row.shape, hw)
         assert found.edp <= 1.05 * row.best.edp, row.op_name
         assert found.edp >= row.best.edp * (1 - 1e-9)  # never better than the ground truth
+
+
+@pytest.mark.parametrize("objective", list(Objective))
+@pytest.mark.parametrize(("m", "n", "k"), [(512, 768, 768), (360, 720, 1260), (7, 3072, 768), (1, 1, 1)])
+def test_exhaustive_in_slices_is_the_one_pass_search(m: int, n: int, k: int, objective: Objective) -> None:
+    """Priced slice by slice (memory bounded) the exhaustive search finds the mapping one vectorized pass over the
+    whole mapspace finds, first of equal scores included, and counts every candidate once."""
+    from tstack.mapping.cost import OperandBits
+    from tstack.mapping.mappers import full_mapspace
+
+    hw = tstack.load_hardware("gemmini-ibert")
+    shape = MatmulShape(m, n, k)
+    space = full_mapspace(shape)
+    costs = evaluate_space(shape, space, hw, OperandBits(), hw.cost_options)
+    want = space.mapping(best_index(costs, objective, "matmul"))
+    for max_candidates in (1, 97, 5000, 1 << 20):
+        got = best_mapping(shape, hw, OperandBits(), hw.cost_options, objective, max_candidates=max_candidates)
+        assert got is not None and got.mapping == want and got.evaluated == len(space), max_candidates
+    rows = best_mapping(shape, hw, OperandBits(), hw.cost_options, objective, n_tiles=(n,), max_candidates=64)
+    keep = np.flatnonzero(space.tile_n == n)
+    sub = space.take(keep)
+    sub_costs = evaluate_space(shape, sub, hw, OperandBits(), hw.cost_options)
+    if np.isfinite(np.where(sub_costs.feasible, sub_costs.edp, np.inf)).any() or objective is Objective.LATENCY:
+        assert rows is not None and rows.mapping == sub.mapping(best_index(sub_costs, objective, "matmul"))

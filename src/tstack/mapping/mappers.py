@@ -13,7 +13,8 @@ double-buffered on-chip memories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
@@ -84,6 +85,54 @@ class Mapspace:
         return Mapspace(self.tile_m[index], self.tile_n[index], self.tile_k[index], self.order[index])
 
 
+#: candidates priced in one vectorized pass: the exhaustive search walks a larger mapspace in slices of this many, so
+#: its memory stays near 2^20 x (a few dozen float64 columns), a few hundred MB, however many divisors a shape has
+MAX_CANDIDATES_PER_PASS = 1 << 20
+
+
+def mapspace_chunks(
+    shape: MatmulShape, n_tiles: Sequence[int] | None = None, max_candidates: int = MAX_CANDIDATES_PER_PASS
+) -> Iterator[Mapspace]:
+    """The full mapspace (or, with `n_tiles`, the part whose n tile is one of them) in slices of at most
+    `max_candidates` (at least one m tile per slice), in `full_mapspace`'s order."""
+    if min(shape.m, shape.n, shape.k) <= 0:
+        raise InfeasibleError(f"matmul {shape.m}x{shape.n}x{shape.k} has a zero dimension; nothing to map")
+    dm = np.array(divisors(shape.m))
+    dn = np.array(divisors(shape.n) if n_tiles is None else n_tiles)
+    dk = np.array(divisors(shape.k))
+    step = max(1, max_candidates // (len(dn) * len(dk) * len(ORDERS)))
+    for start in range(0, len(dm), step):
+        grids = np.meshgrid(dm[start : start + step], dn, dk, np.arange(len(ORDERS)), indexing="ij")
+        yield Mapspace(*[g.ravel().astype(np.int64) for g in grids])
+
+
+def best_mapping(
+    shape: MatmulShape,
+    hw: Hardware,
+    bits: OperandBits,
+    options: CostOptions,
+    objective: Objective = Objective.EDP,
+    n_tiles: Sequence[int] | None = None,
+    max_candidates: int = MAX_CANDIDATES_PER_PASS,
+) -> MapperResult | None:
+    """The best mapping of the (optionally n-constrained) full mapspace under `objective`, priced slice by slice
+    (the first of equal scores wins, as one pass's argmin would); None when no mapping is feasible."""
+    best: MapperResult | None = None
+    best_score = np.inf
+    evaluated = 0
+    for space in mapspace_chunks(shape, n_tiles, max_candidates):
+        costs = evaluate_space(shape, space, hw, bits, options)
+        score = _score(costs, objective)
+        i = int(np.argmin(score))
+        evaluated += len(space)
+        if score[i] < best_score:
+            best_score = float(score[i])
+            best = MapperResult(
+                space.mapping(i), float(costs.latency_cycles[i]), float(costs.energy_pj[i]), float(costs.edp[i]), 0
+            )
+    return None if best is None else replace(best, evaluated=evaluated)
+
+
 def full_mapspace(shape: MatmulShape) -> Mapspace:
     if min(shape.m, shape.n, shape.k) <= 0:
         raise InfeasibleError(f"matmul {shape.m}x{shape.n}x{shape.k} has a zero dimension; nothing to map")
@@ -140,8 +189,10 @@ def exhaustive(
     objective: Objective = Objective.EDP,
 ) -> MapperResult:
     bits, options = bits or OperandBits(), options or hw.cost_options
-    space = full_mapspace(shape)
-    return _result(space, evaluate_space(shape, space, hw, bits, options), objective)
+    best = best_mapping(shape, hw, bits, options, objective)
+    if best is None:
+        raise InfeasibleError("no valid mapping: no tile of this matmul fits the design's on-chip memories")
+    return best
 
 
 def valid_mappings(

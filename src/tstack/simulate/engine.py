@@ -27,7 +27,7 @@ from tstack.mapping.conv_mappers import exhaustive_conv
 from tstack.mapping.cost import Cost, MatmulShapes, OperandBits, matmul_costs
 from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
 from tstack.mapping.loopnest import Mapping, MatmulShape
-from tstack.mapping.mappers import MapperName, evaluate_space, full_mapspace, gemmini_memory
+from tstack.mapping.mappers import MapperName, Objective, best_mapping, gemmini_memory
 from tstack.simulate.nonlinear import (
     NonlinearCost,
     Placement,
@@ -152,15 +152,11 @@ def _searched_mapping(
     shape: MatmulShape, hw: Hardware, act: FusedActivation, bits: OperandBits, options: CostOptions
 ) -> tuple[Mapping, bool]:
     """The exhaustive mapper's best-EDP mapping; a fused LayerNorm/Softmax needs whole output rows on chip."""
-    space = full_mapspace(shape)
-    if act in (FusedActivation.LAYERNORM, FusedActivation.SOFTMAX):
-        space = space.take(np.flatnonzero(space.tile_n == shape.n))
-    costs = evaluate_space(shape, space, hw, bits, options)
-    score = np.where(costs.feasible, costs.edp, np.inf)
-    best = int(np.argmin(score))
-    if not np.isfinite(score[best]):  # no row-sized tile fits: fall back to the heuristic's overflowing tile
+    rows = (shape.n,) if act in (FusedActivation.LAYERNORM, FusedActivation.SOFTMAX) else None
+    best = best_mapping(shape, hw, bits, options, Objective.EDP, n_tiles=rows)
+    if best is None:  # no row-sized tile fits: fall back to the heuristic's overflowing tile
         return _gemmini_mapping(shape, hw, act)
-    return space.mapping(best), True
+    return best.mapping, True
 
 
 @lru_cache(maxsize=65536)
