@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tstack import api
@@ -153,6 +153,162 @@ def _point(model: str, seq: int, designs: tuple[Hardware, Hardware], value: Any,
     }
 
 
+@dataclass
+class _Tornado:
+    """The configurations the rows move around, and the rows as they are made."""
+
+    model: str
+    seq: int
+    base_hw: Hardware
+    target_hw: Hardware
+    bases: dict[str, _Base]
+    write_fraction: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    reference: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.reference = {name: _point(self.model, self.seq, self.designs(b), None, "reference")
+                          for name, b in self.bases.items()}  # fmt: skip
+
+    def designs(self, b: _Base, **kw: Any) -> tuple[Hardware, Hardware]:
+        return b.designs(self.base_hw, self.target_hw, **kw)
+
+    def dma_for(self, memory: MemoryLatency) -> float:
+        return predict_dma(GEMMINI_DMA, memory, output_bytes=1).effective(self.write_fraction)
+
+    def memory_row(self, b: _Base, memory: MemoryLatency) -> tuple[Hardware, Hardware]:
+        return self.designs(b, timing=_timing(memory), dma=self.dma_for(memory))
+
+    def row(
+        self,
+        key: str,
+        label: str,
+        kind: str,
+        note: str,
+        points: list[tuple[Any, str]],
+        make: Callable[[_Base, Any], tuple[Hardware, Hardware]],
+        reference_value: dict[str, tuple[Any, str]],
+        on: tuple[str, ...] = ("predicted", "calibrated"),
+    ) -> None:
+        per_base: dict[str, Any] = {}
+        for name in on:
+            pts = [_point(self.model, self.seq, make(self.bases[name], v), v, lab) for v, lab in points]
+            speedups = [p["speedup"] for p in pts] + [self.reference[name]["speedup"]]
+            value, vlabel = reference_value[name]
+            per_base[name] = {
+                "points": pts,
+                "reference_value": value,
+                "reference_label": vlabel,
+                "min_speedup": min(speedups),
+                "max_speedup": max(speedups),
+            }
+        self.rows.append({"key": key, "label": label, "kind": kind, "note": note, "bases": per_base})
+
+
+def _input_rows(t: _Tornado, shipped_dma: float, calibrated_dma: float) -> None:
+    """The two inputs that are predicted in the presets and calibrated in the -calibrated presets."""
+    predicted_dma = t.dma_for(FIRESIM_DDR3)  # for this model's traffic; the presets carry BERT-Base l = 512's
+    t.row(
+        "dma_bandwidth",
+        "DMA bandwidth (B/cycle)",
+        "predicted / calibrated",
+        f"predicted {shipped_dma:.2f} B/cycle by Little's law under the 64-bit memory bus (dma_model; "
+        f"{predicted_dma:.2f} for this model's read/write mix); calibrated "
+        f"{calibrated_dma:g} B/cycle fitted to Fig. 13; 16 = the 128-bit DMA port",
+        [(v, f"{v:g} B/cycle") for v in DMA_RANGE],
+        lambda b, v: t.designs(b, dma=v),
+        {
+            "predicted": (shipped_dma, f"{shipped_dma:.2f} B/cycle"),
+            "calibrated": (calibrated_dma, f"{calibrated_dma:g} B/cycle"),
+        },
+    )
+    lo_f, hi_f = (host_scale_for(s) for s in PAPER_MATMUL_SHARES)
+    t.row(
+        "host_speed",
+        "host speed (every host cost scaled)",
+        "predicted / calibrated",
+        "the calibrated host's 1.86% matmul share (geometric mean of the paper's two) moved to the paper's 1.06% "
+        f"(costs x{lo_f:.2f}) and 3.2% (x{hi_f:.2f}); the same factors on the predicted host",
+        [(lo_f, f"x{lo_f:.2f} (1.06%)"), (hi_f, f"x{hi_f:.2f} (3.2%)")],
+        lambda b, v: t.designs(b, host_factor=v),
+        {"predicted": (1.0, "x1 (Rocket model)"), "calibrated": (1.0, "x1 (1.86%)")},
+    )
+    t.row(
+        "host_costs",
+        "host per-element costs",
+        "calibrated / predicted",
+        "calibrated: fitted to Fig. 14's shares (calibrate_host); predicted: measured RV64GC instruction counts priced "
+        "by the in-order Rocket model (host_model)",
+        [("calibrated", "calibrated"), ("predicted", "predicted")],
+        lambda b, v: t.designs(b, host=v),
+        {"predicted": ("predicted", "predicted"), "calibrated": ("calibrated", "calibrated")},
+    )
+
+
+def _assumption_rows(t: _Tornado) -> None:
+    """The assumed figures of the two predictions: they move the predicted configuration only."""
+    t.row(
+        "soc_latency",
+        "SoC path of a DRAM round trip (cycles)",
+        "assumed",
+        "TLB, system bus and L2 traversal, taken as ccbench's ~30-cycle L2 hit; moves the DMA (Little's law) and the "
+        "host's miss latency together",
+        [(v, f"{v:g} cycles") for v in SOC_RANGE],
+        lambda b, v: t.memory_row(b, dataclasses.replace(FIRESIM_DDR3, soc_cycles=v)),
+        {"predicted": (FIRESIM_DDR3.soc_cycles, f"{FIRESIM_DDR3.soc_cycles:g} cycles")},
+        on=("predicted",),
+    )
+    t.row(
+        "row_hit_rate",
+        "DRAM open-row hit rate",
+        "assumed",
+        "row-by-row mvin inside an 8 KiB DRAM page (FASED DDR3 FR-FCFS, open page); moves the DMA and the host's "
+        "misses together",
+        [(v, f"{v:g}") for v in ROW_HIT_RANGE],
+        lambda b, v: t.memory_row(b, dataclasses.replace(FIRESIM_DDR3, row_hit_rate=v)),
+        {"predicted": (FIRESIM_DDR3.row_hit_rate, f"{FIRESIM_DDR3.row_hit_rate:g}")},
+        on=("predicted",),
+    )
+    t.row(
+        "mispredict_penalty",
+        "branch mispredict penalty (cycles)",
+        "assumed",
+        "Rocket resolves branches in execute; the front end refetches",
+        [(v, f"{v:g} cycles") for v in MISPREDICT_RANGE],
+        lambda b, v: t.designs(b, timing=_timing(mispredict_penalty=v)),
+        {"predicted": (RocketTiming().mispredict_penalty, f"{RocketTiming().mispredict_penalty:g} cycles")},
+        on=("predicted",),
+    )
+    t.row(
+        "fp_to_int_latency",
+        "FP-to-int latency (cycles)",
+        "assumed",
+        "FPToInt's result written back through the core's MEM stage (an estimate)",
+        [(v, f"{v} cycles") for v in FP_TO_INT_RANGE],
+        lambda b, v: t.designs(b, timing=_timing(fp_to_int=v)),
+        {"predicted": (RocketTiming().latency_of("fp_to_int"), f"{RocketTiming().latency_of('fp_to_int')} cycles")},
+        on=("predicted",),
+    )
+
+
+def _option_rows(t: _Tornado) -> None:
+    """Gemmini's software options, off and on, around both configurations."""
+    for option, what in (
+        ("skip_one_trip_loops", "a one-trip DRAM loop is no loop (Timeloop); off: A and B move in for every tile"),
+        ("weights_stay_in_array", "a one-block weight tile stays in the PEs across m-tiles (Timeloop); off: preloaded"),
+    ):
+        ref = getattr(t.base_hw.cost_options, option)
+        t.row(
+            option,
+            f"cost option {option}",
+            "software option",
+            f"{what}; the presets set it {'on' if ref else 'off'}, as Gemmini's software of the paper's time does",
+            [(False, "off"), (True, "on")],
+            _option_setter(t.designs, option),
+            {name: (ref, "on" if ref else "off") for name in t.bases},
+        )
+
+
 def sensitivity(
     model: str = "bert-base",
     seq: int = 512,
@@ -170,145 +326,16 @@ def sensitivity(
     for hw in (base_hw, target_hw, base_cal, target_cal):
         hw.with_link(*LINK, 1.0)  # raises SpecError if a design lacks the DMA link
     calibrated_dma = design_of(base_cal).scratchpad_fill_bytes_per_cycle  # the DMA link, DRAM -> on-chip memories
-    wf = write_fraction(model, base_hw, seq)
-
-    def dma_for(memory: MemoryLatency) -> float:
-        return predict_dma(GEMMINI_DMA, memory, output_bytes=1).effective(wf)
-
-    predicted_dma = dma_for(FIRESIM_DDR3)  # for this model's traffic; the presets carry BERT-Base l = 512's
     shipped_dma = design_of(base_hw).scratchpad_fill_bytes_per_cycle
+    wf = write_fraction(model, base_hw, seq)
     bases = {
         "predicted": _Base("predicted", "predicted", None, wf, hosts),
         "calibrated": _Base("calibrated", "calibrated", calibrated_dma, wf, hosts),
     }
-    reference = {
-        name: _point(model, seq, b.designs(base_hw, target_hw), None, "reference") for name, b in bases.items()
-    }
-
-    def designs(b: _Base, **kw: Any) -> tuple[Hardware, Hardware]:
-        return b.designs(base_hw, target_hw, **kw)
-
-    def memory_row(b: _Base, memory: MemoryLatency) -> tuple[Hardware, Hardware]:
-        return designs(b, timing=_timing(memory), dma=dma_for(memory))
-
-    lo_f, hi_f = (host_scale_for(s) for s in PAPER_MATMUL_SHARES)
-    rows: list[dict[str, Any]] = []
-
-    def row(
-        key: str,
-        label: str,
-        kind: str,
-        note: str,
-        points: list[tuple[Any, str]],
-        make: Callable[[_Base, Any], tuple[Hardware, Hardware]],
-        reference_value: dict[str, tuple[Any, str]],
-        on: tuple[str, ...] = ("predicted", "calibrated"),
-    ) -> None:
-        per_base: dict[str, Any] = {}
-        for name in on:
-            b = bases[name]
-            pts = [_point(model, seq, make(b, v), v, lab) for v, lab in points]
-            speedups = [p["speedup"] for p in pts] + [reference[name]["speedup"]]
-            value, vlabel = reference_value[name]
-            per_base[name] = {
-                "points": pts,
-                "reference_value": value,
-                "reference_label": vlabel,
-                "min_speedup": min(speedups),
-                "max_speedup": max(speedups),
-            }
-        rows.append({"key": key, "label": label, "kind": kind, "note": note, "bases": per_base})
-
-    row(
-        "dma_bandwidth",
-        "DMA bandwidth (B/cycle)",
-        "predicted / calibrated",
-        f"predicted {shipped_dma:.2f} B/cycle by Little's law under the 64-bit memory bus (dma_model; "
-        f"{predicted_dma:.2f} for this model's read/write mix); calibrated "
-        f"{calibrated_dma:g} B/cycle fitted to Fig. 13; 16 = the 128-bit DMA port",
-        [(v, f"{v:g} B/cycle") for v in DMA_RANGE],
-        lambda b, v: designs(b, dma=v),
-        {
-            "predicted": (shipped_dma, f"{shipped_dma:.2f} B/cycle"),
-            "calibrated": (calibrated_dma, f"{calibrated_dma:g} B/cycle"),
-        },
-    )
-    row(
-        "host_speed",
-        "host speed (every host cost scaled)",
-        "predicted / calibrated",
-        "the calibrated host's 1.86% matmul share (geometric mean of the paper's two) moved to the paper's 1.06% "
-        f"(costs x{lo_f:.2f}) and 3.2% (x{hi_f:.2f}); the same factors on the predicted host",
-        [(lo_f, f"x{lo_f:.2f} (1.06%)"), (hi_f, f"x{hi_f:.2f} (3.2%)")],
-        lambda b, v: designs(b, host_factor=v),
-        {"predicted": (1.0, "x1 (Rocket model)"), "calibrated": (1.0, "x1 (1.86%)")},
-    )
-    row(
-        "host_costs",
-        "host per-element costs",
-        "calibrated / predicted",
-        "calibrated: fitted to Fig. 14's shares (calibrate_host); predicted: measured RV64GC instruction counts priced "
-        "by the in-order Rocket model (host_model)",
-        [("calibrated", "calibrated"), ("predicted", "predicted")],
-        lambda b, v: designs(b, host=v),
-        {"predicted": ("predicted", "predicted"), "calibrated": ("calibrated", "calibrated")},
-    )
-    row(
-        "soc_latency",
-        "SoC path of a DRAM round trip (cycles)",
-        "assumed",
-        "TLB, system bus and L2 traversal, taken as ccbench's ~30-cycle L2 hit; moves the DMA (Little's law) and the "
-        "host's miss latency together",
-        [(v, f"{v:g} cycles") for v in SOC_RANGE],
-        lambda b, v: memory_row(b, dataclasses.replace(FIRESIM_DDR3, soc_cycles=v)),
-        {"predicted": (FIRESIM_DDR3.soc_cycles, f"{FIRESIM_DDR3.soc_cycles:g} cycles")},
-        on=("predicted",),
-    )
-    row(
-        "row_hit_rate",
-        "DRAM open-row hit rate",
-        "assumed",
-        "row-by-row mvin inside an 8 KiB DRAM page (FASED DDR3 FR-FCFS, open page); moves the DMA and the host's "
-        "misses together",
-        [(v, f"{v:g}") for v in ROW_HIT_RANGE],
-        lambda b, v: memory_row(b, dataclasses.replace(FIRESIM_DDR3, row_hit_rate=v)),
-        {"predicted": (FIRESIM_DDR3.row_hit_rate, f"{FIRESIM_DDR3.row_hit_rate:g}")},
-        on=("predicted",),
-    )
-    row(
-        "mispredict_penalty",
-        "branch mispredict penalty (cycles)",
-        "assumed",
-        "Rocket resolves branches in execute; the front end refetches",
-        [(v, f"{v:g} cycles") for v in MISPREDICT_RANGE],
-        lambda b, v: designs(b, timing=_timing(mispredict_penalty=v)),
-        {"predicted": (RocketTiming().mispredict_penalty, f"{RocketTiming().mispredict_penalty:g} cycles")},
-        on=("predicted",),
-    )
-    row(
-        "fp_to_int_latency",
-        "FP-to-int latency (cycles)",
-        "assumed",
-        "FPToInt's result written back through the core's MEM stage (an estimate)",
-        [(v, f"{v} cycles") for v in FP_TO_INT_RANGE],
-        lambda b, v: designs(b, timing=_timing(fp_to_int=v)),
-        {"predicted": (RocketTiming().latency_of("fp_to_int"), f"{RocketTiming().latency_of('fp_to_int')} cycles")},
-        on=("predicted",),
-    )
-    for option, what in (
-        ("skip_one_trip_loops", "a one-trip DRAM loop is no loop (Timeloop); off: A and B move in for every tile"),
-        ("weights_stay_in_array", "a one-block weight tile stays in the PEs across m-tiles (Timeloop); off: preloaded"),
-    ):
-        ref = getattr(base_hw.cost_options, option)
-        row(
-            option,
-            f"cost option {option}",
-            "software option",
-            f"{what}; the presets set it {'on' if ref else 'off'}, as Gemmini's software of the paper's time does",
-            [(False, "off"), (True, "on")],
-            _option_setter(designs, option),
-            {name: (ref, "on" if ref else "off") for name in bases},
-        )
+    t = _Tornado(model, seq, base_hw, target_hw, bases, wf)
+    _input_rows(t, shipped_dma, calibrated_dma)
+    _assumption_rows(t)
+    _option_rows(t)
     return {
         "model": model,
         "seq": seq,
@@ -317,12 +344,12 @@ def sensitivity(
         "write_fraction": wf,
         "bases": {
             name: {
-                "speedup": reference[name]["speedup"],
-                "baseline_matmul_share": reference[name]["baseline_matmul_share"],
+                "speedup": t.reference[name]["speedup"],
+                "baseline_matmul_share": t.reference[name]["baseline_matmul_share"],
                 "host": b.host,
                 "dma_bytes_per_cycle": shipped_dma if b.dma_bytes_per_cycle is None else b.dma_bytes_per_cycle,
             }
             for name, b in bases.items()
         },
-        "rows": rows,
+        "rows": t.rows,
     }
