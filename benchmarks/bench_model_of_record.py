@@ -61,7 +61,6 @@ from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.mappers import exhaustive, full_mapspace
 from tstack.mapping.mapspace import TIMELOOP_OPTIONS, timeloop_hardware
 from tstack.mapping.nest import NestConstraints, NestHardware, Nests
-from tstack.mapping.timeloop_constraints import load_nest_constraints
 from tstack.mapping.timeloop_io import nest_from_timeloop, nest_to_timeloop
 from tstack.mapping.timeloop_run import (
     ModelStats,
@@ -71,11 +70,11 @@ from tstack.mapping.timeloop_run import (
     matmul_problem,
     nest_hardware,
     parse_stats,
-    preset_arch,
     run_model,
 )
 from tstack.simulate import engine
 from tstack.simulate.engine import ModelResult
+from tstack.spec.timeloop import load_nest_constraints, preset_arch
 
 HERE = Path(__file__).resolve().parent
 PRESETS = HERE.parent / "src" / "tstack" / "presets" / "timeloop"

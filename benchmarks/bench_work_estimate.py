@@ -41,13 +41,14 @@ kind, case = sys.argv[1], json.loads(sys.argv[2])
 if kind == "mapspace":
     from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
     from tstack.spec.hardware import load_hardware
+    from tstack.spec.timeloop import gemmini_timeloop_files
 
     sem, n = Semantics(case["semantics"]), case["samples"]
     hw = load_hardware("gemmini-baseline")
     est = budget.mapspace_estimate(len(PAPER_OPS), n, sem.value)
     t0 = time.perf_counter()
     for name, shape in PAPER_OPS.items():
-        characterize(name, shape, hw, n, 0, sem)
+        characterize(name, shape, hw, n, 0, sem, timeloop=gemmini_timeloop_files())
 else:
     spec = _spec(case["model"])
     phase = _parse_phase(case.get("phase"), spec)

@@ -31,7 +31,7 @@ import numpy.typing as npt
 import tstack
 from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.mapspace import PAPER_OPS, PAPER_STATS, timeloop_hardware
-from tstack.mapping.timeloop_arch import load_timeloop_arch
+from tstack.spec.timeloop import load_timeloop_arch
 
 OPS = ("bert-base-mha", "bert-base-ffn")
 

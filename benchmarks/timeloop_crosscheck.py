@@ -21,6 +21,7 @@ import time
 
 from tstack.mapping import timeloop_crosscheck as tc
 from tstack.mapping import timeloop_run as tr
+from tstack.spec.timeloop import crosscheck_files
 
 
 def main() -> None:
@@ -35,7 +36,9 @@ def main() -> None:
     if args.l2:
         results = tc.crosscheck_l2(folder, tc.l2_crosscheck_archs(), args.per_arch, args.seed, args.workers)
     else:
-        results = tc.crosscheck(folder, tc.crosscheck_archs(), args.per_arch, args.seed, args.workers)
+        presets, constraints = crosscheck_files(tc.CROSSCHECK_ARCH_PRESETS, tc.CROSSCHECK_CONSTRAINT_PRESETS)
+        archs = tc.crosscheck_archs(presets)
+        results = tc.crosscheck(folder, archs, args.per_arch, args.seed, args.workers, constraints=constraints)
     seconds = time.perf_counter() - start
     print(
         "| architecture | mappings | counts equal | cycles equal (Timeloop's rounding) | cycles = ceil(tstack latency) "

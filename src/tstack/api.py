@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from tstack.mapping.conv_mappers import ConvMapperResult, exhaustive_conv
 from tstack.mapping.cost import OperandBits, evaluate
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
+from tstack.mapping.op_mapping import OpMapping as OpMapping  # re-exported: the result type lives in mapping
 from tstack.mapping.timeloop_io import conv_from_timeloop, from_timeloop, names_conv_dims
 from tstack.nas.pricing import DEFAULT_HARDWARE, DEFAULT_PHASE, PriceTable, Progress, build_price_table
 from tstack.nas.space import SearchSpace
@@ -38,24 +39,10 @@ from tstack.workload import (
     default_phase,
     parse_convention,
 )
-from tstack.workload.roofline import RooflineDevice, RooflineResult, roofline
+from tstack.workload.model_analysis import Analysis as Analysis  # re-exported: the result type lives in workload
+from tstack.workload.roofline import RooflineDevice, roofline
 
 PAPER_SEQ_LENS = (128, 256, 512, 1024, 2048, 4096)
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    """One model at each requested sequence length (a CNN has one result, plus its fused variant)."""
-
-    model: AnyModelSpec
-    phase: Phase
-    convention: Convention
-    batch: int
-    bits: int
-    results: tuple[WorkloadAnalysis, ...]
-    rooflines: tuple[RooflineResult, ...] = ()
-    fused: WorkloadAnalysis | None = None
-    device: RooflineDevice | None = None
 
 
 def _spec(model: Any) -> AnyModelSpec:
@@ -147,28 +134,6 @@ def simulate(
     the_phase = _parse_phase(phase, spec)
     workload = build_workload(spec, seq, phase=the_phase, batch=batch, fused=fused)  # a CNN ignores seq
     return simulate_workload(workload, hw, mapper=parse_mapper(mapper))
-
-
-@dataclass(frozen=True, slots=True)
-class OpMapping:
-    """One matmul op: the exhaustive mapper's best mapping and Gemmini's heuristic, under the same cost model. A
-    convolution (`conv_shape`) has its im2col matmul's `best`, and in `conv` its best 7-loop conv mapping when that
-    is better (as `simulate --mapper exhaustive` chooses)."""
-
-    op_name: str
-    shape: MatmulShape
-    best: MapperResult
-    heuristic: MapperResult
-    conv: ConvMapperResult | None = None
-    conv_shape: ConvShape | None = None
-
-    @property
-    def best_edp(self) -> float:
-        return self.best.edp if self.conv is None else self.conv.edp
-
-    @property
-    def best_latency_cycles(self) -> float:
-        return self.best.latency_cycles if self.conv is None else self.conv.latency_cycles
 
 
 def map_model(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tstack.mapping import timeloop_run as tr
+from tstack.spec.timeloop import preset_arch
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +17,7 @@ def timeloop_available() -> Path:
     which `.ci/run` sets). A probe that runs but reports nothing (`TimeloopFailedError`) is a failure, not a skip."""
     try:
         folder = tr.locate_timeloop()
-        tr.probe(folder)
+        tr.probe(folder, preset_arch("gemmini"))
     except tr.TimeloopUnavailableError as exc:
         why = f"the real Timeloop cannot run here: {exc}"
         if os.environ.get("TSTACK_REQUIRE_TIMELOOP") == "1":

@@ -20,27 +20,31 @@ import pytest
 
 from tstack.mapping import timeloop_crosscheck as tc
 from tstack.mapping import timeloop_run as tr
+from tstack.spec.timeloop import crosscheck_files
 
 pytestmark = pytest.mark.slow  # ~20 s on 2 cores: 300 timeloop-model runs; needs the bundled Timeloop (see above)
 
 PER_ARCH = 100
 ENERGY_TOLERANCE = 0.005
+PRESET_ARCHS, CONSTRAINTS = crosscheck_files(tc.CROSSCHECK_ARCH_PRESETS, tc.CROSSCHECK_CONSTRAINT_PRESETS)
 
 
 @pytest.fixture(scope="module")
 def results(timeloop_available):
-    return tc.crosscheck(timeloop_available, tc.crosscheck_archs(), PER_ARCH, seed=0, workers=2)
+    return tc.crosscheck(
+        timeloop_available, tc.crosscheck_archs(PRESET_ARCHS), PER_ARCH, seed=0, workers=2, constraints=CONSTRAINTS
+    )
 
 
-ARCHS = list(tc.crosscheck_archs())
+ARCHS = list(tc.crosscheck_archs(PRESET_ARCHS))
 
 
 def test_the_plan_is_diverse():
     """At least 200 nests on three architectures, every (matmul, mapspace cut) pair drawn on each, and the nests
     differ (runs without Timeloop)."""
     total = 0
-    for name, doc in tc.crosscheck_archs().items():
-        plan = tc.draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0)
+    for name, doc in tc.crosscheck_archs(PRESET_ARCHS).items():
+        plan = tc.draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0, CONSTRAINTS)
         total += len(plan)
         pairs = {tuple(d.label.split("/")[1:3]) for d in plan}
         assert len(pairs) == len(tc.CROSSCHECK_SHAPES) * len(tc.CROSSCHECK_CUTS)

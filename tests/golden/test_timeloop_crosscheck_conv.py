@@ -23,24 +23,26 @@ import pytest
 from tstack.mapping import conv_nest
 from tstack.mapping import timeloop_crosscheck as tc
 from tstack.mapping import timeloop_run as tr
+from tstack.spec.timeloop import crosscheck_files, preset_arch
 
 pytestmark = pytest.mark.slow  # ~15 s on 2 cores: 300 timeloop-model runs
 
 PER_ARCH = 100
 ENERGY_TOLERANCE = 0.005
-ARCHS = list(tc.crosscheck_archs())
+PRESET_ARCHS, _ = crosscheck_files(tc.CROSSCHECK_ARCH_PRESETS, ())
+ARCHS = list(tc.crosscheck_archs(PRESET_ARCHS))
 
 
 @pytest.fixture(scope="module")
 def results(timeloop_available):
-    return tc.crosscheck_conv(timeloop_available, tc.crosscheck_archs(), PER_ARCH, seed=0, workers=2)
+    return tc.crosscheck_conv(timeloop_available, tc.crosscheck_archs(PRESET_ARCHS), PER_ARCH, seed=0, workers=2)
 
 
 def test_the_plan_is_diverse():
     """At least 100 nests on at least two architectures, every conv on each, strides 1 and 2, 1x1 and 3x3, the nests
     differ, and a share of them reuse an input halo (runs without Timeloop)."""
     total = halo = 0
-    for name, doc in tc.crosscheck_archs().items():
+    for name, doc in tc.crosscheck_archs(PRESET_ARCHS).items():
         plan = tc.conv_draw_plan(tr.arch_reading(doc, name), PER_ARCH, 0)
         total += len(plan)
         assert {d.label.split("/")[1] for d in plan} == set(tc.CONV_CROSSCHECK_SHAPES)
@@ -80,7 +82,7 @@ def test_energy_within_half_a_percent(results, arch):
 def test_pricing_is_vectorized():
     """The model prices an array of nests at once, and each nest alone the same."""
     shape = tc.CONV_CROSSCHECK_SHAPES["r50-conv2-3x3"]
-    hw = tr.nest_hardware(tr.arch_reading(tr.preset_arch("gemmini"), "gemmini"), None)
+    hw = tr.nest_hardware(tr.arch_reading(preset_arch("gemmini"), "gemmini"), None)
     nests = conv_nest.sample(shape, hw, 64, np.random.default_rng(3))
     together = conv_nest.accesses(shape, nests)
     for i in (0, 17, 63):

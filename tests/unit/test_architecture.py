@@ -74,20 +74,8 @@ KEPT_READERS = {
     # the statistics file the Timeloop binary writes in the run's own temporary folder (a tool's output)
     ("mapping/timeloop_run.py", "read_text"),
 }
-# not done yet (issue #17), each to leave this list when it moves:
-PENDING = {
-    # the Timeloop presets (presets/timeloop/arch, constraints, measured) are defaults inside the mapspace semantics
-    # (TIMELOOP, TIMELOOP_IDS) and the cross-check; moving them to `tstack.spec.timeloop` changes callers in
-    # studies/, commands/, benchmarks/ and the golden tests
-    ("mapping/timeloop_arch.py", "imports tstack.spec.loading"),
-    ("mapping/timeloop_constraints.py", "imports tstack.spec.loading"),
-    ("mapping/timeloop_run.py", "imports tstack.spec.loading"),
-    ("mapping/timeloop_sampler.py", "imports tstack.spec.loading"),
-    ("mapping/timeloop_sampler.py", "json.loads"),
-    ("mapping/timeloop_sampler.py", "read_text"),
-    # the area tables (presets/area/*.json, issue #18's module) parse their own preset files
-    ("hardware/area_tables.py", "read_json"),
-}
+# not done yet (issue #17), each to leave this list when it moves (empty: the rule holds with the kept readers only)
+PENDING: set[tuple[str, str]] = set()
 
 
 def _dotted(node: ast.expr) -> str:
@@ -178,3 +166,45 @@ def test_the_scan_reaches_every_core_package() -> None:
     """Every core package exists and holds modules the scan reads (a renamed package is not silently skipped)."""
     scanned = {p.relative_to(SRC).parts[0] for package in CORE for p in (SRC / package).rglob("*.py")}
     assert scanned == set(CORE)
+
+
+# ---- the renderers read result types where they live, never through the API facade ----
+
+
+def imported_names(source: str) -> list[tuple[int, str]]:
+    """(line, dotted name) of everything `source` imports: `import a.b` gives a.b, `from a import b` gives a and a.b
+    (so `from tstack import api` is caught as tstack.api); at module level or inside a function."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            found += [(node.lineno, module), *((node.lineno, f"{module}.{alias.name}") for alias in node.names)]
+    return found
+
+
+def report_api_imports() -> list[str]:
+    """`module:line` of every import of `tstack.api` in `tstack.report`."""
+    return [
+        f"{path.relative_to(SRC).as_posix()}:{line}: imports {name}"
+        for path in sorted((SRC / "report").rglob("*.py"))
+        for line, name in imported_names(path.read_text(encoding="utf-8"))
+        if name == "tstack.api" or name.startswith("tstack.api.")
+    ]
+
+
+def test_the_report_never_imports_the_api() -> None:
+    """Renderers take results (`tstack.workload`, `tstack.mapping`, `tstack.simulate` types) where they live, so the
+    API may use the report and the report never reaches back through the facade."""
+    offenders = report_api_imports()
+    assert not offenders, "import result types from their own package, not tstack.api:\n" + "\n".join(offenders)
+
+
+def test_the_report_rule_catches_a_planted_offender() -> None:
+    planted = "from tstack import api, report\ndef f():\n    from tstack.api import Analysis\n    import tstack.apis\n"
+    assert [n for _, n in imported_names(planted) if n == "tstack.api" or n.startswith("tstack.api.")] == [
+        "tstack.api",  # from tstack import api
+        "tstack.api",  # from tstack.api import Analysis
+        "tstack.api.Analysis",
+    ]

@@ -18,11 +18,10 @@ from tstack.hardware.area_tables import (
     AreaTableError,
     Dram,
     Logic,
-    load_tables,
-    tables_for_node,
     tables_from_document,
 )
 from tstack.hardware.types import ActivationUnits
+from tstack.spec.area import load_tables, tables_for_node
 from tstack.spec.hardware import load_hardware
 
 KIB = 1024
@@ -84,7 +83,7 @@ def _preset(name: str) -> Any:
 
 def test_gemmini_breakdown_is_made_of_its_parts() -> None:
     hw = load_hardware("gemmini-baseline")
-    area = design_area(hw)
+    area = design_area(hw, tables=load_tables())
     parts = area.pe_array_mm2 + area.scratchpad_mm2 + area.accumulator_mm2 + area.l2_mm2 + area.nonlinear_units_mm2
     assert area.total_mm2 == pytest.approx(parts)
     assert area.tech_node_nm == 22 and "hwcomponents-22nm" in area.source
@@ -99,19 +98,29 @@ def test_gemmini_breakdown_is_made_of_its_parts() -> None:
 
 def test_bigger_memories_and_arrays_cost_more_area_and_energy_per_byte() -> None:
     hw = load_hardware("gemmini-baseline")
-    small, big = design_area(hw), design_area(hw.with_level("scratchpad", capacity_bytes=1024 * KIB))
+    small, big = (
+        design_area(hw, tables=load_tables()),
+        design_area(hw.with_level("scratchpad", capacity_bytes=1024 * KIB), tables=load_tables()),
+    )
     assert big.scratchpad_mm2 > 2.5 * small.scratchpad_mm2
     assert big.pe_array_mm2 == small.pe_array_mm2
-    wide = design_area(replace(hw, pe=replace(hw.pe, rows=32, cols=32)))
+    wide = design_area(replace(hw, pe=replace(hw.pe, rows=32, cols=32)), tables=load_tables())
     assert wide.pe_array_mm2 == pytest.approx(4 * small.pe_array_mm2)
-    e_small = memory_energies(hw).of("scratchpad").read_pj_per_byte
-    e_big = memory_energies(hw.with_level("scratchpad", capacity_bytes=1024 * KIB)).of("scratchpad").read_pj_per_byte
+    e_small = memory_energies(hw, tables=load_tables()).of("scratchpad").read_pj_per_byte
+    e_big = (
+        memory_energies(hw.with_level("scratchpad", capacity_bytes=1024 * KIB), tables=load_tables())
+        .of("scratchpad")
+        .read_pj_per_byte
+    )
     assert e_big > e_small
 
 
 def test_integer_nonlinear_units_cost_more_than_relu_units() -> None:
     """gemmini-ibert's I-BERT units against gemmini-rebalanced's ReLU/pool units (same memories)."""
-    rebalanced, ibert = design_area(load_hardware("gemmini-rebalanced")), design_area(load_hardware("gemmini-ibert"))
+    rebalanced, ibert = (
+        design_area(load_hardware("gemmini-rebalanced"), tables=load_tables()),
+        design_area(load_hardware("gemmini-ibert"), tables=load_tables()),
+    )
     assert ibert.scratchpad_mm2 == rebalanced.scratchpad_mm2
     assert ibert.normalization_unit_mm2 > 0.0 == rebalanced.normalization_unit_mm2
     assert ibert.nonlinear_units_mm2 > 5 * rebalanced.nonlinear_units_mm2
@@ -119,7 +128,7 @@ def test_integer_nonlinear_units_cost_more_than_relu_units() -> None:
 
 def test_every_preset_is_priced() -> None:
     for name in ("gemmini-baseline", "gemmini-rebalanced", "gemmini-ibert", "gemmini-ibert-timeloop", "paper-analytic"):
-        area = design_area(load_hardware(name))
+        area = design_area(load_hardware(name), tables=load_tables())
         assert 0.05 < area.total_mm2 < 50.0, name
 
 
@@ -136,8 +145,8 @@ def test_the_hand_table_reproduces_the_presets_energies() -> None:
 
 def test_table_energies_replace_the_hand_ones() -> None:
     hw = load_hardware("gemmini-baseline")
-    priced = with_table_energies(hw, dram=Dram.LPDDR4)
-    energies = memory_energies(hw, dram=Dram.LPDDR4)
+    priced = with_table_energies(hw, dram=Dram.LPDDR4, tables=load_tables())
+    energies = memory_energies(hw, dram=Dram.LPDDR4, tables=load_tables())
     for level in design_of(priced).memories:
         assert level.read_energy_pj_per_byte == energies.of(level.name).read_pj_per_byte
     assert priced.pe.mac_energy_pj == energies.mac_energy_pj != hw.pe.mac_energy_pj
@@ -153,7 +162,7 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
 def test_a_design_outside_the_grid_is_one_line() -> None:
     hw = load_hardware("gemmini-baseline").with_level("scratchpad", capacity_bytes=64 * 1024 * KIB)
     with pytest.raises(AreaTableError) as exc:
-        design_area(hw)
+        design_area(hw, tables=load_tables())
     message = _one_line(exc)
     assert "capacity" in message and "outside" in message and "gemmini-baseline" in message
 
@@ -186,7 +195,7 @@ def test_an_op_without_a_datapath_is_one_line() -> None:
     assert hw.activations is not None
     hw = replace(hw, activations=ActivationUnits(count=16, ops=frozenset({"gelu", "sort"})))
     with pytest.raises(Exception) as exc:
-        design_area(hw)
+        design_area(hw, tables=load_tables())
     assert "sort" in _one_line(exc)
 
 

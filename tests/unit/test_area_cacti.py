@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tstack.hardware.area_tables import tables_for_node
+from tstack.spec.area import tables_for_node
 
 ROOT = Path(__file__).resolve().parents[2]
 # the nodes whose CACTI outputs were recorded with their table

@@ -217,7 +217,7 @@ ONE_BUG = settings(FUZZ, report_multiple_bugs=False)
     | file_bytes(_preset("timeloop/constraints", "dosa-random"))
 )
 def test_timeloop_constraints(data: bytes) -> None:
-    from tstack.mapping.timeloop_constraints import load_nest_constraints
+    from tstack.spec.timeloop import load_nest_constraints
 
     path = _write(data, "constraints.yaml")
     only_tstack_errors(lambda: load_nest_constraints(path))
@@ -226,7 +226,7 @@ def test_timeloop_constraints(data: bytes) -> None:
 @ONE_BUG
 @given(data=file_bytes(_preset("timeloop/arch", "gemmini")))
 def test_timeloop_architecture(data: bytes) -> None:
-    from tstack.mapping.timeloop_arch import load_timeloop_arch
+    from tstack.spec.timeloop import load_timeloop_arch
 
     path = _write(data, "arch.yaml")
     only_tstack_errors(lambda: load_timeloop_arch(path))

@@ -15,7 +15,7 @@ from tstack.mapping.cost import OperandBits, matmul_costs
 from tstack.mapping.loopnest import ORDERS, MatmulShape
 from tstack.mapping.mappers import divisors, exhaustive
 from tstack.mapping.mapspace import Semantics, characterize, timeloop_hardware
-from tstack.mapping.timeloop_constraints import load_nest_constraints
+from tstack.spec.timeloop import gemmini_timeloop_files, load_nest_constraints
 
 DRAM_ORDER = ORDERS.index(("m", "n", "k"))  # mapspace.yaml's DRAM permutation CSRKQPN, outermost first
 ACC_ORDER = ORDERS.index(("n", "k", "m"))  # its accumulator permutation QPNCSRK: weight stationary
@@ -100,13 +100,14 @@ def test_partial_array_is_slower_per_mac(tl) -> None:
 def test_timeloop_characterization_spans_four_orders_and_is_seeded() -> None:
     hw = tstack.load_hardware("gemmini-baseline")
     shape = MatmulShape(512, 768, 768)
-    stats = characterize("mha", shape, hw, 20_000, seed=1, semantics=Semantics.TIMELOOP)
+    files = gemmini_timeloop_files()
+    stats = characterize("mha", shape, hw, 20_000, seed=1, semantics=Semantics.TIMELOOP, timeloop=files)
     assert stats.relative_edp.min() >= 1.0 - 1e-12
     assert 1e3 < stats.span < 1e5  # ~4e4 measured; the paper: up to 1e4
     assert isinstance(stats.best, nest.NestResult)
     tl = timeloop_hardware(hw)
     assert nest.satisfies(shape, stats.best.nests, tl, load_nest_constraints("gemmini")).all()
-    again = characterize("mha", shape, hw, 20_000, seed=1, semantics=Semantics.TIMELOOP)
+    again = characterize("mha", shape, hw, 20_000, seed=1, semantics=Semantics.TIMELOOP, timeloop=files)
     assert np.array_equal(again.relative_edp, stats.relative_edp)
 
 

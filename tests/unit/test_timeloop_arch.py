@@ -15,7 +15,9 @@ from tstack.hardware.design import design_of
 from tstack.mapping import nest
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import Semantics, characterize, timeloop_hardware
-from tstack.mapping.timeloop_arch import _PRESETS, arch_presets, load_timeloop_arch, read_timeloop_arch
+from tstack.mapping.timeloop_arch import read_timeloop_arch
+from tstack.spec.timeloop import ARCH_PRESETS as _PRESETS
+from tstack.spec.timeloop import arch_presets, load_timeloop_arch
 
 
 @pytest.fixture(scope="module")

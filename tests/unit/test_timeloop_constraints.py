@@ -11,7 +11,8 @@ from tstack.errors import InfeasibleError, SpecError
 from tstack.mapping import nest
 from tstack.mapping.loopnest import ORDERS, MatmulShape
 from tstack.mapping.mapspace import timeloop_hardware
-from tstack.mapping.timeloop_constraints import constraint_presets, load_nest_constraints, read_nest_constraints
+from tstack.mapping.timeloop_constraints import read_nest_constraints
+from tstack.spec.timeloop import constraint_presets, load_nest_constraints
 
 BYPASS = [
     {"target": "Registers", "type": "bypass", "keep": ["Weights"], "bypass": ["Inputs", "Outputs"]},

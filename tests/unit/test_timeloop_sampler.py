@@ -22,18 +22,22 @@ from tstack.mapping import nest
 from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mappers import divisors
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, timeloop_hardware
-from tstack.mapping.timeloop_arch import load_timeloop_arch
 from tstack.mapping.timeloop_run import TimeloopUnavailableError, locate_timeloop
 from tstack.mapping.timeloop_sampler import (
     arch_fanouts,
-    load_id_space,
     read_id_space,
     sample_ids,
     subspace_sizes,
     timeloop_energies,
-    timeloop_measurement,
 )
 from tstack.spec.hardware import load_hardware
+from tstack.spec.timeloop import (
+    gemmini_timeloop_files,
+    load_id_space,
+    load_timeloop_arch,
+    timeloop_measurement,
+    timeloop_pat_energies,
+)
 
 PRESETS = Path(__file__).resolve().parents[2] / "src" / "tstack" / "presets" / "timeloop"
 
@@ -218,7 +222,8 @@ def _tolerance(measured: dict[str, Any], key: str) -> float:
 def test_the_timeloop_ids_reading_is_within_noise_of_real_timeloop(op: str) -> None:
     measured = timeloop_measurement()["ops"][op]
     samples = measured["samples"]
-    st = characterize(op, PAPER_OPS[op], load_hardware("gemmini-baseline"), samples, 1, Semantics.TIMELOOP_IDS)
+    hw = load_hardware("gemmini-baseline")
+    st = characterize(op, PAPER_OPS[op], hw, samples, 1, Semantics.TIMELOOP_IDS, timeloop=gemmini_timeloop_files())
     real = measured["relative_edp"]
     assert abs(st.p10 - real["p10"]) < _tolerance(measured, "p10")
     assert abs(st.within_3x - real["within_3x"]) < _tolerance(measured, "within_3x")
@@ -227,7 +232,7 @@ def test_the_timeloop_ids_reading_is_within_noise_of_real_timeloop(op: str) -> N
     share = st.valid_mappings / math.prod(measured["subspace_sizes"].values())
     assert share == pytest.approx(measured["valid_share_of_ids"], abs=0.003)
     # the same energies with the uniform draw over valid factorizations are outside that noise: the test can fail
-    nh = timeloop_energies(gemmini_nest_hardware())
+    nh = timeloop_energies(gemmini_nest_hardware(), timeloop_pat_energies())
     space = load_id_space("gemmini", "gemmini")
     uniform, _ = nest.sample(PAPER_OPS[op], nh, samples, np.random.default_rng(1), space.constraints)
     edp = nest.costs(PAPER_OPS[op], uniform, nh).edp

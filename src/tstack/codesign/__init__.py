@@ -5,11 +5,12 @@ The entry points::
     from tstack.codesign import CodesignConfig, CodesignProblem, Strategy, run_codesign
     from tstack.hardware.area import design_area
     from tstack.nas.proxy import ProxyPerplexity
+    from tstack.spec.area import load_tables
     from tstack.spec.codesign import load_hardware_space  # presets and files are read at the boundary
     from tstack.spec.nas_space import load_space
 
     def area_mm2(hw):  # module level, so that Ray can ship it
-        return design_area(hw).total_mm2
+        return design_area(hw, tables=load_tables()).total_mm2
 
     shapes, space = load_space("cpu"), load_hardware_space("gemmini")
     problem = CodesignProblem(shapes, space, area_mm2, ProxyPerplexity(shapes),

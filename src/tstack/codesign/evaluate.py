@@ -131,7 +131,14 @@ class CodesignProblem:
 def priced_design(problem: CodesignProblem, params: HardwareParams) -> Hardware:
     """The design of `params` with the energies the problem prices it with (`Energies`)."""
     hw = build_design(problem.hardware, params)
-    return with_table_energies(hw) if problem.energies is Energies.TABLE else hw
+    if problem.energies is not Energies.TABLE:
+        return hw
+    if problem.hardware.tables is None:
+        raise SpecError(
+            f"hardware space {problem.hardware.name!r} has no component table to price energies from: load it with "
+            "tstack.spec.codesign (which gives the default table), or choose Energies.PRESET"
+        )
+    return with_table_energies(hw, tables=problem.hardware.tables)
 
 
 @dataclass

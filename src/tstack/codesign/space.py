@@ -21,11 +21,12 @@ around a base design the caller has already resolved: reading files and naming p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from tstack.errors import SpecError
+from tstack.hardware.area_tables import AreaTables
 from tstack.hardware.design import design_of
 from tstack.hardware.types import ARRAY, Hardware, Link, MemoryLevel, Tensor
 
@@ -104,6 +105,9 @@ class HardwareSpace:
     base: Hardware
     choices: tuple[tuple[str, tuple[Value, ...]], ...]  # (parameter, values) in PARAMETERS order
     l2: L2Energies
+    # the component table candidates' energies are priced from (`codesign.evaluate.Energies.TABLE`); the boundary
+    # (`tstack.spec.codesign`) gives the area model's default table. Not part of the space's identity.
+    tables: AreaTables | None = field(default=None, compare=False)
 
     def values(self, name: str) -> tuple[Value, ...]:
         return dict(self.choices)[name]
@@ -256,8 +260,11 @@ SPACE_FIELDS = frozenset({"name", "base", "parameters", "l2"})  # the fields of 
 _L2_FIELDS = frozenset({"read_energy_pj_per_byte", "write_energy_pj_per_byte", "banks"})
 
 
-def space_from_dict(data: Mapping[str, Any], base: Hardware, default_name: str = "custom") -> HardwareSpace:
-    """A validated space from a space document around `base` (see the module docstring for the parameters).
+def space_from_dict(
+    data: Mapping[str, Any], base: Hardware, default_name: str = "custom", tables: AreaTables | None = None
+) -> HardwareSpace:
+    """A validated space from a space document around `base` (see the module docstring for the parameters), its
+    candidates' energies priced from the component table `tables`.
 
     The document's ``base`` field, if any, names the design the caller resolved into `base`; it is not read here."""
     unknown = set(data) - SPACE_FIELDS
@@ -283,7 +290,7 @@ def space_from_dict(data: Mapping[str, Any], base: Hardware, default_name: str =
         )
     except (TypeError, ValueError) as exc:
         raise SpecError(f"codesign space: l2 energies and banks must be numbers ({exc})") from None
-    space = HardwareSpace(str(data.get("name", default_name)), base, (), l2)
+    space = HardwareSpace(str(data.get("name", default_name)), base, (), l2, tables)
     base_params = space.base_params()
     choices = tuple(
         (name, _choices(name, raw_params[name]) if name in raw_params else (_plain(getattr(base_params, name)),))

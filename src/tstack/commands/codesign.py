@@ -34,8 +34,9 @@ def component_area_mm2(hw: Hardware) -> float:
     """Area of `hw` in mm^2, predicted by tstack's component area model (`tstack.hardware.area.design_area`, its
     default table: CACTI SRAMs and Aladdin logic through hwcomponents at 22 nm)."""
     from tstack.hardware.area import design_area
+    from tstack.spec.area import load_tables
 
-    return float(design_area(hw).total_mm2)
+    return float(design_area(hw, tables=load_tables()).total_mm2)
 
 
 # the area model the command uses; a module attribute so that tests can run the command with a stated model

@@ -35,10 +35,10 @@ from tstack.errors import TstackError
 from tstack.fileio import confined, output_dir, output_file, safe_name, write_atomic
 
 if TYPE_CHECKING:
-    from tstack.api import OpMapping
     from tstack.hardware.types import Hardware
     from tstack.mapping.mapspace import MapspaceStats, Semantics
     from tstack.mapping.nest import NestConstraints
+    from tstack.mapping.op_mapping import OpMapping
     from tstack.mapping.timeloop_arch import TimeloopArch
     from tstack.mapping.timeloop_sampler import IdSpace
 
@@ -213,6 +213,7 @@ def mapspace(
 
     from tstack.mapping.mapspace import PAPER_OPS, characterize
     from tstack.report.simulate_doc import mapspace_document, mapspace_table
+    from tstack.spec.timeloop import gemmini_timeloop_files
 
     setup = _mapspace_setup(hw, samples, seed, ops, semantics, sampler, export, plot, constraints, timeloop_arch)
     nests = setup.semantics.value if setup.constraints is None else "nest"
@@ -231,6 +232,7 @@ def mapspace(
             constraints=setup.constraints,
             arch=setup.arch,
             id_space=setup.id_space,
+            timeloop=gemmini_timeloop_files(),
         )
         for n in track(setup.names, description="sampling", console=_err, disable=as_json)
     ]
@@ -299,7 +301,7 @@ def _mapspace_setup(
         ) from None
     constrained = None
     if constraints is not None:
-        from tstack.mapping.timeloop_constraints import load_nest_constraints
+        from tstack.spec.timeloop import load_nest_constraints
 
         if chosen is not Semantics.TSTACK:
             raise TstackError("--constraints replaces --semantics; give one of them")
@@ -313,7 +315,7 @@ def _mapspace_setup(
     label = chosen.value if constrained is None else f"constraints {constrained.name}"
     arch = None
     if timeloop_arch is not None:
-        from tstack.mapping.timeloop_arch import load_timeloop_arch
+        from tstack.spec.timeloop import load_timeloop_arch
 
         if chosen is Semantics.TSTACK and constrained is None:
             raise TstackError(
@@ -347,7 +349,8 @@ def _id_space(sampler: str, semantics: Semantics, constraints: str | None, timel
     timeloop = gemmini, nest-free = dosa-random) on --timeloop-arch's fanouts; None for the uniform sampler. The
     timeloop-ids semantics always draws so, from Gemmini's files."""
     from tstack.mapping.mapspace import Semantics
-    from tstack.mapping.timeloop_sampler import Sampler, load_id_space
+    from tstack.mapping.timeloop_sampler import Sampler
+    from tstack.spec.timeloop import load_id_space
 
     try:
         chosen = Sampler(sampler)

@@ -3,7 +3,8 @@
 Without one the area model would be missing from every search (a bigger design always wins) and energies would be
 hand constants. Every figure here is predicted from a table whose source it names (`source`): by default
 `hwcomponents-22nm` (CACTI SRAM macros and the Aladdin logic library via hwcomponents at 22 nm), or any other table
-(`load_tables`), including `hand-45nm`, the Horowitz table the presets' energies come from, kept for comparison.
+(`tstack.spec.area.load_tables`, passed in as `tables`), including `hand-45nm`, the Horowitz table the presets'
+energies come from, kept for comparison.
 
 What a design is made of, as read through `design_of` (the assumptions, switchable by editing the design):
 
@@ -34,14 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from tstack.errors import SpecError
-from tstack.hardware.area_tables import (
-    DEFAULT_TABLE,
-    AreaTableError,
-    AreaTables,
-    Dram,
-    Logic,
-    load_tables,
-)
+from tstack.hardware.area_tables import AreaTableError, AreaTables, Dram, Logic
 from tstack.hardware.design import Design, design_of
 from tstack.hardware.types import ActivationUnits, Hardware, MemoryLevel, NormalizationUnit
 from tstack.kernels.opcount import op_counts
@@ -139,10 +133,6 @@ def sram_macros(hw: Hardware | Design) -> tuple[SramMacro, ...]:
     if design.l2 is not None:
         out.append(macro(design.l2, design.scratchpad.word_bits))
     return tuple(out)
-
-
-def _tables(tables: AreaTables | None) -> AreaTables:
-    return load_tables(DEFAULT_TABLE) if tables is None else tables
 
 
 def _macro_areas_mm2(design: Design, tables: AreaTables) -> dict[str, float]:
@@ -256,11 +246,12 @@ def _normalization_um2(norm: NormalizationUnit, tables: AreaTables) -> float:
     return norm.elements_per_cycle * lane
 
 
-def design_area(hw: Hardware, *, tables: AreaTables | None = None) -> AreaBreakdown:
-    """The area of `hw` by component (module docstring), from `tables` (default: the 22 nm hwcomponents table).
+def design_area(hw: Hardware, *, tables: AreaTables) -> AreaBreakdown:
+    """The area of `hw` by component (module docstring), from `tables` (`tstack.spec.area.load_tables()`: the 22 nm
+    hwcomponents table).
 
     A memory outside the table's grid, or a table without SRAM areas (`hand-45nm`), is one `AreaTableError` line."""
-    table = _tables(tables)
+    table = tables
     design = design_of(hw)
     macros = _macro_areas_mm2(design, table)
     pe_um2 = pe_area_um2(design, table)
@@ -284,10 +275,10 @@ def design_area(hw: Hardware, *, tables: AreaTables | None = None) -> AreaBreakd
     )
 
 
-def memory_energies(hw: Hardware, *, tables: AreaTables | None = None, dram: Dram | None = None) -> MemoryEnergies:
-    """Read/write pJ per byte of each memory level of `hw` and a MAC's pJ, from `tables` (default 22 nm
-    hwcomponents); DRAM of kind `dram` (default: the table's own default kind)."""
-    table = _tables(tables)
+def memory_energies(hw: Hardware, *, tables: AreaTables, dram: Dram | None = None) -> MemoryEnergies:
+    """Read/write pJ per byte of each memory level of `hw` and a MAC's pJ, from `tables` (`tstack.spec.area`; the
+    default is the 22 nm hwcomponents table); DRAM of kind `dram` (default: the table's own default kind)."""
+    table = tables
     design = design_of(hw)
     kind = table.default_dram if dram is None else dram
     per_byte = _macro_pj_per_byte(design, table)
@@ -307,7 +298,7 @@ def memory_energies(hw: Hardware, *, tables: AreaTables | None = None, dram: Dra
     )
 
 
-def with_table_energies(hw: Hardware, *, tables: AreaTables | None = None, dram: Dram | None = None) -> Hardware:
+def with_table_energies(hw: Hardware, *, tables: AreaTables, dram: Dram | None = None) -> Hardware:
     """`hw` with its per-access and MAC energies replaced by the table's (what a search prices each design with)."""
     energies = memory_energies(hw, tables=tables, dram=dram)
     for entry in energies.per_level:

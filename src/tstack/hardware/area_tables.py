@@ -3,7 +3,8 @@
 A table is data with provenance (`src/tstack/presets/area/*.json`): the `hwcomponents-<node>nm` tables are written by
 `benchmarks/area/build_tables.py`, which runs CACTI (the `hwcomponents-cacti` plug-in) and the Aladdin component
 library (`hwcomponents-library`) under Python 3.12; `hand-45nm` is the Horowitz 45 nm table the hardware presets'
-energies were taken from (the paper's Fig. 15). Reading a table needs only numpy, on any Python.
+energies were taken from (the paper's Fig. 15). Reading a table needs only numpy, on any Python. The files are found
+and read at the boundary (`tstack.spec.area.load_tables`); this module turns a parsed document into `AreaTables`.
 
 SRAM figures are CACTI's for a whole macro (`capacity_bytes` in `banks` banks, one access `width_bits` wide): area in
 mm², energy in pJ per access. Between grid points they are interpolated linearly in log-log space (area and energy
@@ -16,16 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import TstackError
-from tstack.fileio import read_json
 
 SCHEMA = "tstack.area-table/1"
 DEFAULT_TABLE = "hwcomponents-22nm"
@@ -201,45 +198,6 @@ def _interpolate(grids: tuple[FloatArray, ...], tables: FloatArray, query: Float
     return out.T
 
 
-def table_names() -> list[str]:
-    """The committed tables, by name."""
-    return sorted(p.stem for p in _preset_dir().glob("*.json") if not p.stem.startswith("cacti-"))
-
-
-def load_tables(name_or_path: str | Path = DEFAULT_TABLE) -> AreaTables:
-    """A committed table by name (`table_names()`), or a table file written by `benchmarks/area/build_tables.py`."""
-    text = str(name_or_path)
-    if text.endswith(".json"):
-        return _load_path(str(Path(text).resolve()))
-    if text not in table_names():
-        raise AreaTableError(f"no area table {text!r}; known: {', '.join(table_names())}, or a .json path")
-    return _load_path(str(_preset_dir() / f"{text}.json"))
-
-
-def tables_for_node(tech_node_nm: int) -> AreaTables:
-    """The hwcomponents table at `tech_node_nm`."""
-    name = f"hwcomponents-{int(tech_node_nm)}nm"
-    if name not in table_names():
-        nodes = sorted(
-            load_tables(n).tech_node_nm for n in table_names() if n.startswith("hwcomponents-") and n.endswith("nm")
-        )
-        raise AreaTableError(
-            f"no area table for {tech_node_nm} nm; committed tables cover {', '.join(f'{n} nm' for n in nodes)}; "
-            f"build one with benchmarks/area/build_tables.py --node {tech_node_nm} (Python 3.12 with tstack[area])"
-        )
-    return load_tables(name)
-
-
-def _preset_dir() -> Path:
-    return Path(str(resources.files("tstack.presets") / "area"))
-
-
-@lru_cache(maxsize=16)
-def _load_path(path: str) -> AreaTables:
-    doc = read_json(path, "area table", error=AreaTableError)
-    return tables_from_document(doc, origin=path)
-
-
 def tables_from_document(doc: Any, origin: str = "<document>") -> AreaTables:
     """An `AreaTables` from a table document (the JSON `build_tables.py` writes); a malformed one is one line."""
     try:
@@ -320,8 +278,5 @@ __all__ = [
     "Logic",
     "LogicCost",
     "SramCosts",
-    "load_tables",
-    "table_names",
-    "tables_for_node",
     "tables_from_document",
 ]

@@ -83,9 +83,9 @@ from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exha
 from tstack.mapping.loopnest import Mapping, MatmulShape
 from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
 from tstack.mapping.nest import NestConstraints, NestResult, Spatial
-from tstack.mapping.timeloop_arch import TimeloopArch, load_timeloop_arch
-from tstack.mapping.timeloop_constraints import load_nest_constraints
-from tstack.mapping.timeloop_sampler import IdSpace, load_id_space, sample_ids, subspace_sizes, timeloop_energies
+from tstack.mapping.timeloop_arch import TimeloopArch
+from tstack.mapping.timeloop_files import TimeloopFiles
+from tstack.mapping.timeloop_sampler import IdSpace, TimeloopEnergies, sample_ids, subspace_sizes, timeloop_energies
 
 
 class Semantics(StrEnum):
@@ -189,6 +189,7 @@ def characterize(
     constraints: NestConstraints | None = None,
     arch: TimeloopArch | None = None,
     id_space: IdSpace | None = None,
+    timeloop: TimeloopFiles | None = None,
 ) -> MapspaceStats:
     """`samples` random valid mappings' EDP relative to the exhaustive best, under `semantics` (module docstring).
 
@@ -198,22 +199,24 @@ def characterize(
     (a Timeloop architecture, `tstack.mapping.timeloop_arch`) puts the nests on its array, capacities and
     bandwidths, with the design's energies. `id_space` (`tstack.mapping.timeloop_sampler`) draws the nests as
     Timeloop's random mapper draws mapping IDs, relative to the best sample (`Semantics.TIMELOOP_IDS` is Gemmini's
-    files drawn so, priced with Timeloop's energies)."""
+    files drawn so, priced with Timeloop's energies). `timeloop` is Gemmini's Timeloop files, read
+    (`tstack.spec.timeloop.gemmini_timeloop_files`): the `timeloop` and `timeloop-ids` semantics need them."""
     if semantics is Semantics.TIMELOOP_IDS:
+        files = _files(semantics, timeloop)
         return _characterize_ids(
             name,
             shape,
             hw,
             samples,
             seed,
-            id_space or load_id_space("gemmini", "gemmini"),
-            arch or load_timeloop_arch("gemmini"),
-            energies=True,
+            id_space or files.id_space,
+            arch or files.arch,
+            energies=files.energies,
         )
     if id_space is not None:
-        return _characterize_ids(name, shape, hw, samples, seed, id_space, arch, energies=False)
+        return _characterize_ids(name, shape, hw, samples, seed, id_space, arch, energies=None)
     if constraints is None and semantics is not Semantics.TSTACK:
-        constraints = nest_constraints(semantics)
+        constraints = nest_constraints(semantics, timeloop)
     if constraints is not None:
         return _characterize_nest(name, shape, hw, samples, seed, constraints, arch)
     if arch is not None:
@@ -240,10 +243,20 @@ def _characterize_conv(name: str, conv: ConvShape, hw: Hardware, samples: int, s
     )
 
 
-def nest_constraints(semantics: Semantics) -> NestConstraints:
-    """The nest mapspace of a Timeloop-model semantics."""
+def _files(semantics: Semantics, timeloop: TimeloopFiles | None) -> TimeloopFiles:
+    if timeloop is None:
+        raise ValueError(
+            f"{semantics.value} semantics draws from Gemmini's Timeloop files: pass "
+            "timeloop=tstack.spec.timeloop.gemmini_timeloop_files()"
+        )
+    return timeloop
+
+
+def nest_constraints(semantics: Semantics, timeloop: TimeloopFiles | None = None) -> NestConstraints:
+    """The nest mapspace of a Timeloop-model semantics (`timeloop`: Gemmini's Timeloop files, for the `timeloop` and
+    `timeloop-ids` semantics)."""
     if semantics in (Semantics.TIMELOOP, Semantics.TIMELOOP_IDS):
-        return load_nest_constraints("gemmini")
+        return _files(semantics, timeloop).constraints
     if semantics in (Semantics.NEST, Semantics.NEST_FREE):
         return NestConstraints.of(Spatial.FULL if semantics is Semantics.NEST else Spatial.FREE)
     raise ValueError(f"{semantics.value} semantics has no nest mapspace")
@@ -313,19 +326,20 @@ def _characterize_ids(
     id_space: IdSpace,
     arch: TimeloopArch | None,
     *,
-    energies: bool,
+    energies: TimeloopEnergies | None,
 ) -> MapspaceStats:
     """Timeloop's random mapper on a nest mapspace (`tstack.mapping.timeloop_sampler.sample_ids`): valid mappings in
     proportion to the mapping IDs that construct them, priced by the nest model, EDP relative to the best sample (the
-    reference a Timeloop run reports). With `energies`, the per-access energies are Timeloop's own for Gemmini's
-    `arch_default.yaml` (its `pat` model, measured: `timeloop_sampler.timeloop_energies`), else the design's.
+    reference a Timeloop run reports). With `energies` (Timeloop's measured table), the per-access energies are
+    Timeloop's own for Gemmini's `arch_default.yaml` (its `pat` model, measured: `timeloop_sampler.timeloop_energies`),
+    else the design's.
     `valid_mappings` is the number of valid mapping IDs, estimated from the share of drawn IDs that were valid."""
     tl = timeloop_hardware(hw)
     nh = nest.NestHardware.of(tl)  # a design outside Gemmini's hierarchy is refused here, before any architecture
     if arch is not None:
         tl, nh = arch.on(tl)
-    if energies:
-        nh = timeloop_energies(nh)
+    if energies is not None:
+        nh = timeloop_energies(nh, energies)
     draw = sample_ids(shape, nh, samples, np.random.default_rng(seed), id_space)
     cost = nest.costs(shape, draw.nests, nh)
     best = nest.NestResult.pick(draw.nests, cost, int(np.argmin(cost.edp)))

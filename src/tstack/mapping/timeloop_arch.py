@@ -12,22 +12,21 @@ The nest model is Gemmini's hierarchy, so the description must have components n
   must have one; an on-chip level without one is unlimited, as Timeloop treats it.
 Not read: energies. Timeloop takes them from Accelergy, which tstack does not run, so the per-byte and per-MAC energies
 stay the design's (`--hw`); a design's other levels (e.g. an L2) are an error, as in `nest.NestHardware.of`.
+Presets and files are read at the boundary (`tstack.spec.timeloop.load_timeloop_arch`); this module reads the
+parsed document.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from tstack.errors import SpecError
 from tstack.hardware.design import design_of, with_capacities
 from tstack.hardware.types import Hardware
 from tstack.mapping.nest import NestHardware
-from tstack.spec.loading import yaml_preset_or_file
 
-_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "arch"
 _COMPONENTS = ("DRAM", "Scratchpad", "Accumulator", "Registers")
 _RANGE = re.compile(r"\[(\d+)\.\.(\d+)\]$")
 
@@ -70,16 +69,6 @@ class TimeloopArch:
             accumulator_words_per_cycle=self.accumulator_words_per_cycle,
         )
         return hw, nh
-
-
-def arch_presets() -> list[str]:
-    return sorted(p.stem for p in _PRESETS.glob("*.yaml"))
-
-
-def load_timeloop_arch(source: str | Path) -> TimeloopArch:
-    """An architecture from a preset name (`arch_presets`) or a Timeloop architecture YAML file."""
-    data, path = yaml_preset_or_file(source, _PRESETS, "Timeloop architecture")
-    return read_timeloop_arch(data, path.stem, str(path))
 
 
 def _components(node: Any, multiplicity: int, out: dict[str, tuple[dict[str, Any], int]], origin: str) -> None:

@@ -15,12 +15,12 @@ Accumulator, Registers), a `type` and:
   DRAM: all), as the nest model is that hierarchy.
 A matmul runs as Gemmini's conv-layer problem (P = M, C = K, K = N); R, S, Q and N have bound 1, so a factor on them
 other than 1 is an error and their place in a permutation does not matter. Other top-level keys (a `mapper:`
-section, as DOSA's files carry) are ignored. Anything else wrong is one line naming the directive.
+section, as DOSA's files carry) are ignored. Anything else wrong is one line naming the directive. Presets and files are
+read at the boundary (`tstack.spec.timeloop.load_nest_constraints`); this module reads the parsed document.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from tstack.errors import SpecError
@@ -33,20 +33,8 @@ from tstack.mapping.timeloop_io import (
     GEMMINI_TARGETS,
     NEST_TO_GEMMINI,
 )
-from tstack.spec.loading import yaml_preset_or_file
 
-_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "constraints"
 _MATMUL = {g: DIMS.index(d) for d, g in NEST_TO_GEMMINI.items()}  # Gemmini dim name -> nest dim index
-
-
-def constraint_presets() -> list[str]:
-    return sorted(p.stem for p in _PRESETS.glob("*.yaml"))
-
-
-def load_nest_constraints(source: str | Path) -> NestConstraints:
-    """Constraints from a preset name (`constraint_presets`) or a Timeloop constraints YAML file."""
-    data, path = yaml_preset_or_file(source, _PRESETS, "mapspace constraints")
-    return read_nest_constraints(data, path.stem, str(path))
 
 
 def _directives(data: Any, origin: str) -> list[Any]:

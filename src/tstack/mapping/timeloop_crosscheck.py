@@ -21,7 +21,6 @@ from tstack.mapping.conv_nest import ConvNests
 from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.nest import NestConstraints, Nests, Spatial
 from tstack.mapping.timeloop_arch import TimeloopArch
-from tstack.mapping.timeloop_constraints import load_nest_constraints
 from tstack.mapping.timeloop_io import GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI, nest_to_timeloop
 from tstack.mapping.timeloop_run import (
     DATASPACES,
@@ -30,7 +29,6 @@ from tstack.mapping.timeloop_run import (
     gemmini_like_arch,
     matmul_problem,
     nest_hardware,
-    preset_arch,
     run_model,
     timeloop_cycles,
 )
@@ -153,12 +151,15 @@ def _comparison(
 
 
 # The cross-check's plan: architectures, matmuls and mapspace cuts the nests are drawn from.
-def crosscheck_archs() -> dict[str, dict[str, Any]]:
-    """Gemmini's arch_default, DOSA's Gemmini, and a third Gemmini-like design: an 8 x 32 array, a 64 KiB
+CROSSCHECK_ARCH_PRESETS = ("gemmini", "dosa-gemmini")
+
+
+def crosscheck_archs(presets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Gemmini's arch_default, DOSA's Gemmini (`presets`: the documents of `CROSSCHECK_ARCH_PRESETS`, read by
+    `tstack.spec.timeloop.crosscheck_files`), and a third Gemmini-like design: an 8 x 32 array, a 64 KiB
     scratchpad at 16 B/cycle, 256-entry accumulators at 1 word/cycle each, DRAM at 4 B/cycle."""
     return {
-        "gemmini": preset_arch("gemmini"),
-        "dosa-gemmini": preset_arch("dosa-gemmini"),
+        **{name: dict(presets[name]) for name in CROSSCHECK_ARCH_PRESETS},
         "gemmini-8x32-bw": gemmini_like_arch(rows=8, cols=32, scratchpad_bytes=64 * 1024, accumulator_entries=256,
                                              dram_bytes_per_cycle=4, scratchpad_bytes_per_cycle=16,
                                              accumulator_words_per_cycle=1),
@@ -176,11 +177,12 @@ CROSSCHECK_SHAPES: dict[str, MatmulShape] = {
     "odd-30x42x18": MatmulShape(30, 42, 18),
     "prime-7x11x13": MatmulShape(7, 11, 13),
 }
-CROSSCHECK_CUTS = ("free", "full", "gemmini", "dosa-random", "dosa-real-gemmini")
+CROSSCHECK_CONSTRAINT_PRESETS = ("gemmini", "dosa-random", "dosa-real-gemmini")
+CROSSCHECK_CUTS = ("free", "full", *CROSSCHECK_CONSTRAINT_PRESETS)
 
 
-def _cut(name: str) -> Spatial | NestConstraints:
-    return {"free": Spatial.FREE, "full": Spatial.FULL}.get(name) or load_nest_constraints(name)
+def _cut(name: str, constraints: Mapping[str, NestConstraints]) -> Spatial | NestConstraints:
+    return {"free": Spatial.FREE, "full": Spatial.FULL}.get(name) or constraints[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +192,10 @@ class Draw:
     nests: Nests  # one nest
 
 
-def draw_plan(arch: TimeloopArch, per_arch: int, seed: int) -> list[Draw]:
+def draw_plan(arch: TimeloopArch, per_arch: int, seed: int, constraints: Mapping[str, NestConstraints]) -> list[Draw]:
     """`per_arch` random valid nests on `arch`: round robin over every (matmul, mapspace cut) pair, each nest
     drawn uniformly (`nest.sample`) from its cut: free spatial factors, the whole array unrolled, and the
-    Gemmini and DOSA constraint files."""
+    Gemmini and DOSA constraint files (`constraints`, by the names of `CROSSCHECK_CONSTRAINT_PRESETS`)."""
     rng = np.random.default_rng(seed)
     hw = nest_hardware(arch, None)
     pairs = [(s, c) for s in CROSSCHECK_SHAPES for c in CROSSCHECK_CUTS]
@@ -203,20 +205,27 @@ def draw_plan(arch: TimeloopArch, per_arch: int, seed: int) -> list[Draw]:
         if count == 0:
             continue
         shape = CROSSCHECK_SHAPES[shape_name]
-        drawn, _ = nest.sample(shape, hw, count, rng, _cut(cut))
+        drawn, _ = nest.sample(shape, hw, count, rng, _cut(cut, constraints))
         for i in range(len(drawn)):
             out.append(Draw(f"{arch.name}/{shape_name}/{cut}/{i}", shape, drawn.take(np.array([i]))))
     return out
 
 
 def crosscheck(
-    folder: Path, archs: Mapping[str, Mapping[str, Any]], per_arch: int, seed: int = 0, workers: int = 2
+    folder: Path,
+    archs: Mapping[str, Mapping[str, Any]],
+    per_arch: int,
+    seed: int = 0,
+    workers: int = 2,
+    *,
+    constraints: Mapping[str, NestConstraints],
 ) -> dict[str, list[Comparison]]:
-    """Draw `per_arch` nests on every architecture, run timeloop-model on each (`workers` at a time) and compare."""
+    """Draw `per_arch` nests on every architecture (`draw_plan`, with the `constraints` cuts), run timeloop-model on
+    each (`workers` at a time) and compare."""
     jobs: list[tuple[str, TimeloopArch, Draw]] = []
     for name, doc in archs.items():
         reading = arch_reading(doc, name)
-        jobs += [(name, reading, d) for d in draw_plan(reading, per_arch, seed)]
+        jobs += [(name, reading, d) for d in draw_plan(reading, per_arch, seed, constraints)]
 
     def one(job: tuple[str, TimeloopArch, Draw]) -> Comparison:
         name, reading, d = job

@@ -7,7 +7,8 @@ The pieces:
   both raise `TimeloopUnavailableError` saying exactly why not.
 * `matmul_problem` writes a matmul as Gemmini's Timeloop problem, a CNN layer (P = M, C = K, K = N, other dims 1);
   `gemmini_like_arch` writes a Gemmini-shaped v0.3 architecture (DRAM, Scratchpad, one Accumulator per PE column,
-  one Registers per PE) with chosen array, capacities and bandwidths; `preset_arch` reads tstack's restated presets.
+  one Registers per PE) with chosen array, capacities and bandwidths; tstack's restated presets are read at the
+  boundary (`tstack.spec.timeloop.preset_arch`).
 * `run_model` runs timeloop-model in its own directory and `parse_stats` reads `timeloop-model.stats.txt`: per level
   and dataspace the scalar reads, updates and fills summed over the utilized instances, the energy, the cycles.
 * `nest_hardware` turns an architecture and Timeloop's own per-access energies into the `NestHardware` that prices
@@ -38,9 +39,7 @@ from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.nest import NestHardware, Nests
 from tstack.mapping.timeloop_arch import TimeloopArch, read_timeloop_arch
 from tstack.mapping.timeloop_io import nest_to_timeloop
-from tstack.spec.loading import yaml_preset_or_file
 
-ARCH_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop" / "arch"
 DATASPACES = ("Weights", "Inputs", "Outputs")
 STAT_FILE = "timeloop-model.stats.txt"
 _DEFAULT_DIR = Path("/work/shared/tools/timeloop")
@@ -74,14 +73,6 @@ def matmul_problem(shape: MatmulShape) -> dict[str, Any]:
         raise SpecError(f"a Timeloop problem is one matmul; batch {shape.batch} is priced as {shape.batch} runs")
     instance = {"R": 1, "S": 1, "P": shape.m, "Q": 1, "C": shape.k, "K": shape.n, "N": 1}
     return {"problem": {"shape": "cnn-layer", "instance": instance}}
-
-
-def preset_arch(name: str) -> dict[str, Any]:
-    """One of tstack's restated Timeloop architectures (`gemmini`, `dosa-gemmini`) as a dict to write back out."""
-    data, _ = yaml_preset_or_file(name, ARCH_PRESETS, "Timeloop architecture")
-    if not isinstance(data, dict):
-        raise SpecError(f"Timeloop architecture {name!r} is not a mapping")
-    return data
 
 
 def gemmini_like_arch(
@@ -321,14 +312,15 @@ def run_model(
     return parse_stats(stats.read_text(encoding="utf-8"))
 
 
-def probe(folder: Path) -> None:
-    """Run timeloop-model once on a 16 x 16 x 16 matmul (the whole array unrolled, m at the Scratchpad); raises
+def probe(folder: Path, arch: Mapping[str, Any]) -> None:
+    """Run timeloop-model once on a 16 x 16 x 16 matmul on `arch`, a 16 x 16 Gemmini architecture document (the
+    preset `gemmini`, `tstack.spec.timeloop.preset_arch`; the whole array unrolled, m at the Scratchpad); raises
     `TimeloopUnavailableError` or `TimeloopFailedError` saying why it does not run."""
     factors = np.ones((1, len(nest.LEVELS), 3), dtype=np.int64)
     factors[0, nest.SCRATCHPAD, nest.M] = 16
     one = Nests(factors, np.zeros((1, len(nest.LEVELS)), dtype=np.int64), np.array([16]), np.array([16]))
     mapping = nest_to_timeloop(one, 0)
-    stats = run_model(folder, preset_arch("gemmini"), matmul_problem(MatmulShape(16, 16, 16)), mapping)
+    stats = run_model(folder, arch, matmul_problem(MatmulShape(16, 16, 16)), mapping)
     if stats.computes != 16**3:
         raise TimeloopFailedError(f"timeloop-model's probe reported {stats.computes} computes, not {16**3}")
 

@@ -38,13 +38,10 @@ IDs agrees to four digits and the statistics lie within sampling noise.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import cache
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,15 +55,22 @@ from tstack.mapping.nest import K, N, NestConstraints, NestHardware, Nests
 from tstack.mapping.timeloop_arch import _components
 from tstack.mapping.timeloop_constraints import _directives, read_nest_constraints
 from tstack.mapping.timeloop_io import GEMMINI_KEEPS, GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI
-from tstack.spec.loading import yaml_preset_or_file
 
-_TIMELOOP_PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop"
-# Real Timeloop's random mapper on Gemmini's files (benchmarks/timeloop_mapper_samples.py writes it): the sampled
-# statistics, the subspace sizes it printed and its per-access energies
-MEASURED = _TIMELOOP_PRESETS / "measured" / "gemmini-random.json"
 _SPLITS = len(GEMMINI_PROBLEM_DIMS) + 1  # a spatial level's split point: 0..7 loops along X
 _DATASPACES = ("Weights", "Inputs", "Outputs")
 IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeloopEnergies:
+    """Per-access energies (pJ) of the components of a Timeloop architecture, as Timeloop's `pat` model prices them
+    (for Gemmini's `arch_default.yaml`: measured, `tstack.spec.timeloop.timeloop_pat_energies`)."""
+
+    macc_pj: float
+    registers_pj: float
+    accumulator_pj: float
+    scratchpad_pj: float
+    dram_pj: float
 
 
 class Sampler(StrEnum):
@@ -234,16 +238,6 @@ def _check_spatial_factors(directive: dict[str, Any] | None, dim: int, where: st
             )
 
 
-def load_id_space(constraints: str | Path = "gemmini", arch: str | Path | None = "gemmini") -> IdSpace:
-    """`read_id_space` of a constraints preset or file (`tstack.mapping.timeloop_constraints`) on an architecture
-    preset or file (`tstack.mapping.timeloop_arch`; None: the design's array, every fanout along X)."""
-    data, path = yaml_preset_or_file(constraints, _TIMELOOP_PRESETS / "constraints", "mapspace constraints")
-    arch_data = None
-    if arch is not None:
-        arch_data, _ = yaml_preset_or_file(arch, _TIMELOOP_PRESETS / "arch", "Timeloop architecture")
-    return read_id_space(data, arch_data, path.stem, str(path))
-
-
 def _resolved(space: IdSpace, nh: NestHardware) -> tuple[SpatialLevel, ...]:
     """The spatial levels with the design's array sides where the space has no architecture; checked against the
     array the nests are priced on."""
@@ -344,34 +338,24 @@ def sample_ids(
     return IdDraw(out, ids)
 
 
-@cache
-def timeloop_measurement() -> dict[str, Any]:
-    """Real Timeloop's random-mapper run on Gemmini's published files (`MEASURED`; labelled measured)."""
-    data: dict[str, Any] = json.loads(MEASURED.read_text(encoding="utf-8"))
-    return data
-
-
-def timeloop_energies(hw: Hardware | NestHardware) -> NestHardware:
-    """The nest model's view of `hw` priced with the per-access energies Timeloop's built-in `pat` model gives
-    Gemmini's `arch_default.yaml` (measured: printed in timeloop-mapper.stats.txt, `MEASURED`), under Timeloop's
+def timeloop_energies(hw: Hardware | NestHardware, pj: TimeloopEnergies) -> NestHardware:
+    """The nest model's view of `hw` priced with the per-access energies `pj` Timeloop's built-in `pat` model gives
+    Gemmini's `arch_default.yaml` (measured: printed in timeloop-mapper.stats.txt; read by
+    `tstack.spec.timeloop.timeloop_pat_energies`), under Timeloop's
     conventions as `tstack.mapping.timeloop_run.nest_hardware` applies them: DRAM and scratchpad words are bytes;
     accumulator traffic is counted in words (`acc_bytes_per_word` = 1, so partial sums move as one DRAM word, as
     Timeloop moves them); a MAC costs the MACC's energy plus one read of its weight register, and a weight written into
     a register costs a register access. Array, capacities and bandwidths stay `hw`'s."""
     nh = NestHardware.of(hw)
-    tables = [op["pat_energy_pj_per_access"] for op in timeloop_measurement()["ops"].values()]
-    if any(t != tables[0] for t in tables):
-        raise SpecError(f"{MEASURED}: the measured runs disagree on Timeloop's per-access energies")
-    pj = tables[0]
     return replace(
         nh,
         acc_bytes_per_word=1,
-        mac_pj=pj["MACC"] + pj["Registers"],
-        dram_read_pj_per_byte=pj["DRAM"],
-        dram_write_pj_per_byte=pj["DRAM"],
-        spad_read_pj_per_byte=pj["Scratchpad"],
-        spad_write_pj_per_byte=pj["Scratchpad"],
-        acc_read_pj_per_byte=pj["Accumulator"],
-        acc_write_pj_per_byte=pj["Accumulator"],
-        register_write_pj_per_byte=pj["Registers"],
+        mac_pj=pj.macc_pj + pj.registers_pj,
+        dram_read_pj_per_byte=pj.dram_pj,
+        dram_write_pj_per_byte=pj.dram_pj,
+        spad_read_pj_per_byte=pj.scratchpad_pj,
+        spad_write_pj_per_byte=pj.scratchpad_pj,
+        acc_read_pj_per_byte=pj.accumulator_pj,
+        acc_write_pj_per_byte=pj.accumulator_pj,
+        register_write_pj_per_byte=pj.registers_pj,
     )

@@ -20,8 +20,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tstack.api import Analysis
 from tstack.workload import ModelSpec, Totals, WorkloadAnalysis
+from tstack.workload.model_analysis import Analysis
 
 ANALYZE_SCHEMA = "tstack.analyze/1"
 

@@ -12,9 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from tstack.api import Analysis
 from tstack.fileio import safe_name, write_atomic
 from tstack.units import to_giga
+from tstack.workload.model_analysis import Analysis
 
 _GROUP_COLORS = {
     "mha_proj": "#4c72b0",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from tstack.api import Analysis
 from tstack.units import seconds_to_ms, to_giga
 from tstack.workload import Totals, WorkloadAnalysis
+from tstack.workload.model_analysis import Analysis
 from tstack.workload.roofline import RooflineResult
 
 _GROUP_LABELS = {

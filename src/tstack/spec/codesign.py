@@ -14,6 +14,7 @@ from typing import Any
 from tstack.codesign.space import SPACE_FIELDS, HardwareSpace, space_from_dict
 from tstack.errors import SpecError
 from tstack.hardware.types import Hardware
+from tstack.spec.area import load_tables
 from tstack.spec.hardware import load_hardware
 from tstack.spec.loading import yaml_preset_or_file
 
@@ -40,7 +41,7 @@ def hardware_space_from_dict(
         if not isinstance(name, str) or not name:
             raise SpecError(f"codesign space: `base` must name a hardware preset or YAML file, got {name!r}")
         base = load_hardware(name)
-    return space_from_dict(data, base, default_name=default_name)
+    return space_from_dict(data, base, default_name=default_name, tables=load_tables())
 
 
 def load_hardware_space(source: str | Path, base: Hardware | None = None) -> HardwareSpace:

@@ -26,6 +26,7 @@ from tstack.codesign.search import CodesignResult
 from tstack.hardware.area import design_area
 from tstack.hardware.types import Hardware
 from tstack.nas.proxy import ProxyPerplexity
+from tstack.spec.area import load_tables
 from tstack.spec.codesign import load_hardware_space
 from tstack.spec.hardware import load_hardware
 from tstack.spec.nas_space import load_space
@@ -42,7 +43,7 @@ BATCH = 4
 
 def area_mm2(hw: Hardware) -> float:
     """Predicted area in mm^2 (the component area model, its default table)."""
-    return float(design_area(hw).total_mm2)
+    return float(design_area(hw, tables=load_tables()).total_mm2)
 
 
 def point_row(label: str, e: Evaluation, base: Evaluation) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from tstack.errors import InfeasibleError, TstackError
 from tstack.hardware.design import design_of, with_capacities
 from tstack.hardware.types import Hardware
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize
-from tstack.mapping.timeloop_sampler import MEASURED, timeloop_measurement
 from tstack.simulate.fusion import fusion_study
 from tstack.spec.hardware import load_hardware
 from tstack.spec.loading import load_model
+from tstack.spec.timeloop import MEASURED, gemmini_timeloop_files, timeloop_measurement
 from tstack.studies import paper
 from tstack.studies.base import Progress, StudyConfig, ratio
 from tstack.workload.model import ModelSpec
@@ -55,7 +55,13 @@ def _mapspace(config: StudyConfig, progress: Progress) -> list[dict[str, Any]]:
             progress(f"mapspace {name} under {semantics.value} semantics")
             try:
                 r = characterize(
-                    name, PAPER_OPS[name], hw, config.settings.mapspace_samples, config.seed + i, semantics
+                    name,
+                    PAPER_OPS[name],
+                    hw,
+                    config.settings.mapspace_samples,
+                    config.seed + i,
+                    semantics,
+                    timeloop=gemmini_timeloop_files(),
                 )
             except InfeasibleError as exc:  # a design outside Gemmini's hierarchy has no nest reading
                 readings.append({"semantics": semantics.value, "error": str(exc)})
@@ -93,7 +99,9 @@ def _timeloop_side_by_side(name: str, hw: Hardware, seed: int, progress: Progres
     samples = int(run["samples"])
     progress(f"mapspace {name}: Timeloop's ID sampler on Gemmini's Timeloop files ({samples:,} mappings)")
     try:
-        st = characterize(name, PAPER_OPS[name], hw, samples, seed, Semantics.TIMELOOP_IDS)
+        st = characterize(
+            name, PAPER_OPS[name], hw, samples, seed, Semantics.TIMELOOP_IDS, timeloop=gemmini_timeloop_files()
+        )
         predicted: dict[str, Any] = {"p10": st.p10, "within_3x": st.within_3x, "span": st.span, "samples": samples}
     except InfeasibleError as exc:
         predicted = {"error": str(exc)}
