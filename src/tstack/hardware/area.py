@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from tstack.errors import SpecError
-from tstack.hardware.area_tables import AreaTableError, AreaTables, Dram, Logic
+from tstack.hardware.area_tables import AreaTableError, AreaTables, Dram, Logic, SramCosts
 from tstack.hardware.design import Design, design_of
 from tstack.hardware.types import ActivationUnits, Hardware, MemoryLevel, NormalizationUnit
 from tstack.kernels.opcount import op_counts
@@ -135,33 +135,34 @@ def sram_macros(hw: Hardware | Design) -> tuple[SramMacro, ...]:
     return tuple(out)
 
 
-def _macro_areas_mm2(design: Design, tables: AreaTables) -> dict[str, float]:
-    macros = sram_macros(design)
+def _sram_costs(design: Design, macros: tuple[SramMacro, ...], tables: AreaTables) -> SramCosts:
+    """Every macro of the design in one vectorized table query; an out-of-table macro names the design."""
     try:
-        costs = tables.sram(
+        return tables.sram(
             np.array([m.capacity_bytes for m in macros]),
             np.array([m.width_bits for m in macros]),
             np.array([m.banks for m in macros]),
         )
     except AreaTableError as exc:
         raise AreaTableError(f"hardware {design.hardware.name!r}: {exc}") from None
+
+
+def _macro_areas_mm2(design: Design, tables: AreaTables) -> dict[str, float]:
+    macros = sram_macros(design)
+    costs = _sram_costs(design, macros, tables)
     return {m.level: float(a) for m, a in zip(macros, costs.area_mm2, strict=True)}
 
 
 def _macro_pj_per_byte(design: Design, tables: AreaTables) -> dict[str, tuple[float, float]]:
     """(read, write) pJ per byte of each macro, all macros in one table query."""
     macros = sram_macros(design)
-    try:
-        if not tables.has_sram_area:
+    if not tables.has_sram_area:
+        try:
             return {m.level: tables.sram_pj_per_byte(m.capacity_bytes, m.width_bits, m.banks) for m in macros}
-        width_bytes = np.array([m.width_bits / 8 for m in macros])
-        costs = tables.sram(
-            np.array([m.capacity_bytes for m in macros]),
-            np.array([m.width_bits for m in macros]),
-            np.array([m.banks for m in macros]),
-        )
-    except AreaTableError as exc:
-        raise AreaTableError(f"hardware {design.hardware.name!r}: {exc}") from None
+        except AreaTableError as exc:
+            raise AreaTableError(f"hardware {design.hardware.name!r}: {exc}") from None
+    width_bytes = np.array([m.width_bits / 8 for m in macros])
+    costs = _sram_costs(design, macros, tables)
     reads, writes = costs.read_energy_pj / width_bytes, costs.write_energy_pj / width_bytes
     return {m.level: (float(r), float(w)) for m, r, w in zip(macros, reads, writes, strict=True)}
 
