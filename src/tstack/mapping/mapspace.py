@@ -1,68 +1,33 @@
 """Mapspace characterization (the paper's Figs. 18-20): how EDP spreads over random valid mappings of an op.
 
-Four semantics (`Semantics`), selectable in `characterize` and `tstack mapspace --semantics`:
+Readings of "the mapspace" (`Semantics`, `characterize(semantics=)`, `tstack mapspace --semantics`), because the
+paper's statistics depend on which space is sampled and how:
 
-* `tstack` (default): tstack's mapspace (`tstack.mapping.mappers`): any divisor tile per dim, the six DRAM loop
-  orders, the whole 16x16 array unrolled (tiles folded over it), double-buffered memories, the hardware's
-  `CostOptions`. Measured (gemmini-baseline, 100,000 samples, seed 0): 10th-percentile relative EDP 15.7 (BERT
-  MHA) and 18.1 (FFN) against the paper's 9.42 / 9.84, 1.57% / 1.36% within 3x (paper 1.70% / 1.48%), spans ~4e6.
-* `timeloop`: the mapspace of the paper's tool as the Gemmini repo describes it (paper-digest §5.4,
-  `modeling/timeloop/mapspace/mapspace.yaml`, restated as the constraints preset `gemmini`), priced with Timeloop's
-  reuse rule by the nest model (`tstack.mapping.nest`, below): spatial factors free (C <= 16 over the PE rows,
-  K <= 16 over the columns, any divisor, so a mapping may use part of the array); the DRAM permutation fixed
-  (`CSRKQPN` inner to outer: tokens outermost, then output columns, reduction innermost) and the accumulator's
-  (`QPNCSRK`, weight stationary); scratchpad and register temporal factors 1; one accumulator per PE column; whole
-  buffers; no fill/drain. The random draw is uniform over the valid factorizations, as Timeloop's random mapper.
-  The hardware (capacities, bandwidth, energies) stays the design's; Timeloop's 40 nm Accelergy energies and its
-  8 words/cycle DRAM are not copied. Measured (gemmini-baseline, 100,000 samples, seed 0): p10 36.9 / 42.8 (BERT
-  MHA / FFN; paper 9.42 / 9.84), 0.26% / 0.19% within 3x (paper 1.70% / 1.48%), spans 4.0e4 / 4.4e4. Of the 94 ways
-  to split the reduction 768 over DRAM x accumulator x rows <= 16, 10 use all 16 rows, so the typical mapping uses
-  part of the array and is far from the best. (Until 2026-11-30 this semantics priced the same mappings with the
-  one-tile model of `tstack.mapping.cost`, which looks for reuse without skipping one-trip loops: with the reduction
-  wholly on chip it re-read the input tile for every output-column tile, which Timeloop does not; that gave
-  22.4 / 23.5 and 0.60% / 0.55%.)
-* `nest` and `nest-free`: multi-level loop nests (`tstack.mapping.nest`): a temporal factor for every dimension at
-  each of DRAM, scratchpad, accumulator and registers and a loop order per level (Timeloop's mapping form over the
-  Gemmini description's four storage levels, without mapspace.yaml's fixed permutations and unit factors), costed
-  with Timeloop's reuse rule and cycle model; `nest` unrolls the whole array, `nest-free` any spatial factor up to
-  the array side. This is the space the paper counts: a BERT-Base Q/K/V projection has 1.39e12 such mappings with
-  free spatial factors ("more than 10^12", §5.2) and 5.6e9 with the whole array. The reference is the best of the
-  samples and of every one-tile mapping written as a nest. Measured (gemmini-baseline, 100,000 samples, seed 0):
-  `nest` p10 3.84 / 5.05 (BERT MHA / FFN), 7.5% / 5.6% within 3x, spans 9.1e3 / 9.8e3; `nest-free` p10 60.6 /
-  71.3, 0.12% / 0.09%, spans 3.3e5 / 3.5e5 (with Timeloop's accumulator rule, section I). Under Timeloop's model
-  the spatial choice decides the statistics: the readings that unroll the whole array land below the paper's p10
-  and above its within-3x share, those with free spatial factors the other way
-  (benchmarks/RESULTS-mapping.md, section D).
-* `timeloop-ids`: real Timeloop's random mapper on Gemmini's published Timeloop files, reproduced. The mapspace of
-  `timeloop` on the array, capacities and 8 B/cycle DRAM of the Gemmini repo's `arch_default.yaml`, drawn as
-  Timeloop draws (`tstack.mapping.timeloop_sampler`: uniform mapping IDs, factorization x loop permutation x
-  spatial X/Y split x bypass, the IDs whose spatial factors overflow a fanout or whose tiles do not fit rejected,
-  so mappings that leave the array idle are over-weighted), priced by the nest model with Timeloop's own per-access
-  energies (its `pat` model, measured), EDP relative to the best sample as a Timeloop run reports it. Measured
-  against the bundled Timeloop (benchmarks/RESULTS-mapping.md, section G; 100,000 samples): BERT-Base MHA p10 43.6
-  / 0.30% within 3x real, 43.0 +- 2.1 / 0.35% +- 0.07% over ten tstack seeds; FFN W1 48.0 / 0.27% real, 47.1 +-
-  0.6 / 0.28% +- 0.02%. `--sampler timeloop-ids` (`characterize(id_space=)`) applies the same draw to any
-  constraints file and Timeloop architecture, with the design's energies.
+* `tstack` (default): tstack's one-tile mapspace (`tstack.mapping.mappers`): any divisor tile per dimension, the six
+  DRAM loop orders, the whole array unrolled (tiles folded over it), double-buffered memories, the hardware's
+  `CostOptions`.
+* `timeloop`: the mapspace of the paper's tool as the Gemmini repo describes it (`modeling/timeloop/mapspace/
+  mapspace.yaml`, the constraints preset `gemmini`), priced by the nest model with Timeloop's reuse rule: spatial
+  factors free up to the array side, the DRAM and accumulator permutations fixed, scratchpad and register temporal
+  factors 1, one accumulator per PE column, whole buffers, no fill/drain; drawn uniformly over the valid
+  factorizations, as Timeloop's random mapper. The design's capacities, bandwidth and energies are kept.
+* `nest` and `nest-free`: multi-level loop nests (`tstack.mapping.nest`), a temporal factor for every dimension at
+  each storage level and a loop order per level, costed with Timeloop's reuse rule and cycle model; `nest` unrolls
+  the whole array, `nest-free` allows any spatial factor up to the array side. This is the space the paper counts
+  ("more than 10^12" mappings of a BERT-Base projection with free spatial factors). The reference is the best of
+  the samples and of every one-tile mapping written as a nest.
+* `timeloop-ids`: real Timeloop's random mapper on Gemmini's published Timeloop files, reproduced
+  (`tstack.mapping.timeloop_sampler`: uniform mapping IDs over factorization x permutation x spatial split x bypass,
+  the invalid ones rejected), priced with Timeloop's own per-access energies; `characterize(id_space=)` applies
+  the same draw to any constraints file and architecture.
 * `--constraints` (`characterize(constraints=)`): any Timeloop mapspace-constraints file for Gemmini's hierarchy
-  (`tstack.mapping.timeloop_constraints`), or the presets `gemmini` (= `timeloop`), `dosa-random` (DOSA's
-  random-search mapspace, = `nest-free`) and `dosa-real-gemmini` (Gemmini's with the DRAM order free).
+  (`tstack.mapping.timeloop_constraints`), or the presets `gemmini`, `dosa-random`, `dosa-real-gemmini`.
 
-Convolutions. Under `tstack` semantics the ResNet-50 ops (`PAPER_CONVS`) are mapped as 7-loop convolutions
-(`tstack.mapping.conv`, `conv_mappers`: N, K, C, P, Q, R, S tiles, C over the PE rows and K over the columns, any DRAM
-order, input tiles with their sliding-window halo) unless `im2col=True`, which maps their im2col matmuls as before;
-`MapspaceStats.shape` stays the im2col matmul, `MapspaceStats.conv` holds the conv, and the heuristic is Gemmini's tiler
-on the im2col matmul (what `tstack simulate` prices a conv at). The `timeloop` and nest semantics map convs as im2col
-matmuls. Measured (gemmini-baseline, 100,000 samples, seed 0; benchmarks/RESULTS-mapping.md, section C): p10 / within 3x
-of the best go from 8.54 / 3.72% (im2col) to 10.1 / 4.2% (7-loop) for 3x3/512 (paper 7.44 / 1.58%) and from 16.8 / 3.23%
-to 15.8 / 3.9% for 1x1/2048 (paper 12.06 / 2.62%), sampling a valid tiling uniformly and then one of its orders
-(`random_conv` default, as the matmul mapspace and Timeloop's random mapper). Sampled uniformly over distinct loop nests
-instead (`weighting="mapping"`), small tiles with many orders dominate: 63.3 / 0.32% and 39.7 / 0.83%.
+Convolutions under `tstack` semantics are mapped as 7-loop convolutions (`tstack.mapping.conv`, `conv_mappers`)
+unless `im2col=True`; the other semantics map them as im2col matmuls.
 
-Result (gemmini-baseline, 100,000 samples, benchmarks/RESULTS-mapping.md): under Timeloop's model the spatial
-choice decides the statistics. Every mapspace a published file describes (Gemmini's, DOSA's two) draws the spatial
-factors with the temporal ones and lands above the paper's p10 and below its within-3x share; unrolling the whole
-array (`nest`) lands on the other side. The paper's run (Timeloop version, mapper settings, energy tables, DRAM
-bandwidth, mapspace file of February 2023) is not published, and no reading is fitted to it.
+What each reading gives beside the paper's numbers, and why none is fitted to them, is in
+benchmarks/RESULTS-mapping.md (sections B-G); the paper's own Timeloop run configuration is not published.
 """
 
 from __future__ import annotations

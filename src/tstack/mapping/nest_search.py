@@ -7,11 +7,8 @@ prime factor of one dimension moved to another level (or between a level and the
 or one level's loop order changed — and moves to the best valid one while it is better. The result is never worse
 than the one-tile optimum under the same cost, since that is a seed.
 
-Measured (benchmarks/RESULTS-mapping.md, section D): on gemmini-baseline and gemmini-rebalanced, for the paper's ten
-mapspace ops, Q x K^T, a decode GEMV and FFN1 at l = 4096, no nest found beats the best one-tile mapping (EDP ratio
-1.0000 in all 26 cases; about 0.25 s per op): with DRAM the only bandwidth limit and each on-chip tensor in its own
-buffer, a second on-chip tiling level saves no DRAM traffic. Descents from random nests stop in local minima 1.7-15x
-above it, so the one-tile seeds carry the search.
+Whether a second on-chip tiling level ever beats the one-tile optimum, and how far descents from random nests stop
+above it, is measured in benchmarks/RESULTS-mapping.md, section D.
 """
 
 from __future__ import annotations
