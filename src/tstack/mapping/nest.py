@@ -47,9 +47,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
+from typing import ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -80,7 +82,10 @@ class Spatial(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Nests:
     """An array of nests: temporal factors (count, level, dim), per-level orders (indices into ORDERS, outermost
-    first) and the spatial factors of n (PE columns) and k (PE rows)."""
+    first) and the spatial factors of n (PE columns, below the scratchpad) and k (PE rows, below the accumulator).
+    `LEVELS` names the storage levels, outermost first; a deeper hierarchy is a subclass that names its own."""
+
+    LEVELS: ClassVar[tuple[str, ...]] = LEVELS
 
     factors: IntArray
     orders: IntArray
@@ -90,20 +95,28 @@ class Nests:
     def __len__(self) -> int:
         return len(self.factors)
 
-    def take(self, index: IntArray) -> Nests:
-        return Nests(self.factors[index], self.orders[index], self.spatial_n[index], self.spatial_k[index])
+    def take(self, index: IntArray) -> Self:
+        return type(self)(self.factors[index], self.orders[index], self.spatial_n[index], self.spatial_k[index])
+
+    def slice(self, start: int, stop: int) -> Self:
+        return type(self)(*(getattr(self, f.name)[start:stop] for f in fields(self)))
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Nests]) -> Self:
+        """The nests of `parts`, in order, as one array."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     def loop_nest(self, i: int) -> str:
         """Nest `i` printed outermost first, one block per storage level, as Timeloop prints a mapping."""
         loops = [
             [(d, int(self.factors[i, lv, DIMS.index(d)])) for d in ORDERS[int(self.orders[i, lv])]]
-            for lv in range(len(LEVELS))
+            for lv in range(len(self.LEVELS))
         ]
         spatial = {
-            SCRATCHPAD: ("n", int(self.spatial_n[i]), "PE columns"),
-            ACCUMULATOR: ("k", int(self.spatial_k[i]), "PE rows"),
+            self.LEVELS.index("scratchpad"): ("n", int(self.spatial_n[i]), "PE columns"),
+            self.LEVELS.index("accumulator"): ("k", int(self.spatial_k[i]), "PE rows"),
         }
-        return format_loop_nest(LEVELS, loops, spatial)
+        return format_loop_nest(self.LEVELS, loops, spatial)
 
     def describe(self, i: int) -> dict[str, object]:
         """Nest `i` as plain data: per level its factors by dim and its order; the spatial factors."""
@@ -112,7 +125,7 @@ class Nests:
                 "factors": {d: int(self.factors[i, lv, j]) for j, d in enumerate(DIMS)},
                 "order": list(ORDERS[int(self.orders[i, lv])]),
             }
-            for lv, name in enumerate(LEVELS)
+            for lv, name in enumerate(self.LEVELS)
         }
         return {"levels": levels, "spatial": {"n": int(self.spatial_n[i]), "k": int(self.spatial_k[i])}}
 
@@ -415,7 +428,7 @@ def sample(
         drawn += batch
         if drawn > 10_000 * count and kept == 0:
             raise InfeasibleError("no valid nest: no tile of this matmul fits the design's on-chip memories")
-    out = Nests(*(np.concatenate([getattr(p, a) for p in parts]) for a in Nests.__slots__))
+    out = Nests.concatenate(parts)
     drawable = math.prod(factorization_count(r, len(f)) for r, f in zip(rest, free, strict=True))
     return out, round(drawable * _orders_count(fixed, constraints) * found / drawn)
 
@@ -526,10 +539,7 @@ def costs(shape: MatmulShape, nests: Nests, hw: Hardware | NestHardware) -> Nest
     nh = NestHardware.of(hw)
     if len(nests) <= _CHUNK:
         return _costs(shape, nests, nh)
-    parts = [
-        _costs(shape, Nests(*(getattr(nests, a)[i : i + _CHUNK] for a in Nests.__slots__)), nh)
-        for i in range(0, len(nests), _CHUNK)
-    ]
+    parts = [_costs(shape, nests.slice(i, i + _CHUNK), nh) for i in range(0, len(nests), _CHUNK)]
     return NestCosts(*(np.concatenate([getattr(p, a) for p in parts]) for a in NestCosts.__slots__))
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,9 +46,9 @@ from tstack.mapping.nest import (
     M,
     N,
     NestCosts,
+    Nests,
     _fill_table,
     _full_side,
-    format_loop_nest,
 )
 
 LEVELS = ("dram", "l2", "scratchpad", "accumulator", "registers")  # outermost first
@@ -59,32 +60,10 @@ SPATIAL_SLOT = len(LEVELS)
 
 
 @dataclass(frozen=True, slots=True)
-class L2Nests:
-    """An array of five-level nests: temporal factors (count, level, dim), per-level orders (indices into ORDERS,
-    outermost first) and the spatial factors of n (PE columns) and k (PE rows)."""
+class L2Nests(Nests):
+    """`nest.Nests` over the five levels (an L2 between DRAM and the scratchpad)."""
 
-    factors: IntArray
-    orders: IntArray
-    spatial_n: IntArray
-    spatial_k: IntArray
-
-    def __len__(self) -> int:
-        return len(self.factors)
-
-    def take(self, index: IntArray) -> L2Nests:
-        return L2Nests(self.factors[index], self.orders[index], self.spatial_n[index], self.spatial_k[index])
-
-    def loop_nest(self, i: int) -> str:
-        """Nest `i` printed outermost first, one block per storage level."""
-        loops = [
-            [(d, int(self.factors[i, lv, DIMS.index(d)])) for d in ORDERS[int(self.orders[i, lv])]]
-            for lv in range(len(LEVELS))
-        ]
-        spatial = {
-            SCRATCHPAD: ("n", int(self.spatial_n[i]), "PE columns"),
-            ACCUMULATOR: ("k", int(self.spatial_k[i]), "PE rows"),
-        }
-        return format_loop_nest(LEVELS, loops, spatial)
+    LEVELS: ClassVar[tuple[str, ...]] = LEVELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,4 +276,4 @@ def sample(
         drawn += batch
         if drawn > 10_000 * count and kept == 0:
             raise InfeasibleError("no valid nest: no tile of this matmul fits the design's on-chip memories")
-    return L2Nests(*(np.concatenate([getattr(p, a) for p in parts]) for a in L2Nests.__slots__))
+    return L2Nests.concatenate(parts)

@@ -87,7 +87,7 @@ def search(
     seeds = nest_one_tile.one_tile_nests(shape, hw)
     if samples > 0:
         drawn, _ = nest.sample(shape, hw, samples, np.random.default_rng(seed), spatial)
-        seeds = Nests(*(np.concatenate([getattr(seeds, a), getattr(drawn, a)]) for a in Nests.__slots__))
+        seeds = Nests.concatenate([seeds, drawn])
     seed_edp = nest.costs(shape, seeds, hw).edp
     results = [descend(shape, hw, seeds.take(np.array([i])), spatial) for i in np.argsort(seed_edp)[:starts]]
     return min(results, key=lambda r: r.edp)

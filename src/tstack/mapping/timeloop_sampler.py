@@ -334,7 +334,7 @@ def sample_ids(
         kept += good.size
         if ids > 10_000 * count and kept == 0:
             raise InfeasibleError("no valid mapping ID: no tile of this matmul fits the design's on-chip memories")
-    out = Nests(*(np.concatenate([getattr(p, a) for p in parts]) for a in Nests.__slots__))
+    out = Nests.concatenate(parts)
     return IdDraw(out, ids)
 
 
