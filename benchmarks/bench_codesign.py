@@ -17,7 +17,7 @@ import numpy as np
 from tstack.codesign import DesignPricer, build_design
 from tstack.codesign.space import HardwareSpace
 from tstack.hardware.types import Hardware
-from tstack.mapping.mappers import parse_mapper
+from tstack.mapping.matmul.mappers import parse_mapper
 from tstack.simulate import simulate_workload
 from tstack.spec import load_model
 from tstack.spec.codesign import load_hardware_space

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 import tstack
-from tstack.mapping import nest
-from tstack.mapping.cost import OperandBits
-from tstack.mapping.loopnest import MatmulShape
-from tstack.mapping.mappers import evaluate_space, exhaustive, full_mapspace, random_search
 from tstack.mapping.mapspace import timeloop_hardware
+from tstack.mapping.matmul.cost import OperandBits
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.matmul.mappers import evaluate_space, exhaustive, full_mapspace, random_search
+from tstack.mapping.nest import matmul as nest
 from tstack.simulate.engine import _searched_mapping
 
 

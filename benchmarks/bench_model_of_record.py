@@ -1,5 +1,5 @@
-"""Speed of the model of record (issue 15): the multi-level nest model `tstack.mapping.nest` (checked access for access
-against real Timeloop) and its one-tile special case `tstack.mapping.cost.matmul_costs`, on BERT-Base FFN1
+"""Speed of the model of record (issue 15): the multi-level nest model `tstack.mapping.nest.matmul` (checked access for
+access against real Timeloop) and its one-tile special case `tstack.mapping.matmul.cost.matmul_costs`, on BERT-Base FFN1
 (512 x 3072 x 768), beside ZigZag's mapper and Timeloop's own mapper on the same op.
 
 Measured (wall clock, `time.perf_counter`; one warm-up call, then the minimum of N calls):
@@ -55,14 +55,17 @@ import yaml
 import tstack
 from tstack.hardware import design
 from tstack.hardware.types import Hardware
-from tstack.mapping import factorization, mappers, nest, nest_one_tile
-from tstack.mapping.cost import OperandBits, matmul_costs
-from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
-from tstack.mapping.mappers import exhaustive, full_mapspace
 from tstack.mapping.mapspace import TIMELOOP_OPTIONS, timeloop_hardware
-from tstack.mapping.nest import NestConstraints, NestHardware, Nests
-from tstack.mapping.timeloop_io import nest_from_timeloop, nest_to_timeloop
-from tstack.mapping.timeloop_run import (
+from tstack.mapping.matmul import mappers
+from tstack.mapping.matmul.cost import OperandBits, matmul_costs
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.matmul.mappers import exhaustive, full_mapspace
+from tstack.mapping.nest import factorization
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest import one_tile as nest_one_tile
+from tstack.mapping.nest.matmul import NestConstraints, NestHardware, Nests
+from tstack.mapping.timeloop.mapping_io import nest_from_timeloop, nest_to_timeloop
+from tstack.mapping.timeloop.run import (
     ModelStats,
     TimeloopUnavailableError,
     arch_reading,

@@ -34,7 +34,7 @@ _RUN = r"""
 import json, sys, time
 from tstack.api import _parse_phase, _spec, analyze, map_model, simulate
 from tstack.commands import budget
-from tstack.mapping.mappers import parse_mapper
+from tstack.mapping.matmul.mappers import parse_mapper
 from tstack.workload import build_workload
 
 kind, case = sys.argv[1], json.loads(sys.argv[2])

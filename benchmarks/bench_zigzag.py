@@ -36,9 +36,9 @@ from typing import Any
 
 import tstack
 from tstack.hardware.types import Hardware
-from tstack.mapping.cost import OperandBits, evaluate
-from tstack.mapping.loopnest import Mapping, MatmulShape
-from tstack.mapping.mappers import exhaustive, full_mapspace
+from tstack.mapping.matmul.cost import OperandBits, evaluate
+from tstack.mapping.matmul.loopnest import Mapping, MatmulShape
+from tstack.mapping.matmul.mappers import exhaustive, full_mapspace
 
 HERE = Path(__file__).resolve().parent / "zigzag"
 ACCELERATOR, SPATIAL, WORKLOAD = HERE / "gemmini_like.yaml", HERE / "mapping_ws.yaml", HERE / "ffn1.yaml"

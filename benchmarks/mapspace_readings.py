@@ -1,6 +1,6 @@
 """How the mapspace statistics of the paper's Fig. 19 (10th-percentile relative EDP, share within 3x of the best, span)
 move with documented choices of a Timeloop description of Gemmini, on the multi-level nest model
-(`tstack.mapping.nest`). Not a fit: every variant comes from a published file, and all are printed.
+(`tstack.mapping.nest.matmul`). Not a fit: every variant comes from a published file, and all are printed.
 
 Mapspaces (100,000 uniform valid nests each, seed 0; the same draws are priced under every hardware variant):
 * `whole array`: n over the 16 PE columns and k over the 16 rows fill the array (`--semantics nest`);
@@ -29,8 +29,9 @@ import numpy as np
 import numpy.typing as npt
 
 import tstack
-from tstack.mapping import nest, nest_one_tile
 from tstack.mapping.mapspace import PAPER_OPS, PAPER_STATS, timeloop_hardware
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest import one_tile as nest_one_tile
 from tstack.spec.timeloop import load_timeloop_arch
 
 OPS = ("bert-base-mha", "bert-base-ffn")

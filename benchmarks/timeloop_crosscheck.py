@@ -19,8 +19,8 @@ import argparse
 import math
 import time
 
-from tstack.mapping import timeloop_crosscheck as tc
-from tstack.mapping import timeloop_run as tr
+from tstack.mapping.timeloop import crosscheck as tc
+from tstack.mapping.timeloop import run as tr
 from tstack.spec.timeloop import crosscheck_files
 
 

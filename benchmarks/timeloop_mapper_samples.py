@@ -45,9 +45,9 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import PAPER_OPS
-from tstack.mapping.timeloop_run import locate_timeloop
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.timeloop.run import locate_timeloop
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "src" / "tstack" / "presets" / "timeloop"

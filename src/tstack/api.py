@@ -10,14 +10,14 @@ from typing import Any
 from tstack.errors import InfeasibleError, WorkloadError
 from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
-from tstack.mapping.conv import ConvShape
-from tstack.mapping.conv_cost import evaluate_conv
-from tstack.mapping.conv_mappers import ConvMapperResult, exhaustive_conv
-from tstack.mapping.cost import OperandBits, evaluate
-from tstack.mapping.loopnest import Mapping, MatmulShape
-from tstack.mapping.mappers import MapperResult, exhaustive, gemmini, parse_mapper
+from tstack.mapping.conv.cost import evaluate_conv
+from tstack.mapping.conv.loopnest import ConvShape
+from tstack.mapping.conv.mappers import ConvMapperResult, exhaustive_conv
+from tstack.mapping.matmul.cost import OperandBits, evaluate
+from tstack.mapping.matmul.loopnest import Mapping, MatmulShape
+from tstack.mapping.matmul.mappers import MapperResult, exhaustive, gemmini, parse_mapper
 from tstack.mapping.op_mapping import OpMapping as OpMapping  # re-exported: the result type lives in mapping
-from tstack.mapping.timeloop_io import conv_from_timeloop, from_timeloop, names_conv_dims
+from tstack.mapping.timeloop.mapping_io import conv_from_timeloop, from_timeloop, names_conv_dims
 from tstack.nas.pricing import DEFAULT_HARDWARE, DEFAULT_PHASE, PriceTable, Progress, build_price_table
 from tstack.nas.space import SearchSpace
 from tstack.simulate import ModelResult, simulate_workload

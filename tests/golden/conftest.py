@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tstack.mapping import timeloop_run as tr
+from tstack.mapping.timeloop import run as tr
 from tstack.spec.timeloop import preset_arch
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tstack.errors import InfeasibleError
-from tstack.mapping.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
+from tstack.mapping.matmul.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
 
 ACTS = {0: FusedActivation.NONE, 2: FusedActivation.LAYERNORM, 3: FusedActivation.IGELU, 4: FusedActivation.SOFTMAX}
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_hardware
-from tstack.mapping.cost import CostOptions, FillDrain, PartialSums, matmul_costs
-from tstack.mapping.loopnest import ORDERS, MatmulShape
+from tstack.mapping.matmul.cost import CostOptions, FillDrain, PartialSums, matmul_costs
+from tstack.mapping.matmul.loopnest import ORDERS, MatmulShape
 
 scalesim = pytest.importorskip("scalesim.scale_sim")
 

@@ -18,8 +18,8 @@ import math
 
 import pytest
 
-from tstack.mapping import timeloop_crosscheck as tc
-from tstack.mapping import timeloop_run as tr
+from tstack.mapping.timeloop import crosscheck as tc
+from tstack.mapping.timeloop import run as tr
 from tstack.spec.timeloop import crosscheck_files
 
 pytestmark = pytest.mark.slow  # ~20 s on 2 cores: 300 timeloop-model runs; needs the bundled Timeloop (see above)

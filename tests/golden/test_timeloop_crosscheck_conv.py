@@ -20,9 +20,9 @@ import math
 import numpy as np
 import pytest
 
-from tstack.mapping import conv_nest
-from tstack.mapping import timeloop_crosscheck as tc
-from tstack.mapping import timeloop_run as tr
+from tstack.mapping.nest import conv as conv_nest
+from tstack.mapping.timeloop import crosscheck as tc
+from tstack.mapping.timeloop import run as tr
 from tstack.spec.timeloop import crosscheck_files, preset_arch
 
 pytestmark = pytest.mark.slow  # ~15 s on 2 cores: 300 timeloop-model runs

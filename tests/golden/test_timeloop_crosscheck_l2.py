@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pytest
 
-from tstack.mapping import nest_l2
-from tstack.mapping import timeloop_crosscheck as tc
+from tstack.mapping.nest import l2 as nest_l2
+from tstack.mapping.timeloop import crosscheck as tc
 
 pytestmark = pytest.mark.slow  # ~5 s on 2 cores: 120 timeloop-model runs; needs the bundled Timeloop (see above)
 

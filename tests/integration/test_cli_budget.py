@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tstack.api import _parse_phase, _spec
 from tstack.cli import app
 from tstack.commands import budget
-from tstack.mapping.mappers import divisors
+from tstack.mapping.matmul.mappers import divisors
 from tstack.simulate.engine import matmul_shapes
 from tstack.workload import OpKind, build_workload
 
@@ -97,7 +97,7 @@ _MEASURE = r"""
 import json, sys, time
 from tstack.api import _parse_phase, _spec, simulate
 from tstack.commands import budget
-from tstack.mapping.mappers import parse_mapper
+from tstack.mapping.matmul.mappers import parse_mapper
 from tstack.workload import build_workload
 
 case = json.loads(sys.argv[1])

@@ -7,7 +7,7 @@ import pytest
 
 from tstack.codesign import DesignPricer, build_design, hypervolume, pareto_mask_nd
 from tstack.errors import SpecError
-from tstack.mapping.mappers import parse_mapper
+from tstack.mapping.matmul.mappers import parse_mapper
 from tstack.simulate import simulate_workload
 from tstack.spec import load_model
 from tstack.spec.codesign import hardware_space_from_dict, load_hardware_space

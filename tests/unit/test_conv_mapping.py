@@ -1,5 +1,5 @@
-"""7-loop convolution mappings (`tstack.mapping.conv`, `conv_cost`, `conv_mappers`): legality, the vectorized cost
-model against the matmul model and against a loop-nest simulation, and the mappers."""
+"""7-loop convolution mappings (`tstack.mapping.conv.loopnest`, `conv_cost`, `conv_mappers`): legality, the vectorized
+cost model against the matmul model and against a loop-nest simulation, and the mappers."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from tests.conftest import make_hardware
 from tests.integration.test_cli import run
 from tstack.errors import InfeasibleError
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, L2Tiling, PartialSums
-from tstack.mapping.conv import (
+from tstack.mapping.conv.cost import conv_costs, conv_reuse, evaluate_conv
+from tstack.mapping.conv.loopnest import (
     CONV_DIMS,
     CONV_ORDERS,
     RELEVANT,
@@ -27,18 +28,17 @@ from tstack.mapping.conv import (
     canonical_order,
     order_code,
 )
-from tstack.mapping.conv_cost import conv_costs, conv_reuse, evaluate_conv
-from tstack.mapping.conv_mappers import (
+from tstack.mapping.conv.mappers import (
     ConvMapperResult,
     conv_mapspace,
     count_valid_conv,
     exhaustive_conv,
     random_conv,
 )
-from tstack.mapping.cost import OperandBits, matmul_costs
-from tstack.mapping.loopnest import ORDERS
-from tstack.mapping.mappers import divisors, exhaustive
 from tstack.mapping.mapspace import PAPER_CONVS, PAPER_OPS, characterize
+from tstack.mapping.matmul.cost import OperandBits, matmul_costs
+from tstack.mapping.matmul.loopnest import ORDERS
+from tstack.mapping.matmul.mappers import divisors, exhaustive
 
 ALL_ORDERS = np.arange(len(CONV_ORDERS))
 options = st.builds(

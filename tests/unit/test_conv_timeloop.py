@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from tstack.api import map_model
 from tstack.cli import app
 from tstack.errors import SpecError
-from tstack.mapping.conv import ConvMapping, ConvShape
-from tstack.mapping.conv_cost import evaluate_conv
-from tstack.mapping.conv_mappers import conv_mapspace
-from tstack.mapping.timeloop_io import conv_from_timeloop, conv_to_timeloop, names_conv_dims
+from tstack.mapping.conv.cost import evaluate_conv
+from tstack.mapping.conv.loopnest import ConvMapping, ConvShape
+from tstack.mapping.conv.mappers import conv_mapspace
+from tstack.mapping.timeloop.mapping_io import conv_from_timeloop, conv_to_timeloop, names_conv_dims
 from tstack.spec.hardware import load_hardware
 
 CONV3 = ConvShape(1, 64, 64, 14, 14, 3, 3)  # a 3x3 conv, ResNet-like, small enough to enumerate

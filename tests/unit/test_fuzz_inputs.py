@@ -236,7 +236,7 @@ def test_timeloop_architecture(data: bytes) -> None:
 def _mapping_case() -> tuple[Any, Any, Any]:
     """A valid Timeloop mapping of one bert-base op (the exhaustive mapper's best), its shape and hardware."""
     from tstack.api import map_model
-    from tstack.mapping.timeloop_io import to_timeloop
+    from tstack.mapping.timeloop.mapping_io import to_timeloop
 
     hw = load_hardware("gemmini-baseline")
     row = map_model("bert-base", hw, 128, op=None)[0]
@@ -247,8 +247,8 @@ def _mapping_case() -> tuple[Any, Any, Any]:
 @given(data=st.data())
 def test_timeloop_mapping(data: st.DataObject) -> None:
     from tstack.api import check_capacity
-    from tstack.mapping.cost import evaluate
-    from tstack.mapping.timeloop_io import from_timeloop
+    from tstack.mapping.matmul.cost import evaluate
+    from tstack.mapping.timeloop.mapping_io import from_timeloop
     from tstack.spec.timeloop import read_mapping_yaml
 
     base, shape, hw = _mapping_case()

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 import tstack
 from tests.conftest import make_hardware
 from tstack.errors import InfeasibleError, SpecError
-from tstack.mapping.loopnest import MatmulShape
-from tstack.mapping.mappers import (
+from tstack.mapping.mapspace import characterize
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.matmul.mappers import (
     Objective,
     best_index,
     best_mapping,
@@ -24,7 +25,6 @@ from tstack.mapping.mappers import (
     random_search,
     valid_mappings,
 )
-from tstack.mapping.mapspace import characterize
 
 
 @settings(max_examples=40, deadline=None)
@@ -87,7 +87,7 @@ def test_bad_mapper_requests() -> None:
 @pytest.mark.parametrize("design", ["gemmini-baseline", "gemmini-ibert"])
 def test_cosa_within_5_percent_of_the_exhaustive_optimum_on_bert_base(design: str) -> None:
     """Measured worst: 1.0000 (baseline), 1.0017 (ibert); 1.036 on paper-analytic, whose L2 term the program omits."""
-    from tstack.mapping.cosa import cosa
+    from tstack.mapping.matmul.cosa import cosa
 
     hw = tstack.load_hardware(design)
     for row in tstack.api.map_model("bert-base", hw, 512):
@@ -101,8 +101,8 @@ def test_cosa_within_5_percent_of_the_exhaustive_optimum_on_bert_base(design: st
 def test_exhaustive_in_slices_is_the_one_pass_search(m: int, n: int, k: int, objective: Objective) -> None:
     """Priced slice by slice (memory bounded) the exhaustive search finds the mapping one vectorized pass over the
     whole mapspace finds, first of equal scores included, and counts every candidate once."""
-    from tstack.mapping.cost import OperandBits
-    from tstack.mapping.mappers import full_mapspace
+    from tstack.mapping.matmul.cost import OperandBits
+    from tstack.mapping.matmul.mappers import full_mapspace
 
     hw = tstack.load_hardware("gemmini-ibert")
     shape = MatmulShape(m, n, k)

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from tests.conftest import make_hardware
 from tstack.hardware.design import design_of
 from tstack.hardware.types import L2Tiling
-from tstack.mapping.cost import CostOptions, FillDrain, OperandBits, PartialSums, evaluate, matmul_costs
-from tstack.mapping.gemmini_tiler import GemminiMemory, tiled_matmul_auto
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.matmul.cost import CostOptions, FillDrain, OperandBits, PartialSums, evaluate, matmul_costs
+from tstack.mapping.matmul.gemmini_tiler import GemminiMemory, tiled_matmul_auto
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
 
 dims = st.integers(1, 600)
 options = st.builds(

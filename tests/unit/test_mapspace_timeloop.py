@@ -10,11 +10,11 @@ import pytest
 
 import tstack
 from tests.integration.test_cli import run
-from tstack.mapping import nest
-from tstack.mapping.cost import OperandBits, matmul_costs
-from tstack.mapping.loopnest import ORDERS, MatmulShape
-from tstack.mapping.mappers import divisors, exhaustive
 from tstack.mapping.mapspace import Semantics, characterize, timeloop_hardware
+from tstack.mapping.matmul.cost import OperandBits, matmul_costs
+from tstack.mapping.matmul.loopnest import ORDERS, MatmulShape
+from tstack.mapping.matmul.mappers import divisors, exhaustive
+from tstack.mapping.nest import matmul as nest
 from tstack.spec.timeloop import gemmini_timeloop_files, load_nest_constraints
 
 DRAM_ORDER = ORDERS.index(("m", "n", "k"))  # mapspace.yaml's DRAM permutation CSRKQPN, outermost first

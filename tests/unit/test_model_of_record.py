@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 import tstack
 from tstack.hardware.types import FillDrain, Hardware
-from tstack.mapping import nest, nest_one_tile
-from tstack.mapping.cost import OperandBits, matmul_costs
-from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import TIMELOOP_OPTIONS, timeloop_hardware
+from tstack.mapping.matmul.cost import OperandBits, matmul_costs
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest import one_tile as nest_one_tile
 
 
 @pytest.fixture(scope="module")

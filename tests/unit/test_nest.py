@@ -1,4 +1,4 @@
-"""Multi-level loop nests (tstack.mapping.nest): the vectorized access counts against a literal walk of the nest,
+"""Multi-level loop nests (tstack.mapping.nest.matmul): the vectorized access counts against a literal walk of the nest,
 the one-tile special case against the one-tile cost model, the mapspace count, sampling and bad input."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import pytest
 
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of, with_capacities
-from tstack.mapping import nest, nest_one_tile
-from tstack.mapping.cost import OperandBits, matmul_costs
-from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, timeloop_hardware
+from tstack.mapping.matmul.cost import OperandBits, matmul_costs
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest import one_tile as nest_one_tile
 from tstack.report.simulate_doc import document_fields
 from tstack.spec.hardware import load_hardware
 
@@ -112,7 +113,7 @@ def test_the_walk_catches_a_wrong_reuse_rule(small_hw):
 
 
 def test_one_tile_nests_move_what_the_one_tile_model_moves(baseline):
-    """The same mappings priced by the one-tile model (tstack.mapping.cost, written separately): identical DRAM
+    """The same mappings priced by the one-tile model (tstack.mapping.matmul.cost, written separately): identical DRAM
     bytes wherever every DRAM loop iterates (the one-tile model does not skip one-trip loops when it looks for
     reuse; the nest, as Timeloop, does), and the same compute cycles."""
     shape = PAPER_OPS["bert-base-mha"]
@@ -229,7 +230,7 @@ def test_timeloop_yaml_round_trip(baseline, tmp_path):
     """A nest written in the naming of Gemmini's Timeloop description reads back as the same nest."""
     import yaml
 
-    from tstack.mapping.timeloop_io import nest_from_timeloop, nest_to_timeloop
+    from tstack.mapping.timeloop.mapping_io import nest_from_timeloop, nest_to_timeloop
 
     shape = PAPER_OPS["bert-base-ffn"]
     drawn, _ = nest.sample(shape, baseline, 200, np.random.default_rng(5), nest.Spatial.FREE)
@@ -242,7 +243,7 @@ def test_timeloop_yaml_round_trip(baseline, tmp_path):
 
 
 def test_timeloop_yaml_errors_name_the_problem(baseline):
-    from tstack.mapping.timeloop_io import nest_from_timeloop, nest_to_timeloop
+    from tstack.mapping.timeloop.mapping_io import nest_from_timeloop, nest_to_timeloop
 
     shape = PAPER_OPS["bert-base-mha"]
     drawn, _ = nest.sample(shape, baseline, 1, np.random.default_rng(0))
@@ -280,7 +281,7 @@ def test_mapspace_export_writes_timeloop_nests(tmp_path):
     from typer.testing import CliRunner
 
     from tstack.cli import app
-    from tstack.mapping.timeloop_io import nest_from_timeloop
+    from tstack.mapping.timeloop.mapping_io import nest_from_timeloop
 
     runner = CliRunner()
     args = ["mapspace", "--ops", "bert-base-mha", "--samples", "2000", "--semantics", "nest", "--export", str(tmp_path)]
@@ -295,7 +296,7 @@ def test_mapspace_export_writes_timeloop_nests(tmp_path):
 
 
 def test_neighbours_keep_the_factorization(baseline):
-    from tstack.mapping.nest_search import neighbours
+    from tstack.mapping.nest.search import neighbours
 
     shape = PAPER_OPS["bert-base-mha"]
     drawn, _ = nest.sample(shape, baseline, 5, np.random.default_rng(2), nest.Spatial.FREE)
@@ -313,7 +314,7 @@ def test_neighbours_keep_the_factorization(baseline):
 
 
 def test_descent_ends_in_a_local_minimum_and_search_never_loses_to_one_tile(baseline):
-    from tstack.mapping.nest_search import descend, neighbours, search
+    from tstack.mapping.nest.search import descend, neighbours, search
 
     shape = MatmulShape(256, 192, 384)
     hw = nest.NestHardware.of(baseline)

@@ -1,4 +1,4 @@
-"""Five-level nests with an L2 (tstack.mapping.nest_l2): the vectorized access counts against a literal walk of the
+"""Five-level nests with an L2 (tstack.mapping.nest.l2): the vectorized access counts against a literal walk of the
 nest, the four-level model as the case of a pass-through L2, capacity and bad input. (Against the real Timeloop:
 tests/golden/test_timeloop_crosscheck_l2.py.)"""
 
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.mapping import nest, nest_l2
-from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.nest import l2 as nest_l2
+from tstack.mapping.nest import matmul as nest
 
 SMALL = nest_l2.L2NestHardware(
     rows=4, cols=4, l2_elements=400, scratchpad_elements=96, accumulator_elements_per_column=8, acc_bytes_per_word=4,

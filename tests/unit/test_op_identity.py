@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tstack.errors import WorkloadError
-from tstack.mapping.mappers import MapperName
+from tstack.mapping.matmul.mappers import MapperName
 from tstack.nas.pricing import _simulate_parts
 from tstack.simulate import simulate_workload
 from tstack.simulate.engine import handed_on_input

@@ -7,8 +7,8 @@ import importlib
 import pytest
 
 import tstack
-from tstack.mapping.conv_cost import evaluate_conv
-from tstack.mapping.mappers import MapperName
+from tstack.mapping.conv.cost import evaluate_conv
+from tstack.mapping.matmul.mappers import MapperName
 from tstack.report.simulate_doc import simulate_document
 from tstack.simulate.engine import conv_shape, simulate_workload
 from tstack.workload.analysis import build_workload

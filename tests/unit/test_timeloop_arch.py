@@ -1,4 +1,4 @@
-"""Timeloop architecture descriptions laid over a tstack design (tstack.mapping.timeloop_arch)."""
+"""Timeloop architecture descriptions laid over a tstack design (tstack.mapping.timeloop.arch)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import tstack
 from tests.integration.test_cli import run
 from tstack.errors import SpecError
 from tstack.hardware.design import design_of
-from tstack.mapping import nest
-from tstack.mapping.loopnest import MatmulShape
 from tstack.mapping.mapspace import Semantics, characterize, timeloop_hardware
-from tstack.mapping.timeloop_arch import read_timeloop_arch
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.timeloop.arch import read_timeloop_arch
 from tstack.spec.timeloop import ARCH_PRESETS as _PRESETS
 from tstack.spec.timeloop import arch_presets, load_timeloop_arch
 

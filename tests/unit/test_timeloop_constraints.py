@@ -1,4 +1,4 @@
-"""Timeloop mapspace constraints read into nest mapspaces (tstack.mapping.timeloop_constraints)."""
+"""Timeloop mapspace constraints read into nest mapspaces (tstack.mapping.timeloop.constraints)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import yaml
 
 import tstack
 from tstack.errors import InfeasibleError, SpecError
-from tstack.mapping import nest
-from tstack.mapping.loopnest import ORDERS, MatmulShape
 from tstack.mapping.mapspace import timeloop_hardware
-from tstack.mapping.timeloop_constraints import read_nest_constraints
+from tstack.mapping.matmul.loopnest import ORDERS, MatmulShape
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.timeloop.constraints import read_nest_constraints
 from tstack.spec.timeloop import constraint_presets, load_nest_constraints
 
 BYPASS = [

@@ -10,9 +10,9 @@ import yaml
 import tstack
 from tstack.api import check_capacity, evaluate_mapping_file
 from tstack.errors import InfeasibleError, SpecError
-from tstack.mapping.gemmini_tiler import GemminiMemory, tiled_matmul_auto
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
-from tstack.mapping.timeloop_io import from_timeloop, to_gemmini_triple, to_timeloop
+from tstack.mapping.matmul.gemmini_tiler import GemminiMemory, tiled_matmul_auto
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.timeloop.mapping_io import from_timeloop, to_gemmini_triple, to_timeloop
 
 SHAPE = MatmulShape(512, 3072, 768)
 

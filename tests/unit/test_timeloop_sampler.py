@@ -1,4 +1,4 @@
-"""Timeloop's random mapper as a sampler (`tstack.mapping.timeloop_sampler`): its subspaces are the ones the real
+"""Timeloop's random mapper as a sampler (`tstack.mapping.timeloop.sampler`): its subspaces are the ones the real
 binary prints, its draw weights each valid factorization by the mapping IDs that construct it, and the
 `timeloop-ids` reading lands within sampling noise of real Timeloop's 100,000-sample statistics on Gemmini's files
 (measured by benchmarks/timeloop_mapper_samples.py, stored in presets/timeloop/measured/gemmini-random.json)."""
@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from tstack.errors import SpecError
-from tstack.mapping import nest
-from tstack.mapping.loopnest import MatmulShape
-from tstack.mapping.mappers import divisors
 from tstack.mapping.mapspace import PAPER_OPS, Semantics, characterize, timeloop_hardware
-from tstack.mapping.timeloop_run import TimeloopUnavailableError, locate_timeloop
-from tstack.mapping.timeloop_sampler import (
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.matmul.mappers import divisors
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.timeloop.run import TimeloopUnavailableError, locate_timeloop
+from tstack.mapping.timeloop.sampler import (
     arch_fanouts,
     read_id_space,
     sample_ids,

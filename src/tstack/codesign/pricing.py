@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from tstack.hardware.types import Hardware
-from tstack.mapping.mappers import MapperName, parse_mapper
+from tstack.mapping.matmul.mappers import MapperName, parse_mapper
 from tstack.simulate import ModelResult, OpResult, simulate_workload
 from tstack.workload.ops import Op, Workload
 

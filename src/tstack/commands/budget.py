@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tstack.errors import TstackError
-from tstack.mapping.mappers import MapperName, divisors
+from tstack.mapping.matmul.mappers import MapperName, divisors
 from tstack.workload import OpKind, Workload
 
 # The longest a command runs without being asked to: a minute is what a user waits at a prompt without wondering.

@@ -37,10 +37,10 @@ from tstack.fileio import confined, output_dir, output_file, safe_name, write_at
 if TYPE_CHECKING:
     from tstack.hardware.types import Hardware
     from tstack.mapping.mapspace import MapspaceStats, Semantics
-    from tstack.mapping.nest import NestConstraints
+    from tstack.mapping.nest.matmul import NestConstraints
     from tstack.mapping.op_mapping import OpMapping
-    from tstack.mapping.timeloop_arch import TimeloopArch
-    from tstack.mapping.timeloop_sampler import IdSpace
+    from tstack.mapping.timeloop.arch import TimeloopArch
+    from tstack.mapping.timeloop.sampler import IdSpace
 
 _out = Console()
 _err = Console(stderr=True)
@@ -82,7 +82,7 @@ def map_ops(
 ) -> None:
     """Best (least-EDP) mapping of each matmul by exhaustive search, against Gemmini's heuristic."""
     from tstack.api import evaluate_mapping_file, map_model
-    from tstack.mapping.conv import ConvMapping
+    from tstack.mapping.conv.loopnest import ConvMapping
     from tstack.report.simulate_doc import map_document, map_table
 
     if (mapping or export) and op is None:
@@ -120,7 +120,7 @@ def _export_best(row: OpMapping, hw: str, path: Path) -> None:
     dimensions), and Gemmini's tile triple on stderr where the mapping is one."""
     import yaml
 
-    from tstack.mapping.timeloop_io import conv_to_timeloop, to_gemmini_triple, to_timeloop
+    from tstack.mapping.timeloop.mapping_io import conv_to_timeloop, to_gemmini_triple, to_timeloop
     from tstack.spec.hardware import load_hardware
 
     design = load_hardware(hw)
@@ -155,10 +155,10 @@ def mapspace(
             "as nests under Timeloop's reuse rule: free spatial factors, fixed DRAM order, whole buffers, no "
             "fill/drain; = --constraints gemmini); nest / nest-free (multi-level loop nests: factors and a loop order "
             "at DRAM, scratchpad, accumulator and registers, the whole array or any spatial factor; see "
-            "tstack.mapping.nest); timeloop-ids (Gemmini's Timeloop files, mapspace.yaml on arch_default.yaml, "
+            "tstack.mapping.nest.matmul); timeloop-ids (Gemmini's Timeloop files, mapspace.yaml on arch_default.yaml, "
             "drawn as Timeloop's random mapper draws mapping IDs and priced with Timeloop's own per-access "
             "energies, relative to the best sample: reproduces real Timeloop's statistics; "
-            "tstack.mapping.timeloop_sampler)."
+            "tstack.mapping.timeloop.sampler)."
         ),
     ] = "tstack",
     sampler: Annotated[
@@ -333,8 +333,8 @@ def _export_nests(stats: list[MapspaceStats], folder: Path, *, quiet: bool) -> N
     """Write each op's best nest as a Timeloop mapping for Gemmini's Timeloop description, OP.timeloop.yaml."""
     import yaml
 
-    from tstack.mapping.nest import NestResult
-    from tstack.mapping.timeloop_io import nest_to_timeloop
+    from tstack.mapping.nest.matmul import NestResult
+    from tstack.mapping.timeloop.mapping_io import nest_to_timeloop
 
     for st in stats:
         assert isinstance(st.best, NestResult)
@@ -349,7 +349,7 @@ def _id_space(sampler: str, semantics: Semantics, constraints: str | None, timel
     timeloop = gemmini, nest-free = dosa-random) on --timeloop-arch's fanouts; None for the uniform sampler. The
     timeloop-ids semantics always draws so, from Gemmini's files."""
     from tstack.mapping.mapspace import Semantics
-    from tstack.mapping.timeloop_sampler import Sampler
+    from tstack.mapping.timeloop.sampler import Sampler
     from tstack.spec.timeloop import load_id_space
 
     try:

@@ -33,7 +33,7 @@ def estimate_simulation(
     """The predicted time of `api.simulate` with these arguments; None when an argument is bad (the simulation
     itself then says what is wrong, in its own words)."""
     from tstack.api import _hardware, _parse_phase, _spec
-    from tstack.mapping.mappers import parse_mapper
+    from tstack.mapping.matmul.mappers import parse_mapper
     from tstack.workload import build_workload
 
     try:

@@ -44,7 +44,7 @@ class PartialSums(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CostOptions:
-    """The modelling choices that tools disagree on, explicit (see `tstack.mapping.cost` for their meaning).
+    """The modelling choices that tools disagree on, explicit (see `tstack.mapping.matmul.cost` for their meaning).
 
     Defaults: weights double-buffered in the PEs (preload hidden), fill/drain once per tile, on-chip accumulation,
     transfers overlapped with compute, one shared port per memory interface, an intermediate level tiled for the

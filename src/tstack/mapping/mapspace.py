@@ -3,27 +3,27 @@
 Readings of "the mapspace" (`Semantics`, `characterize(semantics=)`, `tstack mapspace --semantics`), because the
 paper's statistics depend on which space is sampled and how:
 
-* `tstack` (default): tstack's one-tile mapspace (`tstack.mapping.mappers`): any divisor tile per dimension, the six
-  DRAM loop orders, the whole array unrolled (tiles folded over it), double-buffered memories, the hardware's
+* `tstack` (default): tstack's one-tile mapspace (`tstack.mapping.matmul.mappers`): any divisor tile per dimension, the
+  six DRAM loop orders, the whole array unrolled (tiles folded over it), double-buffered memories, the hardware's
   `CostOptions`.
 * `timeloop`: the mapspace of the paper's tool as the Gemmini repo describes it (`modeling/timeloop/mapspace/
   mapspace.yaml`, the constraints preset `gemmini`), priced by the nest model with Timeloop's reuse rule: spatial
   factors free up to the array side, the DRAM and accumulator permutations fixed, scratchpad and register temporal
   factors 1, one accumulator per PE column, whole buffers, no fill/drain; drawn uniformly over the valid
   factorizations, as Timeloop's random mapper. The design's capacities, bandwidth and energies are kept.
-* `nest` and `nest-free`: multi-level loop nests (`tstack.mapping.nest`), a temporal factor for every dimension at
-  each storage level and a loop order per level, costed with Timeloop's reuse rule and cycle model; `nest` unrolls
+* `nest` and `nest-free`: multi-level loop nests (`tstack.mapping.nest.matmul`), a temporal factor for every dimension
+  at each storage level and a loop order per level, costed with Timeloop's reuse rule and cycle model; `nest` unrolls
   the whole array, `nest-free` allows any spatial factor up to the array side. This is the space the paper counts
   ("more than 10^12" mappings of a BERT-Base projection with free spatial factors). The reference is the best of
   the samples and of every one-tile mapping written as a nest.
 * `timeloop-ids`: real Timeloop's random mapper on Gemmini's published Timeloop files, reproduced
-  (`tstack.mapping.timeloop_sampler`: uniform mapping IDs over factorization x permutation x spatial split x bypass,
+  (`tstack.mapping.timeloop.sampler`: uniform mapping IDs over factorization x permutation x spatial split x bypass,
   the invalid ones rejected), priced with Timeloop's own per-access energies; `characterize(id_space=)` applies
   the same draw to any constraints file and architecture.
 * `--constraints` (`characterize(constraints=)`): any Timeloop mapspace-constraints file for Gemmini's hierarchy
-  (`tstack.mapping.timeloop_constraints`), or the presets `gemmini`, `dosa-random`, `dosa-real-gemmini`.
+  (`tstack.mapping.timeloop.constraints`), or the presets `gemmini`, `dosa-random`, `dosa-real-gemmini`.
 
-Convolutions under `tstack` semantics are mapped as 7-loop convolutions (`tstack.mapping.conv`, `conv_mappers`)
+Convolutions under `tstack` semantics are mapped as 7-loop convolutions (`tstack.mapping.conv.loopnest`, `conv_mappers`)
 unless `im2col=True`; the other semantics map them as im2col matmuls.
 
 What each reading gives beside the paper's numbers, and why none is fitted to them, is in
@@ -42,21 +42,22 @@ import numpy.typing as npt
 from tstack.errors import InfeasibleError
 from tstack.hardware.design import single_buffered
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
-from tstack.mapping import nest, nest_one_tile
-from tstack.mapping.conv import ConvShape
-from tstack.mapping.conv_mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
-from tstack.mapping.loopnest import Mapping, MatmulShape
-from tstack.mapping.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
-from tstack.mapping.nest import NestConstraints, NestResult, Spatial
-from tstack.mapping.timeloop_arch import TimeloopArch
-from tstack.mapping.timeloop_files import TimeloopFiles
-from tstack.mapping.timeloop_sampler import IdSpace, TimeloopEnergies, sample_ids, subspace_sizes, timeloop_energies
+from tstack.mapping.conv.loopnest import ConvShape
+from tstack.mapping.conv.mappers import ConvMapperResult, count_valid_conv, exhaustive_conv, random_conv
+from tstack.mapping.matmul.loopnest import Mapping, MatmulShape
+from tstack.mapping.matmul.mappers import MapperResult, divisors, exhaustive, gemmini, random_search, valid_mappings
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest import one_tile as nest_one_tile
+from tstack.mapping.nest.matmul import NestConstraints, NestResult, Spatial
+from tstack.mapping.timeloop.arch import TimeloopArch
+from tstack.mapping.timeloop.files import TimeloopFiles
+from tstack.mapping.timeloop.sampler import IdSpace, TimeloopEnergies, sample_ids, subspace_sizes, timeloop_energies
 
 
 class Semantics(StrEnum):
     TSTACK = "tstack"
     TIMELOOP = "timeloop"
-    NEST = "nest"  # multi-level nests, the whole array unrolled (tstack.mapping.nest)
+    NEST = "nest"  # multi-level nests, the whole array unrolled (tstack.mapping.nest.matmul)
     NEST_FREE = "nest-free"  # multi-level nests, any spatial factor up to the array side
     TIMELOOP_IDS = "timeloop-ids"  # Gemmini's Timeloop files drawn as Timeloop's random mapper draws (mapping IDs)
 
@@ -160,9 +161,9 @@ def characterize(
 
     A convolution (`conv`, or the `PAPER_CONVS` entry of `name` whose im2col matmul is `shape`) is mapped with the
     7-loop conv mapspace under `tstack` semantics, unless `im2col`. `constraints` (a Timeloop constraints file read by
-    `tstack.mapping.timeloop_constraints`) samples the nest mapspace they describe, whatever `semantics` says; `arch`
-    (a Timeloop architecture, `tstack.mapping.timeloop_arch`) puts the nests on its array, capacities and
-    bandwidths, with the design's energies. `id_space` (`tstack.mapping.timeloop_sampler`) draws the nests as
+    `tstack.mapping.timeloop.constraints`) samples the nest mapspace they describe, whatever `semantics` says; `arch`
+    (a Timeloop architecture, `tstack.mapping.timeloop.arch`) puts the nests on its array, capacities and
+    bandwidths, with the design's energies. `id_space` (`tstack.mapping.timeloop.sampler`) draws the nests as
     Timeloop's random mapper draws mapping IDs, relative to the best sample (`Semantics.TIMELOOP_IDS` is Gemmini's
     files drawn so, priced with Timeloop's energies). `timeloop` is Gemmini's Timeloop files, read
     (`tstack.spec.timeloop.gemmini_timeloop_files`): the `timeloop` and `timeloop-ids` semantics need them."""
@@ -236,11 +237,11 @@ def _characterize_nest(
     constraints: NestConstraints,
     arch: TimeloopArch | None = None,
 ) -> MapspaceStats:
-    """Random valid multi-level nests of the constrained mapspace (`tstack.mapping.nest`), EDP relative to the best
-    nest known: the best sample or the best valid one-tile mapping (tiles dividing the bounds) written as a nest that
-    the constraints allow, whichever is lower. The samples' own minimum is what a Timeloop run reports; the one-tile
-    candidates make the reference closer to the true optimum of a space too large to enumerate. The heuristic is
-    Gemmini's tiling with each tile rounded down to a divisor (a nest has no padded edge tiles)."""
+    """Random valid multi-level nests of the constrained mapspace (`tstack.mapping.nest.matmul`), EDP relative to the
+    best nest known: the best sample or the best valid one-tile mapping (tiles dividing the bounds) written as a nest
+    that the constraints allow, whichever is lower. The samples' own minimum is what a Timeloop run reports; the
+    one-tile candidates make the reference closer to the true optimum of a space too large to enumerate. The heuristic
+    is Gemmini's tiling with each tile rounded down to a divisor (a nest has no padded edge tiles)."""
     tl = timeloop_hardware(hw)
     if arch is None:
         nh = nest.NestHardware.of(tl)
@@ -293,7 +294,7 @@ def _characterize_ids(
     *,
     energies: TimeloopEnergies | None,
 ) -> MapspaceStats:
-    """Timeloop's random mapper on a nest mapspace (`tstack.mapping.timeloop_sampler.sample_ids`): valid mappings in
+    """Timeloop's random mapper on a nest mapspace (`tstack.mapping.timeloop.sampler.sample_ids`): valid mappings in
     proportion to the mapping IDs that construct them, priced by the nest model, EDP relative to the best sample (the
     reference a Timeloop run reports). With `energies` (Timeloop's measured table), the per-access energies are
     Timeloop's own for Gemmini's `arch_default.yaml` (its `pat` model, measured: `timeloop_sampler.timeloop_energies`),

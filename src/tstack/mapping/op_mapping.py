@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tstack.mapping.conv import ConvShape
-from tstack.mapping.conv_mappers import ConvMapperResult
-from tstack.mapping.loopnest import MatmulShape
-from tstack.mapping.mappers import MapperResult
+from tstack.mapping.conv.loopnest import ConvShape
+from tstack.mapping.conv.mappers import ConvMapperResult
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.matmul.mappers import MapperResult
 
 
 @dataclass(frozen=True, slots=True)

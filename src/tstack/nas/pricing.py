@@ -280,7 +280,7 @@ class _Parts:
 
 
 def _simulate_parts(spec: ModelSpec, hw: Hardware, seq_len: int, phase: Phase, lm_head: bool, mapper: str) -> _Parts:
-    from tstack.mapping.mappers import parse_mapper
+    from tstack.mapping.matmul.mappers import parse_mapper
     from tstack.simulate import simulate_workload
     from tstack.workload import build_workload
 
@@ -379,7 +379,7 @@ def _fill(
 
 def _verify(table: PriceTable, arch: Architecture, hw: Hardware) -> None:
     """Price `arch` from the table and by simulating it whole; refuse the table if they differ."""
-    from tstack.mapping.mappers import parse_mapper
+    from tstack.mapping.matmul.mappers import parse_mapper
     from tstack.simulate import simulate_workload
     from tstack.workload import build_workload
 

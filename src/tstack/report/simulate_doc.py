@@ -31,11 +31,11 @@ from typing import Any
 from rich.table import Table
 
 from tstack.hardware.design import design_of
-from tstack.mapping.conv import CONV_DIMS
-from tstack.mapping.conv_mappers import ConvMapperResult
-from tstack.mapping.mappers import MapperResult
+from tstack.mapping.conv.loopnest import CONV_DIMS
+from tstack.mapping.conv.mappers import ConvMapperResult
 from tstack.mapping.mapspace import PAPER_STATS, MapspaceStats
-from tstack.mapping.nest import NestResult
+from tstack.mapping.matmul.mappers import MapperResult
+from tstack.mapping.nest.matmul import NestResult
 from tstack.mapping.op_mapping import OpMapping
 from tstack.simulate import ModelResult
 from tstack.simulate.fusion import FusionResult, PairLatency

@@ -21,13 +21,13 @@ import numpy as np
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of, single_buffered
 from tstack.hardware.types import CostOptions, Hardware
-from tstack.mapping.conv import ConvMapping, ConvShape
-from tstack.mapping.conv_cost import evaluate_conv
-from tstack.mapping.conv_mappers import exhaustive_conv
-from tstack.mapping.cost import Cost, MatmulShapes, OperandBits, matmul_costs
-from tstack.mapping.gemmini_tiler import FusedActivation, tiled_matmul_auto
-from tstack.mapping.loopnest import Mapping, MatmulShape
-from tstack.mapping.mappers import MapperName, Objective, best_mapping, gemmini_memory
+from tstack.mapping.conv.cost import evaluate_conv
+from tstack.mapping.conv.loopnest import ConvMapping, ConvShape
+from tstack.mapping.conv.mappers import exhaustive_conv
+from tstack.mapping.matmul.cost import Cost, MatmulShapes, OperandBits, matmul_costs
+from tstack.mapping.matmul.gemmini_tiler import FusedActivation, tiled_matmul_auto
+from tstack.mapping.matmul.loopnest import Mapping, MatmulShape
+from tstack.mapping.matmul.mappers import MapperName, Objective, best_mapping, gemmini_memory
 from tstack.simulate.nonlinear import (
     NonlinearCost,
     Placement,
@@ -161,7 +161,7 @@ def _searched_mapping(
 
 @lru_cache(maxsize=65536)
 def _cosa_mapping(shape: MatmulShape, hw: Hardware, bits: OperandBits, options: CostOptions) -> tuple[Mapping, bool]:
-    from tstack.mapping.cosa import cosa
+    from tstack.mapping.matmul.cosa import cosa
 
     return cosa(shape, hw, bits, options).mapping, True
 

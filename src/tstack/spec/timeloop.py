@@ -2,10 +2,10 @@
 architectures and mapspace constraints (presets in `src/tstack/presets/timeloop/` or the user's files), and the
 measured run of real Timeloop's random mapper on Gemmini's files.
 
-The core reads the parsed documents (`tstack.mapping.timeloop_io.from_timeloop`, `timeloop_arch.read_timeloop_arch`,
-`timeloop_constraints.read_nest_constraints`, `timeloop_sampler.read_id_space`); finding and reading the files is
-boundary work and lives here. `gemmini_timeloop_files` bundles what the `timeloop` and `timeloop-ids` mapspace
-semantics take (`tstack.mapping.mapspace.characterize(timeloop=...)`).
+The core reads the parsed documents (`tstack.mapping.timeloop.mapping_io.from_timeloop`,
+`timeloop_arch.read_timeloop_arch`, `timeloop_constraints.read_nest_constraints`, `timeloop_sampler.read_id_space`);
+finding and reading the files is boundary work and lives here. `gemmini_timeloop_files` bundles what the `timeloop` and
+`timeloop-ids` mapspace semantics take (`tstack.mapping.mapspace.characterize(timeloop=...)`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 
 from tstack.errors import SpecError
 from tstack.fileio import read_yaml
-from tstack.mapping.nest import NestConstraints
-from tstack.mapping.timeloop_arch import TimeloopArch, read_timeloop_arch
-from tstack.mapping.timeloop_constraints import read_nest_constraints
-from tstack.mapping.timeloop_files import TimeloopFiles
-from tstack.mapping.timeloop_sampler import IdSpace, TimeloopEnergies, read_id_space
+from tstack.mapping.nest.matmul import NestConstraints
+from tstack.mapping.timeloop.arch import TimeloopArch, read_timeloop_arch
+from tstack.mapping.timeloop.constraints import read_nest_constraints
+from tstack.mapping.timeloop.files import TimeloopFiles
+from tstack.mapping.timeloop.sampler import IdSpace, TimeloopEnergies, read_id_space
 from tstack.spec.loading import yaml_preset_or_file
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets" / "timeloop"
@@ -116,5 +116,5 @@ def crosscheck_files(
     arch_names: tuple[str, ...], constraint_names: tuple[str, ...]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, NestConstraints]]:
     """The architecture documents and constraint mapspaces the Timeloop cross-check draws on
-    (`tstack.mapping.timeloop_crosscheck.CROSSCHECK_ARCH_PRESETS`, `CROSSCHECK_CONSTRAINT_PRESETS`), by name."""
+    (`tstack.mapping.timeloop.crosscheck.CROSSCHECK_ARCH_PRESETS`, `CROSSCHECK_CONSTRAINT_PRESETS`), by name."""
     return {n: preset_arch(n) for n in arch_names}, {n: load_nest_constraints(n) for n in constraint_names}

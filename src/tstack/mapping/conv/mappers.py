@@ -1,8 +1,8 @@
-"""Mappers over the 7-loop convolution mapspace (`tstack.mapping.conv`), priced by `tstack.mapping.conv_cost`.
+"""Mappers over the 7-loop convolution mapspace (`tstack.mapping.conv.loopnest`), priced by `tstack.mapping.conv.cost`.
 
 The mapspace: an on-chip tile per dimension, each a divisor of its bound (perfect factorization, as for the matmul
-mapspace in `tstack.mapping.mappers`), times the DRAM loop orders, with the spatial level fixed (C over the array's
-rows, K over its columns, tiles folded over the whole array). A mapping is valid when its tiles fit the
+mapspace in `tstack.mapping.matmul.mappers`), times the DRAM loop orders, with the spatial level fixed (C over the
+array's rows, K over its columns, tiles folded over the whole array). A mapping is valid when its tiles fit the
 double-buffered on-chip memories; validity does not depend on the order.
 
 Orders. Of the 7! = 5040 permutations, those that differ only in where the one-trip loops sit are one loop nest
@@ -26,10 +26,10 @@ import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import CostOptions, Hardware
-from tstack.mapping.conv import CONV_DIMS, CONV_ORDERS, RELEVANT, ConvMapping, ConvShape, order_code
-from tstack.mapping.conv_cost import conv_costs
-from tstack.mapping.cost import MatmulCosts, OperandBits, _ceil_div
-from tstack.mapping.mappers import Objective, best_index, divisors
+from tstack.mapping.conv.cost import conv_costs
+from tstack.mapping.conv.loopnest import CONV_DIMS, CONV_ORDERS, RELEVANT, ConvMapping, ConvShape, order_code
+from tstack.mapping.matmul.cost import MatmulCosts, OperandBits, _ceil_div
+from tstack.mapping.matmul.mappers import Objective, best_index, divisors
 
 IntArray = npt.NDArray[np.int64]
 Distinct = Literal["loops", "reuse"]

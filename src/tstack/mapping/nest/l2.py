@@ -1,5 +1,5 @@
 """Multi-level nests of a matmul on Gemmini's hierarchy with an L2 between DRAM and the scratchpad/accumulators, and
-their cost, under Timeloop's rules (`tstack.mapping.nest` is the four-level model; this one reuses its helpers).
+their cost, under Timeloop's rules (`tstack.mapping.nest.matmul` is the four-level model; this one reuses its helpers).
 
 Five storage levels, outermost first: DRAM, L2 (keeps inputs, weights and outputs: Timeloop's shared buffer level),
 Scratchpad (inputs and weights), one Accumulator per PE column (outputs), one weight Register per PE. n is unrolled
@@ -36,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.mapping import factorization
-from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
-from tstack.mapping.nest import (
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.nest import factorization
+from tstack.mapping.nest.matmul import (
     RELEVANT,
     FloatArray,
     IntArray,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import permutations
 
 from tstack.errors import InfeasibleError
-from tstack.mapping.gemmini_tiler import GemminiTiling
+from tstack.mapping.matmul.gemmini_tiler import GemminiTiling
 
 DIMS = ("m", "n", "k")
 ORDERS: tuple[tuple[str, ...], ...] = tuple(permutations(DIMS))  # index = the `order` code in arrays

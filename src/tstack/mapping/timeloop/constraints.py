@@ -1,5 +1,5 @@
-"""Timeloop mapspace constraints for Gemmini's hierarchy, read into `tstack.mapping.nest.NestConstraints`, so the nest
-sampler (`tstack mapspace --constraints`) draws from the mapspace a Timeloop constraints file describes.
+"""Timeloop mapspace constraints for Gemmini's hierarchy, read into `tstack.mapping.nest.matmul.NestConstraints`, so the
+nest sampler (`tstack mapspace --constraints`) draws from the mapspace a Timeloop constraints file describes.
 
 The file is what Timeloop's mapper reads beside the architecture: v0.3's top-level `mapspace_constraints:` list (the
 form of Gemmini's `modeling/timeloop/mapspace/mapspace.yaml` and of DOSA's Gemmini mapspaces), v0.4's
@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 from tstack.errors import SpecError
-from tstack.mapping.loopnest import DIMS, ORDERS
-from tstack.mapping.nest import LEVELS, SLOTS, SPATIAL_SLOT, NestConstraints
-from tstack.mapping.timeloop_io import (
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS
+from tstack.mapping.nest.matmul import LEVELS, SLOTS, SPATIAL_SLOT, NestConstraints
+from tstack.mapping.timeloop.mapping_io import (
     GEMMINI_KEEPS,
     GEMMINI_PROBLEM_DIMS,
     GEMMINI_SPATIAL,

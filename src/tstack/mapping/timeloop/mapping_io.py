@@ -5,8 +5,8 @@ dimension and the loop permutation (inner to outer). tstack's matmul mapping has
 loops in `order`), the on-chip buffers (temporal, within a tile) and the array (spatial: K over rows, N over columns).
 Dimension names follow Timeloop's GEMM convention here: M rows, N output columns, K reduction. Factors must divide
 (perfect factorization), so the product of a dimension's factors equals its bound; anything else is an error naming the
-dimension. Multi-level nests (`tstack.mapping.nest.Nests`): every level of Gemmini's Timeloop description, in its naming
-(`nest_to_timeloop`, `nest_from_timeloop`), so a nest found here runs in Timeloop with that description.
+dimension. Multi-level nests (`tstack.mapping.nest.matmul.Nests`): every level of Gemmini's Timeloop description, in its
+naming (`nest_to_timeloop`, `nest_from_timeloop`), so a nest found here runs in Timeloop with that description.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import Hardware
-from tstack.mapping.conv import CONV_DIMS, ConvMapping, ConvShape
-from tstack.mapping.gemmini_tiler import GemminiTiling
-from tstack.mapping.loopnest import DIMS as NEST_DIMS
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
-from tstack.mapping.nest import NestHardware, Nests
-from tstack.mapping.nest import tiles as nest_tiles
+from tstack.mapping.conv.loopnest import CONV_DIMS, ConvMapping, ConvShape
+from tstack.mapping.matmul.gemmini_tiler import GemminiTiling
+from tstack.mapping.matmul.loopnest import DIMS as NEST_DIMS
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.nest.matmul import NestHardware, Nests
+from tstack.mapping.nest.matmul import tiles as nest_tiles
 
 DIMS = ("M", "N", "K")
 
@@ -123,8 +123,8 @@ def to_gemmini_triple(mapping: Mapping, dim: int) -> GemminiTiling:
     return GemminiTiling(-(-mapping.tile_m // dim), -(-mapping.tile_n // dim), -(-mapping.tile_k // dim))
 
 
-# Multi-level nests (tstack.mapping.nest) in the naming of Gemmini's Timeloop description (paper-digest §5.4): its
-# problem is a CNN layer (R, S, P, Q, C, K, N), a matmul M x N x K runs as P = M, C = K (reduction), K = N (output
+# Multi-level nests (tstack.mapping.nest.matmul) in the naming of Gemmini's Timeloop description (paper-digest §5.4):
+# its problem is a CNN layer (R, S, P, Q, C, K, N), a matmul M x N x K runs as P = M, C = K (reduction), K = N (output
 # columns); the levels are DRAM, Scratchpad, Accumulator and Registers; the column spatial factor is the
 # Scratchpad's, the row (reduction) one the Accumulator's, as in its mapspace.yaml.
 GEMMINI_PROBLEM_DIMS = ("R", "S", "P", "Q", "C", "K", "N")
@@ -271,9 +271,9 @@ def check_nest_fits(nests: Nests, hw: Hardware, origin: str) -> None:
             raise SpecError(f"{origin}: {what} needs {used} but {hw.name} has {limit} {unit}; move factors outward")
 
 
-# 7-loop conv mappings (tstack.mapping.conv) in the same naming: Gemmini's Timeloop problem *is* a conv layer (tstack's
-# N, K, C, P, Q, R, S are Timeloop's N, K, C, P, Q, R, S). The DRAM directive holds the tile loops in the mapping's
-# order; the tile sits at the Accumulator level in tstack's weight-stationary order (R, S, K, C outer; N, P, Q
+# 7-loop conv mappings (tstack.mapping.conv.loopnest) in the same naming: Gemmini's Timeloop problem *is* a conv layer
+# (tstack's N, K, C, P, Q, R, S are Timeloop's N, K, C, P, Q, R, S). The DRAM directive holds the tile loops in the
+# mapping's order; the tile sits at the Accumulator level in tstack's weight-stationary order (R, S, K, C outer; N, P, Q
 # streamed); C is unrolled over the rows and K over the columns by the largest divisor of the tile up to the array
 # side (Timeloop needs perfect factors; where a tile is not a multiple of the side, tstack prices the folds instead).
 _CONV_ONCHIP_PERMUTATION = "QPNCKSR"  # inner to outer: tstack's on-chip order R, S, K, C, N, P, Q reversed

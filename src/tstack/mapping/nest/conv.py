@@ -1,5 +1,5 @@
 """Multi-level loop nests of a 7-loop convolution (Timeloop's mapping form) on Gemmini's storage hierarchy, priced
-under Timeloop's rules: the conv counterpart of `tstack.mapping.nest` (matmuls), on the same four levels.
+under Timeloop's rules: the conv counterpart of `tstack.mapping.nest.matmul` (matmuls), on the same four levels.
 
 The problem is Timeloop's `cnn-layer` (dims R, S, P, Q, C, K, N; Inputs[N, C, P*stride + R, Q*stride + S],
 Weights[C, K, R, S], Outputs[N, K, P, Q]). A nest gives every dim a temporal factor at each level (DRAM, Scratchpad,
@@ -36,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
-from tstack.mapping import factorization
-from tstack.mapping.conv import ConvShape
-from tstack.mapping.nest import (
+from tstack.mapping.conv.loopnest import ConvShape
+from tstack.mapping.nest import factorization
+from tstack.mapping.nest.matmul import (
     ACCUMULATOR,
     DRAM,
     LEVELS,

@@ -1,7 +1,7 @@
-"""Analytical cost of 7-loop convolution mappings (`tstack.mapping.conv`), evaluated over arrays of mappings.
+"""Analytical cost of 7-loop convolution mappings (`tstack.mapping.conv.loopnest`), evaluated over arrays of mappings.
 
-Same hardware model, options and semantics as the matmul model (`tstack.mapping.cost`, whose docstring states them);
-everything after the operand movement (output passes, intermediate level, capacity, latency, energy) is that
+Same hardware model, options and semantics as the matmul model (`tstack.mapping.matmul.cost`, whose docstring states
+them); everything after the operand movement (output passes, intermediate level, capacity, latency, energy) is that
 module's `finish_costs`, so a 1x1 stride-1 conv of one image costs exactly what its im2col matmul costs
 (M = P x Q, N = K, K = C). What is conv-specific:
 
@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tstack.hardware.types import CostOptions, Hardware, PartialSums
-from tstack.mapping.conv import CONV_DIMS, CONV_ORDERS, RELEVANT, ConvMapping, ConvShape
-from tstack.mapping.cost import (
+from tstack.mapping.conv.loopnest import CONV_DIMS, CONV_ORDERS, RELEVANT, ConvMapping, ConvShape
+from tstack.mapping.matmul.cost import (
     Cost,
     L2View,
     MatmulCosts,

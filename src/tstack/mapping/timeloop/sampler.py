@@ -22,7 +22,7 @@ valid factorization is drawn with a weight, the share of its permutations and sp
 On Gemmini's files (`arch_default.yaml`: Accumulator and Registers without `meshX`, so every fanout lies along X;
 `mapspace.yaml`: the Accumulator's spatial permutation `QKC` puts C third, the Scratchpad's is canonical, K sixth) a
 C over the rows survives 5 of the 8 splits and a K over the columns 2 of 8: mappings that leave the array idle are
-over-weighted 1.6x and 4x against the uniform draw over valid factorizations of `tstack.mapping.nest.sample`.
+over-weighted 1.6x and 4x against the uniform draw over valid factorizations of `tstack.mapping.nest.matmul.sample`.
 
 `sample_ids` reproduces that draw over the nest model's mapspace (vectorized: factorizations as in `nest.sample`,
 then each spatial level's position of its unrolled dimension and its split, then the fanout and capacity checks);
@@ -49,12 +49,13 @@ import numpy.typing as npt
 
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.types import Hardware
-from tstack.mapping import factorization, nest
-from tstack.mapping.loopnest import ORDERS, MatmulShape
-from tstack.mapping.nest import K, N, NestConstraints, NestHardware, Nests
-from tstack.mapping.timeloop_arch import _components
-from tstack.mapping.timeloop_constraints import _directives, read_nest_constraints
-from tstack.mapping.timeloop_io import GEMMINI_KEEPS, GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI
+from tstack.mapping.matmul.loopnest import ORDERS, MatmulShape
+from tstack.mapping.nest import factorization
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest.matmul import K, N, NestConstraints, NestHardware, Nests
+from tstack.mapping.timeloop.arch import _components
+from tstack.mapping.timeloop.constraints import _directives, read_nest_constraints
+from tstack.mapping.timeloop.mapping_io import GEMMINI_KEEPS, GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI
 
 _SPLITS = len(GEMMINI_PROBLEM_DIMS) + 1  # a spatial level's split point: 0..7 loops along X
 _DATASPACES = ("Weights", "Inputs", "Outputs")
@@ -74,7 +75,7 @@ class TimeloopEnergies:
 
 
 class Sampler(StrEnum):
-    UNIFORM = "uniform"  # uniform over valid factorizations, orders uniform (tstack.mapping.nest.sample)
+    UNIFORM = "uniform"  # uniform over valid factorizations, orders uniform (tstack.mapping.nest.matmul.sample)
     TIMELOOP_IDS = "timeloop-ids"  # uniform over Timeloop mapping IDs, invalid ones rejected (this module)
 
 
@@ -342,7 +343,7 @@ def timeloop_energies(hw: Hardware | NestHardware, pj: TimeloopEnergies) -> Nest
     """The nest model's view of `hw` priced with the per-access energies `pj` Timeloop's built-in `pat` model gives
     Gemmini's `arch_default.yaml` (measured: printed in timeloop-mapper.stats.txt; read by
     `tstack.spec.timeloop.timeloop_pat_energies`), under Timeloop's
-    conventions as `tstack.mapping.timeloop_run.nest_hardware` applies them: DRAM and scratchpad words are bytes;
+    conventions as `tstack.mapping.timeloop.run.nest_hardware` applies them: DRAM and scratchpad words are bytes;
     accumulator traffic is counted in words (`acc_bytes_per_word` = 1, so partial sums move as one DRAM word, as
     Timeloop moves them); a MAC costs the MACC's energy plus one read of its weight register, and a weight written into
     a register costs a register access. Array, capacities and bandwidths stay `hw`'s."""

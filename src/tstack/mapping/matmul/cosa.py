@@ -20,9 +20,9 @@ from __future__ import annotations
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of
 from tstack.hardware.types import CostOptions, FillDrain, Hardware, PartialSums
-from tstack.mapping.cost import OperandBits, evaluate
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
-from tstack.mapping.mappers import MapperResult, divisors
+from tstack.mapping.matmul.cost import OperandBits, evaluate
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.matmul.mappers import MapperResult, divisors
 
 _ENERGY_SCALE = 100  # energies in hundredths of a pJ, so per-byte energies are integers
 

@@ -1,7 +1,7 @@
 """tstack's nest models checked against the real Timeloop: what each Timeloop count is in tstack, the comparison of
 one nest, the plans of random nests (matmuls, 7-loop convolutions, matmuls with an L2) and the parallel runs
 (`tests/golden/test_timeloop_crosscheck*.py`, `benchmarks/timeloop_crosscheck.py`, benchmarks/RESULTS-timeloop.md).
-Running the binary and reading its output is `tstack.mapping.timeloop_run`.
+Running the binary and reading its output is `tstack.mapping.timeloop.run`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from tstack.mapping import conv_nest, nest, nest_l2
-from tstack.mapping.conv import ConvShape
-from tstack.mapping.conv_nest import ConvNests
-from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
-from tstack.mapping.nest import NestConstraints, Nests, Spatial
-from tstack.mapping.timeloop_arch import TimeloopArch
-from tstack.mapping.timeloop_io import GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI, nest_to_timeloop
-from tstack.mapping.timeloop_run import (
+from tstack.mapping.conv.loopnest import ConvShape
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.nest import conv as conv_nest
+from tstack.mapping.nest import l2 as nest_l2
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest.conv import ConvNests
+from tstack.mapping.nest.matmul import NestConstraints, Nests, Spatial
+from tstack.mapping.timeloop.arch import TimeloopArch
+from tstack.mapping.timeloop.mapping_io import GEMMINI_PROBLEM_DIMS, GEMMINI_TARGETS, NEST_TO_GEMMINI, nest_to_timeloop
+from tstack.mapping.timeloop.run import (
     DATASPACES,
     ModelStats,
     arch_reading,
@@ -270,7 +272,7 @@ def summary_rows(results: Mapping[str, Sequence[Comparison]]) -> list[dict[str, 
     return rows
 
 
-# 7-loop convolutions (`tstack.mapping.conv_nest`): the same harness on Gemmini's cnn-layer problem.
+# 7-loop convolutions (`tstack.mapping.nest.conv`): the same harness on Gemmini's cnn-layer problem.
 def conv_problem(shape: ConvShape) -> dict[str, Any]:
     """A conv as Gemmini's Timeloop problem (a cnn-layer; both strides `shape.stride`, no dilation)."""
     instance = {"R": shape.r, "S": shape.s, "P": shape.p, "Q": shape.q, "C": shape.c, "K": shape.k, "N": shape.n,
@@ -373,7 +375,7 @@ def crosscheck_conv(
     return _grouped(list(archs), [job[0] for job in jobs], _parallel(one, jobs, workers))
 
 
-# Matmul nests with an L2 (`tstack.mapping.nest_l2`): Gemmini's hierarchy with a shared L2 between DRAM and the
+# Matmul nests with an L2 (`tstack.mapping.nest.l2`): Gemmini's hierarchy with a shared L2 between DRAM and the
 # scratchpad/accumulators, and on-chip bandwidth limits.
 L2_TARGETS = ("DRAM", "L2", "Scratchpad", "Accumulator", "Registers")  # outermost first, as nest_l2.LEVELS
 L2_KEEPS = {"DRAM": list(DATASPACES), "L2": list(DATASPACES), "Scratchpad": ["Inputs", "Weights"],

@@ -1,4 +1,4 @@
-"""One-tile mappings (`tstack.mapping.loopnest.Mapping`: a DRAM tile and a DRAM loop order) written as nests, the
+"""One-tile mappings (`tstack.mapping.matmul.loopnest.Mapping`: a DRAM tile and a DRAM loop order) written as nests, the
 bridge between the one-tile model that `simulate` searches and the nest model of record: the tile sits at the
 accumulator level in weight-stationary order, the largest divisor of its n (k) side up to the array unrolled
 (tests/unit/test_model_of_record.py shows the two models equal on such nests)."""
@@ -9,9 +9,9 @@ import numpy as np
 
 from tstack.errors import InfeasibleError
 from tstack.hardware.types import Hardware
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
-from tstack.mapping.mappers import divisors
-from tstack.mapping.nest import ACCUMULATOR, DRAM, LEVELS, IntArray, NestHardware, Nests, check_shape, valid
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.matmul.mappers import divisors
+from tstack.mapping.nest.matmul import ACCUMULATOR, DRAM, LEVELS, IntArray, NestHardware, Nests, check_shape, valid
 
 
 def from_tiles(

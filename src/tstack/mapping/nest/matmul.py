@@ -7,11 +7,11 @@ and k over the PE rows (between an accumulator and its registers: the rows reduc
 
 A nest gives every dimension a temporal factor at each of the four storage levels and every level its own loop
 order; a dimension's factors (temporal and spatial) multiply to its bound (perfect factorization). Unlike
-`tstack.mapping.loopnest.Mapping` (one on-chip tile and a DRAM order), the scratchpad and the accumulator tile
+`tstack.mapping.matmul.loopnest.Mapping` (one on-chip tile and a DRAM order), the scratchpad and the accumulator tile
 independently and each level orders its loops: the mapspace the paper counts when it says that, "considering only
 tiling, spatio-temporal mapping and loop order", a BERT attention layer has more than 10^12 mappings (§5.2;
 `space_size`). `NestConstraints` cut that space as Timeloop's mapspace constraints do (fixed and capped factors per
-level, allowed loop orders; `tstack.mapping.timeloop_constraints` reads them from a Timeloop file), and `sample`
+level, allowed loop orders; `tstack.mapping.timeloop.constraints` reads them from a Timeloop file), and `sample`
 draws uniformly from the valid nests of any such cut.
 
 Cost, Timeloop's model as its documentation states it (every choice here, none fitted):
@@ -59,9 +59,9 @@ import numpy.typing as npt
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
-from tstack.mapping.factorization import draw_factorizations, factorization_count
-from tstack.mapping.loopnest import DIMS, ORDERS, MatmulShape
-from tstack.mapping.mappers import divisors
+from tstack.mapping.matmul.loopnest import DIMS, ORDERS, MatmulShape
+from tstack.mapping.matmul.mappers import divisors
+from tstack.mapping.nest.factorization import draw_factorizations, factorization_count
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -234,7 +234,7 @@ SLOTS = len(LEVELS) + 1
 @dataclass(frozen=True, slots=True)
 class NestConstraints:
     """A mapspace of nests, as Timeloop's mapspace constraints cut one (read from a Timeloop file with
-    `tstack.mapping.timeloop_constraints.read_nest_constraints`). Per slot (`SLOTS`: the four temporal levels, then the
+    `tstack.mapping.timeloop.constraints.read_nest_constraints`). Per slot (`SLOTS`: the four temporal levels, then the
     spatial slot) and dimension (m, n, k): a fixed factor (`fixed`, 0 = free) and a maximum (`maximum`, 0 = none);
     per level the loop orders allowed (indices into ORDERS; 1, 2, 3 or 6 of them, as a Timeloop permutation prefix
     leaves). `fill_array` fixes the spatial factors of n and k to the largest divisor up to the array side (the

@@ -13,7 +13,7 @@ The pieces:
   and dataspace the scalar reads, updates and fills summed over the utilized instances, the energy, the cycles.
 * `nest_hardware` turns an architecture and Timeloop's own per-access energies into the `NestHardware` that prices
   nests under Timeloop's conventions (every DRAM access one DRAM word; see its docstring).
-* With an L2 (`tstack.mapping.nest_l2`): `L2Arch` writes a Gemmini-like architecture with an L2 keeping every tensor
+* With an L2 (`tstack.mapping.nest.l2`): `L2Arch` writes a Gemmini-like architecture with an L2 keeping every tensor
   and on-chip bandwidth limits and gives the five-level model's hardware; `l2_nest_to_timeloop` writes a five-level
   nest as a mapping; `compare_l2` and `crosscheck_l2` hold the two against each other.
 """
@@ -34,11 +34,11 @@ import numpy as np
 import yaml
 
 from tstack.errors import SpecError
-from tstack.mapping import nest
-from tstack.mapping.loopnest import MatmulShape
-from tstack.mapping.nest import NestHardware, Nests
-from tstack.mapping.timeloop_arch import TimeloopArch, read_timeloop_arch
-from tstack.mapping.timeloop_io import nest_to_timeloop
+from tstack.mapping.matmul.loopnest import MatmulShape
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest.matmul import NestHardware, Nests
+from tstack.mapping.timeloop.arch import TimeloopArch, read_timeloop_arch
+from tstack.mapping.timeloop.mapping_io import nest_to_timeloop
 
 DATASPACES = ("Weights", "Inputs", "Outputs")
 STAT_FILE = "timeloop-model.stats.txt"
@@ -151,7 +151,7 @@ def gemmini_like_arch(
 
 
 def arch_reading(arch: Mapping[str, Any], name: str = "arch") -> TimeloopArch:
-    """What tstack's nest model reads from an architecture dict (`tstack.mapping.timeloop_arch`)."""
+    """What tstack's nest model reads from an architecture dict (`tstack.mapping.timeloop.arch`)."""
     return read_timeloop_arch(dict(arch), name, name)
 
 

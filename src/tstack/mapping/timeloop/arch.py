@@ -25,7 +25,7 @@ from typing import Any
 from tstack.errors import SpecError
 from tstack.hardware.design import design_of, with_capacities
 from tstack.hardware.types import Hardware
-from tstack.mapping.nest import NestHardware
+from tstack.mapping.nest.matmul import NestHardware
 
 _COMPONENTS = ("DRAM", "Scratchpad", "Accumulator", "Registers")
 _RANGE = re.compile(r"\[(\d+)\.\.(\d+)\]$")

@@ -20,7 +20,7 @@ A `ConvMapping` says, as the Gemmini Timeloop description maps a conv (paper-dig
 Which operand a DRAM loop re-fetches depends on which tensors it indexes (`RELEVANT`): weights ignore N, P, Q;
 inputs ignore K; outputs ignore C, R, S (the reduction). A loop with one trip indexes nothing (its tile never
 changes), so orders that differ only in where their one-trip loops sit are the same loop nest
-(`canonical_order`); `tstack.mapping.conv_cost` prices them identically and the mappers enumerate one of each.
+(`canonical_order`); `tstack.mapping.conv.cost` prices them identically and the mappers enumerate one of each.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from itertools import permutations
 from tstack.errors import InfeasibleError
 from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
-from tstack.mapping.cost import OperandBits
-from tstack.mapping.loopnest import MatmulShape
+from tstack.mapping.matmul.cost import OperandBits
+from tstack.mapping.matmul.loopnest import MatmulShape
 
 CONV_DIMS: tuple[str, ...] = ("N", "K", "C", "P", "Q", "R", "S")
 CONV_ORDERS: tuple[tuple[str, ...], ...] = tuple(permutations(CONV_DIMS))  # index = the order code in arrays

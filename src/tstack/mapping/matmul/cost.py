@@ -33,7 +33,7 @@ Model (each choice is a `CostOptions` field of the hardware, default stated ther
   double buffering); Timeloop's model, a steady state, leaves it out.
 
 Everything after the operand movement (`Traffic`: output passes, the intermediate level, capacity, latency,
-energy) is `finish_costs`, which the 7-loop convolution model (`tstack.mapping.conv_cost`) shares.
+energy) is `finish_costs`, which the 7-loop convolution model (`tstack.mapping.conv.cost`) shares.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from tstack.hardware.types import (
     L2Tiling,
     PartialSums,
 )
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tstack.mapping.nest import NestConstraints
-from tstack.mapping.timeloop_arch import TimeloopArch
-from tstack.mapping.timeloop_sampler import IdSpace, TimeloopEnergies
+from tstack.mapping.nest.matmul import NestConstraints
+from tstack.mapping.timeloop.arch import TimeloopArch
+from tstack.mapping.timeloop.sampler import IdSpace, TimeloopEnergies
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Searching multi-level nests (`tstack.mapping.nest`) for the least EDP.
+"""Searching multi-level nests (`tstack.mapping.nest.matmul`) for the least EDP.
 
 The space is too large to enumerate (1.4e12 mappings for a BERT-Base projection), so the search seeds from the best
 nests among every one-tile mapping written as a nest (`nest_one_tile.one_tile_nests`: the one-tile optimum is among
@@ -17,9 +17,11 @@ import numpy as np
 
 from tstack.errors import SpecError
 from tstack.hardware.types import Hardware
-from tstack.mapping import factorization, nest, nest_one_tile
-from tstack.mapping.loopnest import ORDERS, MatmulShape
-from tstack.mapping.nest import IntArray, NestHardware, NestResult, Nests, Spatial
+from tstack.mapping.matmul.loopnest import ORDERS, MatmulShape
+from tstack.mapping.nest import factorization
+from tstack.mapping.nest import matmul as nest
+from tstack.mapping.nest import one_tile as nest_one_tile
+from tstack.mapping.nest.matmul import IntArray, NestHardware, NestResult, Nests, Spatial
 
 
 def neighbours(nests: Nests, i: int, spatial: Spatial) -> Nests:

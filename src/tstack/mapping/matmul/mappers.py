@@ -8,7 +8,7 @@ double-buffered on-chip memories.
 * `gemmini` — Gemmini's own heuristic (`tiled_matmul_auto`), tiles padded to the array as the C code pads them.
 * `exhaustive` — every valid mapping, evaluated in one vectorized pass: the ground truth for this mapspace.
 * `random` — `samples` mappings drawn uniformly from the valid ones (seeded); returns the best it saw.
-* `cosa` — the same mapspace as a constraint program solved by OR-Tools CP-SAT (`tstack.mapping.cosa`).
+* `cosa` — the same mapspace as a constraint program solved by OR-Tools CP-SAT (`tstack.mapping.matmul.cosa`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy.typing as npt
 from tstack.errors import InfeasibleError, SpecError
 from tstack.hardware.design import design_of
 from tstack.hardware.types import CostOptions, Hardware
-from tstack.mapping.cost import MatmulCosts, OperandBits, matmul_costs
-from tstack.mapping.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
-from tstack.mapping.loopnest import ORDERS, Mapping, MatmulShape
+from tstack.mapping.matmul.cost import MatmulCosts, OperandBits, matmul_costs
+from tstack.mapping.matmul.gemmini_tiler import FusedActivation, GemminiMemory, tiled_matmul_auto
+from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
 
 IntArray = npt.NDArray[np.int64]
 
@@ -35,7 +35,7 @@ class MapperName(StrEnum):
     GEMMINI = "gemmini"
     EXHAUSTIVE = "exhaustive"
     RANDOM = "random"
-    COSA = "cosa"  # constraint program on OR-Tools CP-SAT (tstack.mapping.cosa)
+    COSA = "cosa"  # constraint program on OR-Tools CP-SAT (tstack.mapping.matmul.cosa)
 
 
 class Objective(StrEnum):
