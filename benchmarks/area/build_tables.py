@@ -5,7 +5,7 @@
 
 Writes `src/tstack/presets/area/hwcomponents-<node>nm.json` (the SRAM grid, logic blocks, DRAM energies) and
 `cacti-reference-<node>nm.json` (CACTI's own figures for a few macros, on and off the grid, that
-tests/unit/test_area_cacti.py compares the interpolated table against), each written atomically.
+tests/unit/hardware/test_area_cacti.py compares the interpolated table against), each written atomically.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ int8 activations stay in float32 (the GEMM operands), integer GEMMs run in float
 exact (`tstack.kernels.gemm`), requantizations run in float64 where that is provably exact (`RequantPlan`) on
 cache-sized row blocks, and the kernels' int32 cores are called directly where their bounds hold. With frozen scales
 the FFN's 16-bit requantization, i-GELU and 8-bit requantization are fused per row block. The integers equal the
-reference pipeline's (tests/unit/test_kernels_encoder.py, tests/integration/test_kernels_minilm.py).
+reference pipeline's (tests/unit/kernels/test_kernels_encoder.py, tests/integration/test_kernels_minilm.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Conventions (I-BERT, `transformers.models.ibert.quant_modules`): a real tensor i
 float scale S > 0. Only scales (offline constants) are handled in floating point; every operation on q is an integer
 operation. Kernels return int64 arrays; internally they evaluate in int32 (or in float64 / uint64, on exactly
 representable integers) wherever a bound, checked before computing, proves that the result is the same integer as
-the literal int64 evaluation, which remains as the fallback (tests/unit/test_kernels_fast.py compares the two).
+the literal int64 evaluation, which remains as the fallback (tests/unit/kernels/test_kernels_fast.py compares the two).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Where to start, by question (each subpackage's `__init__` names its entry points
   (matmuls on Gemmini's four storage levels, with an L2, and 7-loop convolutions), each checked access for access
   against the real Timeloop (`timeloop.crosscheck`, tests/golden/test_timeloop_crosscheck*.py). The one-tile models
   that `simulate` searches, `matmul.cost` and `conv.cost`, are its special case with Gemmini's extras as named
-  `CostOptions` (tests/unit/test_model_of_record.py).
+  `CostOptions` (tests/unit/mapping/nest/test_model_of_record.py).
 * Which mapping? `matmul.mappers` (Gemmini's heuristic via `matmul.gemmini_tiler`, exhaustive, random),
   `matmul.cosa` (CP-SAT), `conv.mappers`, `nest.search` (descent over nests).
 * How wide is the space? `mapspace` (the paper's Figs. 18-20, under several readings), `timeloop.sampler`

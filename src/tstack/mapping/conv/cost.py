@@ -13,7 +13,7 @@ module's `finish_costs`, so a 1x1 stride-1 conv of one image costs exactly what 
   reduction C, R, S, whose passes spill partial sums as the matmul's k loop does). Loops with one trip index
   nothing: their tile does not change, so they neither cause nor break reuse (the matmul model, which always has
   its three loops, counts them at their place; a matmul order with its one-trip loops hoisted outermost prices the
-  same, which is how `tests/unit/test_conv_mapping.py` compares the two).
+  same, which is how `tests/unit/mapping/conv/test_conv_mapping.py` compares the two).
 * Halo. An input tile of (P_t, Q_t, R_t, S_t) covers ((P_t - 1) stride + R_t) x ((Q_t - 1) stride + S_t) x C_t x
   N_t elements, fetched whole each time (overlapping windows of neighbouring tiles are fetched again; no delta
   reuse between consecutive tiles, and with stride > R the window's unused rows are fetched too). Summed over the

@@ -1,7 +1,7 @@
 """One-tile mappings (`tstack.mapping.matmul.loopnest.Mapping`: a DRAM tile and a DRAM loop order) written as nests, the
 bridge between the one-tile model that `simulate` searches and the nest model of record: the tile sits at the
 accumulator level in weight-stationary order, the largest divisor of its n (k) side up to the array unrolled
-(tests/unit/test_model_of_record.py shows the two models equal on such nests)."""
+(tests/unit/mapping/nest/test_model_of_record.py shows the two models equal on such nests)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from tstack.hardware.types import HostCPU
 from tstack.simulate.host_model import OP_KERNELS, KernelCounts, RocketTiming, cycles_per_element
 from tstack.spec.host import measured_counts, predicted_host, provenance
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TOOLS = ("riscv64-linux-gnu-gcc", "qemu-riscv64", "riscv64-linux-gnu-nm")
 HAVE_TOOLS = all(shutil.which(t) for t in TOOLS)
 

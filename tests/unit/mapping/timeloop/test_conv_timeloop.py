@@ -1,16 +1,12 @@
-"""7-loop conv mappings as Timeloop mappings for Gemmini's Timeloop description, and `tstack map` on convolutions."""
+"""7-loop conv mappings as Timeloop mappings for Gemmini's Timeloop description (`tstack map` on
+convolutions: tests/integration/test_cli_mapping.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from tstack.api import map_model
-from tstack.cli import app
 from tstack.errors import SpecError
 from tstack.mapping.conv.cost import evaluate_conv
 from tstack.mapping.conv.loopnest import ConvMapping, ConvShape
@@ -64,26 +60,3 @@ def test_conv_mapping_errors_name_the_problem(hw) -> None:
     wrong = {"mapping": [{"target": "Scratchpad", "type": "spatial", "factors": "C=16"}]}
     with pytest.raises(SpecError, match="unrolls only K"):
         conv_from_timeloop(wrong, CONV3, hw)
-
-
-def test_map_runs_convolutions_as_simulate_does(hw) -> None:
-    """ResNet-50: where a conv's 7-loop optimum beats its im2col matmul's, `map` reports it (and only there)."""
-    rows = map_model("resnet50", hw)
-    convs = [r for r in rows if r.conv_shape is not None]
-    direct = [r for r in convs if r.conv is not None]
-    assert 0 < len(direct) < len(convs)
-    for r in direct:
-        assert r.conv is not None and r.conv.edp < r.best.edp and r.best_edp == r.conv.edp
-    assert all(r.best_edp == r.best.edp for r in rows if r.conv is None)
-
-
-def test_map_export_and_mapping_round_trip_for_a_direct_conv(tmp_path: Path) -> None:
-    runner = CliRunner()
-    out = tmp_path / "conv2.yaml"
-    op = ["map", "resnet50", "--hw", "gemmini-baseline", "--op", "stage1.block0.conv2"]
-    exported = runner.invoke(app, [*op, "--export", str(out)])
-    assert exported.exit_code == 0, exported.output
-    assert names_conv_dims(yaml.safe_load(out.read_text()))
-    given = runner.invoke(app, [*op, "--mapping", str(out)])
-    assert given.exit_code == 0, given.output
-    assert "EDP 1.00x the best" in " ".join(given.output.split())

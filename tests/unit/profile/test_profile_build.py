@@ -10,7 +10,7 @@ pytest.importorskip("torch", reason="profiling needs the torch extra")
 pytest.importorskip("transformers", reason="profiling needs the transformers extra")
 import torch
 
-from tests.unit.test_profile_models import tiny_bert, tiny_gpt2, tiny_llama
+from tests.unit.workload.test_profile_models import tiny_bert, tiny_gpt2, tiny_llama
 from tstack import load_model
 from tstack.errors import SpecError, UnsupportedModelError
 from tstack.profile import Arch, Scope, build_torch_model, pick_arch

@@ -276,25 +276,6 @@ def test_timeloop_yaml_errors_name_the_problem(baseline):
         nest_from_timeloop({"mapping": [{"target": "Buffer", "type": "temporal", "factors": "P=1"}]}, shape, baseline)
 
 
-def test_mapspace_export_writes_timeloop_nests(tmp_path):
-    import yaml
-    from typer.testing import CliRunner
-
-    from tstack.cli import app
-    from tstack.mapping.timeloop.mapping_io import nest_from_timeloop
-
-    runner = CliRunner()
-    args = ["mapspace", "--ops", "bert-base-mha", "--samples", "2000", "--semantics", "nest", "--export", str(tmp_path)]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    doc = yaml.safe_load((tmp_path / "bert-base-mha.timeloop.yaml").read_text())
-    hw = timeloop_hardware(load_hardware("gemmini-baseline"))
-    back = nest_from_timeloop(doc, PAPER_OPS["bert-base-mha"], hw)
-    assert back.spatial_n[0] == back.spatial_k[0] == 16
-    refused = runner.invoke(app, ["mapspace", "--ops", "bert-base-mha", "--samples", "10", "--export", str(tmp_path)])
-    assert refused.exit_code == 2 and "--semantics timeloop, nest" in refused.stderr  # one line, exit 2
-
-
 def test_neighbours_keep_the_factorization(baseline):
     from tstack.mapping.nest.search import neighbours
 
@@ -328,19 +309,3 @@ def test_descent_ends_in_a_local_minimum_and_search_never_loses_to_one_tile(base
         assert nest.costs(shape, around, baseline).edp.min() >= end.edp * (1 - 1e-12)
     one_tile = nest.costs(shape, nest_one_tile.one_tile_nests(shape, baseline), baseline).edp.min()
     assert search(shape, baseline, samples=2000).edp <= one_tile
-
-
-def test_mapspace_plot_names_the_semantics(tmp_path):
-    from typer.testing import CliRunner
-
-    from tstack.cli import app
-
-    runner = CliRunner()
-    for semantics, name in (
-        ("nest", "mapspace_gemmini-baseline_nest.png"),
-        ("tstack", "mapspace_gemmini-baseline.png"),
-    ):
-        args = ["mapspace", "--ops", "bert-base-mha", "--samples", "500", "--semantics", semantics]
-        result = runner.invoke(app, [*args, "--plot", str(tmp_path)])
-        assert result.exit_code == 0, result.output
-        assert (tmp_path / name).stat().st_size > 10_000

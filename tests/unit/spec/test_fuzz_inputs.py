@@ -39,7 +39,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-PRESETS = Path(__file__).resolve().parents[2] / "src" / "tstack" / "presets"
+PRESETS = Path(__file__).resolve().parents[3] / "src" / "tstack" / "presets"
 
 # -- mutations ----------------------------------------------------------------------------------------------------
 ODD_SCALARS = st.sampled_from(

@@ -25,7 +25,7 @@ SMALL = nest_l2.L2NestHardware(
 
 
 def walk(shape: MatmulShape, nests: nest_l2.L2Nests, i: int) -> dict[str, int]:
-    """Execute nest `i` loop by loop and count the elements each transfer moves (as tests/unit/test_nest.py's walk):
+    """Execute nest `i` loop by loop and count the elements each transfer moves (as test_nest.py's walk):
     a level's tile is refilled whenever the coordinates the loops above it contribute change; the MACs keep nothing;
     output tiles seen before at a level come back as partial sums (from the L2 into an accumulator, from DRAM into
     the L2)."""

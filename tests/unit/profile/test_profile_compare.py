@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch", reason="profiling needs the torch extra")
 pytest.importorskip("transformers", reason="profiling needs the transformers extra")
 
-from tests.unit.test_profile_models import tiny_bert
+from tests.unit.workload.test_profile_models import tiny_bert
 from tstack import analyze, load_device
 from tstack.errors import SpecError
 from tstack.profile import MATMUL_CLASSES, ProfileResult, profile

@@ -208,3 +208,103 @@ def test_the_report_rule_catches_a_planted_offender() -> None:
         "tstack.api",  # from tstack.api import Analysis
         "tstack.api.Analysis",
     ]
+
+
+# ---- the declared order: every package imports only the layers below its own ----
+
+# lowest first; packages in one layer never import each other. A new package must be placed here to pass.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "units"),
+    ("fileio",),
+    ("workload",),
+    ("profile", "kernels"),
+    ("hardware",),  # its sizing of the nonlinear units counts the kernels' integer ops
+    ("mapping",),
+    ("simulate",),
+    ("nas",),
+    ("codesign",),
+    ("report", "spec"),  # renderers and the file boundary: both take values from the core, neither calls the other
+    ("api",),
+    ("studies",),
+    ("commands",),
+    ("cli", "__init__"),
+    ("__main__",),
+)
+# inside `tstack.mapping`, the same rule over its subpackages and top-level modules
+MAPPING_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("matmul",),
+    ("conv",),
+    ("nest",),
+    ("timeloop",),
+    ("mapspace", "op_mapping"),
+    ("__init__",),
+)
+
+
+def _rank(layers: tuple[tuple[str, ...], ...]) -> dict[str, int]:
+    return {name: i for i, layer in enumerate(layers) for name in layer}
+
+
+def order_violations(source: str, own: str, layers: tuple[tuple[str, ...], ...], prefix: str) -> list[tuple[int, str]]:
+    """(line, what) of every import in `source` (a module of unit `own`) of a unit under `prefix` that is not in a
+    lower layer than `own`'s. Units are the first dotted part after `prefix` (`tstack.` or `tstack.mapping.`)."""
+    rank = _rank(layers)
+    found: dict[tuple[int, str], str] = {}  # one finding per (line, unit): `from a.b import c` also names a.b.c
+    for line, name in imported_names(source):
+        if not name.startswith(prefix):
+            continue
+        target = name.removeprefix(prefix).split(".")[0]
+        # a name that is no unit is an attribute of the package root (`from tstack import __version__`)
+        if target in rank and target != own and rank[target] >= rank[own]:
+            found.setdefault((line, target), f"{own} imports {name}")
+    return [(line, what) for (line, _), what in found.items()]
+
+
+def _unit(path: Path, root: Path) -> str:
+    """`mapping` for mapping/nest/l2.py, `cli` for cli.py (the first part under `root`, without a suffix)."""
+    return path.relative_to(root).parts[0].removesuffix(".py")
+
+
+def test_every_package_sits_in_the_declared_order() -> None:
+    units = {_unit(p, SRC) for p in SRC.rglob("*.py") if "presets" not in p.parts}
+    assert units == set(_rank(LAYERS)), f"place new packages in LAYERS: {sorted(units ^ set(_rank(LAYERS)))}"
+    mapping = {_unit(p, SRC / "mapping") for p in (SRC / "mapping").rglob("*.py")}
+    assert mapping == set(_rank(MAPPING_LAYERS)), sorted(mapping ^ set(_rank(MAPPING_LAYERS)))
+
+
+def test_no_import_runs_against_the_declared_order() -> None:
+    offenders = [
+        f"{path.relative_to(SRC).as_posix()}:{line}: {what}"
+        for path in sorted(SRC.rglob("*.py"))
+        if "presets" not in path.parts
+        for line, what in order_violations(path.read_text(encoding="utf-8"), _unit(path, SRC), LAYERS, "tstack.")
+    ]
+    offenders += [
+        f"{path.relative_to(SRC).as_posix()}:{line}: {what}"
+        for path in sorted((SRC / "mapping").rglob("*.py"))
+        for line, what in order_violations(
+            path.read_text(encoding="utf-8"), _unit(path, SRC / "mapping"), MAPPING_LAYERS, "tstack.mapping."
+        )
+    ]
+    assert not offenders, "an import runs up the layers (tests/test_architecture.py LAYERS):\n" + "\n".join(offenders)
+
+
+def test_the_order_rule_catches_a_planted_offender() -> None:
+    """The check itself: a lazy upward import and a sideways one (same layer) are caught; downward ones are not."""
+    planted = (
+        "from tstack.hardware.types import Hardware\n"
+        "from tstack import errors\n"
+        "def f():\n"
+        "    from tstack.simulate.engine import simulate_workload\n"
+        "    from tstack import kernels\n"
+    )
+    assert order_violations(planted, "mapping", LAYERS, "tstack.") == [(4, "mapping imports tstack.simulate.engine")]
+    assert order_violations(planted, "profile", LAYERS, "tstack.") == [
+        (1, "profile imports tstack.hardware.types"),
+        (4, "profile imports tstack.simulate.engine"),
+        (5, "profile imports tstack.kernels"),
+    ]
+    nest_up = "from tstack.mapping.timeloop.run import run_model\nfrom tstack.mapping.matmul import cost\n"
+    assert order_violations(nest_up, "nest", MAPPING_LAYERS, "tstack.mapping.") == [
+        (1, "nest imports tstack.mapping.timeloop.run")
+    ]

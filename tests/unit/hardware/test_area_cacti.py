@@ -22,7 +22,7 @@ import pytest
 
 from tstack.spec.area import tables_for_node
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # the nodes whose CACTI outputs were recorded with their table
 NODES = tuple(
     sorted(

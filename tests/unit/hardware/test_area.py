@@ -203,7 +203,7 @@ def test_the_live_path_says_what_it_needs_on_python_311() -> None:
     import sys
 
     if sys.version_info >= (3, 12):
-        pytest.skip("the live path runs on this Python (tests/unit/test_area_cacti.py exercises it)")
+        pytest.skip("the live path runs on this Python (tests/unit/hardware/test_area_cacti.py exercises it)")
     with pytest.raises(LiveAreaError) as exc:
         live_tables(22)
     assert "3.12" in _one_line(exc)
