@@ -1,8 +1,7 @@
 """tstack's nest models checked against the real Timeloop: what each Timeloop count is in tstack, the comparison of
 one nest, the plans of random nests (matmuls, 7-loop convolutions, matmuls with an L2) and the parallel runs
 (`tests/golden/test_timeloop_crosscheck*.py`, `benchmarks/timeloop_crosscheck.py`, benchmarks/RESULTS-timeloop.md).
-Running the binary and reading its output is `tstack.mapping.timeloop.run`.
-"""
+Running the binary and reading its output is `tstack.mapping.timeloop.run`."""
 
 from __future__ import annotations
 
