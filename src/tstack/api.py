@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from tstack.errors import InfeasibleError, WorkloadError
 from tstack.hardware.design import design_of
@@ -18,7 +18,7 @@ from tstack.mapping.matmul.loopnest import Mapping, MatmulShape
 from tstack.mapping.matmul.mappers import MapperResult, exhaustive, gemmini, parse_mapper
 from tstack.mapping.op_mapping import OpMapping as OpMapping  # re-exported: the result type lives in mapping
 from tstack.mapping.timeloop.mapping_io import conv_from_timeloop, from_timeloop, names_conv_dims
-from tstack.nas.pricing import DEFAULT_HARDWARE, DEFAULT_PHASE, PriceTable, Progress, build_price_table
+from tstack.nas.pricing import DEFAULT_HARDWARE, DEFAULT_PHASE, PriceTable, PriceTableOptions, build_price_table
 from tstack.nas.space import SearchSpace
 from tstack.simulate import ModelResult, simulate_workload
 from tstack.simulate.engine import conv_shape, matmul_shape
@@ -213,25 +213,11 @@ def price_table(
     hardware: str | Path | Hardware = DEFAULT_HARDWARE,
     seq_len: int | None = None,
     phase: str | Phase = DEFAULT_PHASE,
-    *,
-    lm_head: bool = False,
-    mapper: str = "gemmini",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    progress: Progress | None = None,
+    **options: Unpack[PriceTableOptions],
 ) -> PriceTable:
     """The NAS lookup table (`tstack.nas.pricing.build_price_table`) of `space` (a `SearchSpace`, a preset name or a
     YAML file) on `hardware` (a preset name, a YAML file or a `Hardware`; default gemmini-ibert), names resolved here
-    so that the NAS core takes values."""
+    so that the NAS core takes values. The keyword options (`lm_head`, `mapper`, `cache_dir`, `use_cache`,
+    `progress`) are `build_price_table`'s, passed through."""
     the_space = space if isinstance(space, SearchSpace) else load_space(space)
-    return build_price_table(
-        the_space,
-        resolve_hardware(hardware),
-        seq_len,
-        phase,
-        lm_head=lm_head,
-        mapper=mapper,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        progress=progress,
-    )
+    return build_price_table(the_space, resolve_hardware(hardware), seq_len, phase, **options)

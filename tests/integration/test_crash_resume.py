@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,25 +97,39 @@ def search_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     return root, cache, _search_result(json.loads(proc.stdout)), size
 
 
-def _kill_at_journal_size(cmd: list[str], cwd: Path, env: dict[str, str], journal: Path, at_bytes: int) -> bool:
-    """Run `cmd` and SIGKILL it once `journal` has `at_bytes`; False when it finished first."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _kill_when(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    ready: Callable[[], bool],
+    delay_s: float = 0.0,
+    poll_s: float = 0.005,
+) -> bool:
+    """Run `cmd`, SIGKILL it `delay_s` after `ready()` (checked every `poll_s`) first holds; False when it finished
+    first."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            if journal.is_file() and journal.stat().st_size >= at_bytes:
+            if ready():
+                time.sleep(delay_s)
+                if proc.poll() is not None:
+                    return False
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=TIMEOUT_S)
                 return True
-            time.sleep(0.002)
-        assert proc.poll() is not None, "the search neither finished nor grew its journal"
+            time.sleep(poll_s)
+        assert proc.poll() is not None, f"`{' '.join(cmd[2:])}` neither finished nor reached its kill point"
         return False
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
+
+
+def _has_bytes(path: Path, at_bytes: float) -> Callable[[], bool]:
+    """Whether the file `path` has grown to `at_bytes` (a journal, as a kill point)."""
+    return lambda: path.is_file() and path.stat().st_size >= at_bytes
 
 
 @pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
@@ -130,7 +145,7 @@ def test_search_killed_at_random_points_resumes_to_the_same_result(
         journal = run_dir / "out" / "study.journal"
         storage = str(journal) if absolute else "out/study.journal"
         cmd = _tstack(*_search_args(space, storage))
-        kills += _kill_at_journal_size(cmd, run_dir, _env(cache), journal, int(fraction * ref_size))
+        kills += _kill_when(cmd, run_dir, _env(cache), _has_bytes(journal, int(fraction * ref_size)), poll_s=0.002)
         # the worst case a kill can leave, whatever this one left: the journal's lock held by a dead process
         lock = journal.with_name("study.journal.lock")
         if not os.path.lexists(lock):
@@ -251,28 +266,6 @@ def study_nas_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     journal = _study_journal(root / "ref")
     assert journal is not None
     return root, without_timings(doc), journal.stat().st_size
-
-
-def _kill_when(cmd: list[str], cwd: Path, env: dict[str, str], ready: Any, delay_s: float) -> bool:
-    """Run `cmd`, SIGKILL it `delay_s` after `ready()` first holds; False when it finished first."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + TIMEOUT_S
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if ready():
-                time.sleep(delay_s)
-                if proc.poll() is not None:
-                    return False
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=TIMEOUT_S)
-                return True
-            time.sleep(0.005)
-        assert proc.poll() is not None, "the study neither finished nor reached its kill point"
-        return False
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.slow

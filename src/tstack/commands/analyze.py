@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from tstack.commands.budget import AllowSlowOption, WorkEstimate, analyze_estimate, predicted_progress, refuse_if_slow
-from tstack.commands.common import emit_json, output_path, parse_ints
+from tstack.commands.common import emit_json, json_option, parse_ints, path_option
 from tstack.errors import TstackError
 from tstack.fileio import output_dir
 
@@ -53,14 +53,9 @@ def analyze(
     device: Annotated[str | None, typer.Option(help="Roofline device preset or YAML (a100, h100, ...).")] = None,
     lm_head: Annotated[bool, typer.Option("--lm-head", help="Count the LM head (the paper does not).")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="List every op in --json output.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.analyze/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.analyze/1")] = False,
     plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"),
-            metavar="<path>",
-            help="Write PNG plots (Figs. 4-6, breakdowns) to this folder.",
-        ),
+        Path | None, path_option("--plot", "Write PNG plots (Figs. 4-6, breakdowns) to this folder.")
     ] = None,
     allow_slow: AllowSlowOption = False,
 ) -> None:

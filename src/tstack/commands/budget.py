@@ -178,6 +178,22 @@ def matmul_work(workload: Workload, *, swept: bool = True) -> MatmulWork:
     )
 
 
+def named_workload(
+    model: str, hw: str, seq: int | None, phase: str | None, *, batch: int = 1, fused: bool = False
+) -> Workload | None:
+    """The workload that a command's model, --hw, --seq and --phase name (the hardware only checked), for its
+    estimate before the run; None when one of them is bad: the run itself then says what is wrong, in its own words."""
+    from tstack.api import _hardware, _parse_phase, _spec
+    from tstack.workload import build_workload
+
+    try:
+        spec = _spec(model)
+        _hardware(hw)
+        return build_workload(spec, seq, phase=_parse_phase(phase, spec), batch=batch, fused=fused)
+    except TstackError:
+        return None
+
+
 def simulate_estimate(workload: Workload, mapper: MapperName) -> WorkEstimate:
     """Predicted seconds of `simulate_workload(workload, ..., mapper)`."""
     w = matmul_work(workload)

@@ -1,5 +1,5 @@
 """What every command shares: parsing comma-separated options, output path options, the common option types and
-printing JSON documents."""
+declarations (the model, `--hw`, `--seq`, `--phase`, `--json`, output paths) and printing JSON documents."""
 
 from __future__ import annotations
 
@@ -85,11 +85,24 @@ def output_path(option: str, what: str = "folder") -> Callable[[str | Path], Pat
     return parse
 
 
+def path_option(option: str, help_text: str, what: str = "folder") -> Any:
+    """The Typer option of an output path (`--plot`, `--out`, `--export`): `<path>` in --help and an empty value
+    refused in one line (`output_path`, which names `option` and asks for a `what`: folder or file), declared once so
+    that every command's output paths read and fail alike."""
+    return typer.Option(parser=output_path(option, what), metavar="<path>", help=help_text)
+
+
+def json_option(schema: str) -> Any:
+    """The Typer option of a command's `--json` flag, whose document carries `schema` (e.g. `tstack.map/1`)."""
+    return typer.Option("--json", help=f"Print a {schema} JSON document.")
+
+
 def split_names(text: str) -> list[str]:
     """`a, b,,c` as `["a", "b", "c"]`: the items of a comma-separated option, blanks dropped."""
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
+ModelArgument = Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")]
 HwOption = Annotated[str, typer.Option("--hw", help="Hardware preset or YAML file (`tstack hardware` lists them).")]
 SeqOption = Annotated[int | None, typer.Option(help="Sequence length (default 128; ViT: its patch count).")]
 PhaseOption = Annotated[str | None, typer.Option(help="encoder | generate | prefill | decode.")]

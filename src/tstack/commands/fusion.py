@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tstack.commands.common import HwOption, emit_json, parse_ints
+from tstack.commands.common import HwOption, emit_json, json_option, parse_ints
 from tstack.errors import TstackError
 
 _out = Console()
@@ -21,7 +21,7 @@ def fusion(
     seq: Annotated[str, typer.Option(help="Sequence lengths, comma-separated.")] = "512,4096",
     accumulator: Annotated[str, typer.Option(help="Accumulator sizes to compare, comma-separated.")] = "128K,256K",
     scratchpad: Annotated[str, typer.Option(help="Scratchpad size (the paper fixes 256K).")] = "256K",
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.fusion/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.fusion/1")] = False,
 ) -> None:
     """Matmul + Softmax / LayerNorm, non-fused vs fusion-optimized tiling (the paper's Figs. 21-22)."""
     from tstack.report.simulate_doc import fusion_document, fusion_table

@@ -1,30 +1,22 @@
-"""`tstack hardware`: the hardware presets (document in `tstack.report.presets_doc`)."""
+"""`tstack hardware`: the hardware presets (document in `tstack.report.presets_doc`; the listing is
+`tstack.commands.presets.list_presets`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from tstack.commands.common import emit_json
-
-_out = Console()
+from tstack.commands.common import json_option
+from tstack.commands.presets import list_presets
 
 
-def hardware(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.hardware/1 JSON document.")] = False,
-) -> None:
+def hardware(as_json: Annotated[bool, json_option("tstack.hardware/1")] = False) -> None:
     """List the hardware presets."""
     from tstack.report.presets_doc import hardware_document, hardware_table
-    from tstack.spec import preset_names
     from tstack.spec.hardware import load_hardware
 
-    designs = [load_hardware(n) for n in preset_names("hardware")]
-    if as_json:
-        emit_json(hardware_document(designs))
-        return
-    _out.print(hardware_table(designs))
+    list_presets("hardware", load_hardware, hardware_document, hardware_table, as_json)
 
 
 def register(app: typer.Typer) -> None:

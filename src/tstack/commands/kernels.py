@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tstack.commands.common import emit_json, output_path, parse_names
+from tstack.commands.common import emit_json, json_option, parse_names, path_option
 from tstack.errors import TstackError
 from tstack.fileio import output_dir
 
@@ -55,13 +55,8 @@ def kernels(
     variant: Annotated[str | None, typer.Option(help="Variants, comma-separated: ibert,gemmini [both].")] = None,
     bits: Annotated[str | None, typer.Option(help="Input bit widths, comma-separated [8,12,16,20,24,32].")] = None,
     row: Annotated[int, typer.Option(help="Row length for the operation counts (d_model or seq_len).")] = 768,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.kernels/1 JSON document.")] = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"), metavar="<path>", help="Write kernel-errors.png (error vs. input bits) here."
-        ),
-    ] = None,
+    as_json: Annotated[bool, json_option("tstack.kernels/1")] = False,
+    plot: Annotated[Path | None, path_option("--plot", "Write kernel-errors.png (error vs. input bits) here.")] = None,
 ) -> None:
     """Integer-only kernels (I-BERT i-GELU, i-exp, i-Softmax, i-LayerNorm): error vs. input precision, op counts."""
     ks = _parse_list(kernel, "kernel", ("gelu", "exp", "softmax", "layernorm"))
@@ -123,7 +118,7 @@ def quantize(
     n_eval: Annotated[int, typer.Option("--n-eval", help="Evaluation sentences.")] = 192,
     batch: Annotated[int, typer.Option(help="Sentences per batch.")] = 32,
     max_tokens: Annotated[int, typer.Option(help="Truncate sentences to this many tokens.")] = 64,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.quantize/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.quantize/1")] = False,
 ) -> None:
     """Integer-only forward of a real BERT-family model vs. its float forward (cosine of sentence embeddings)."""
     from tstack.kernels.corpus import load_sentences

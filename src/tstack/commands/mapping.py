@@ -18,18 +18,21 @@ from tstack.commands.budget import (
     WorkEstimate,
     map_estimate,
     mapspace_estimate,
+    named_workload,
     predicted_progress,
     refuse_if_slow,
 )
 from tstack.commands.common import (
     MAX_SAMPLES,
     HwOption,
+    ModelArgument,
     PhaseOption,
     SeqOption,
     check_seed,
     emit_json,
-    output_path,
+    json_option,
     parse_names,
+    path_option,
 )
 from tstack.errors import TstackError
 from tstack.fileio import confined, output_dir, output_file, safe_name, write_atomic
@@ -48,19 +51,12 @@ _err = Console(stderr=True)
 
 def _map_estimate(model: str, hw: str, seq: int | None, phase: str | None) -> WorkEstimate | None:
     """The predicted time of `api.map_model`; None when an argument is bad (the run then says what is wrong)."""
-    from tstack.api import _hardware, _parse_phase, _spec
-    from tstack.workload import build_workload
-
-    try:
-        spec = _spec(model)
-        _hardware(hw)
-        return map_estimate(build_workload(spec, seq, phase=_parse_phase(phase, spec)))
-    except TstackError:
-        return None
+    workload = named_workload(model, hw, seq, phase)
+    return None if workload is None else map_estimate(workload)
 
 
 def map_ops(
-    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    model: ModelArgument,
     hw: HwOption,
     seq: SeqOption = None,
     phase: PhaseOption = None,
@@ -70,14 +66,14 @@ def map_ops(
     ] = None,
     export: Annotated[
         Path | None,
-        typer.Option(
-            parser=output_path("--export", "file"),
-            metavar="<path>",
-            help="Write the best mapping of --op as Timeloop YAML (a convolution best run as a 7-loop conv: in the "
+        path_option(
+            "--export",
+            "Write the best mapping of --op as Timeloop YAML (a convolution best run as a 7-loop conv: in the "
             "naming of Gemmini's Timeloop description, R S P Q C K N).",
+            "file",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.map/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.map/1")] = False,
     allow_slow: AllowSlowOption = False,
 ) -> None:
     """Best (least-EDP) mapping of each matmul by exhaustive search, against Gemmini's heuristic."""
@@ -139,14 +135,9 @@ def mapspace(
     samples: Annotated[int, typer.Option(help="Random valid mappings per op.")] = 100_000,
     seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
     ops: Annotated[str | None, typer.Option(help="Comma-separated op names (default: the paper's ten).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.mapspace/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.mapspace/1")] = False,
     plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"),
-            metavar="<path>",
-            help="Write the histogram and CDF (Figs. 18-19) to this folder.",
-        ),
+        Path | None, path_option("--plot", "Write the histogram and CDF (Figs. 18-19) to this folder.")
     ] = None,
     semantics: Annotated[
         str,
@@ -180,10 +171,9 @@ def mapspace(
     ] = False,
     export: Annotated[
         Path | None,
-        typer.Option(
-            parser=output_path("--export"),
-            metavar="<path>",
-            help="With --semantics timeloop, nest or nest-free, or --constraints: write each op's best nest as a "
+        path_option(
+            "--export",
+            "With --semantics timeloop, nest or nest-free, or --constraints: write each op's best nest as a "
             "Timeloop mapping for Gemmini's Timeloop description (OP.timeloop.yaml) to this folder.",
         ),
     ] = None,

@@ -37,7 +37,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tstack.commands.common import check_seed, emit_json, output_path
+from tstack.commands.common import check_seed, emit_json, json_option, path_option
 from tstack.errors import TstackError
 from tstack.fileio import output_dir
 from tstack.report.nas_doc import NAS_SCHEMA, nas_document, nas_summary, nas_tables
@@ -80,12 +80,7 @@ def train(
         Path | None, typer.Option(help="Text file or WikiText-2 folder (default: the shipped public-domain novel).")
     ] = None,
     out: Annotated[
-        Path,
-        typer.Option(
-            parser=output_path("--out"),
-            metavar="<path>",
-            help="Run folder; checkpoints go to OUT/supernet or OUT/baseline.",
-        ),
+        Path, path_option("--out", "Run folder; checkpoints go to OUT/supernet or OUT/baseline.")
     ] = DEFAULT_RUN,
     baseline: Annotated[
         bool, typer.Option("--baseline", help="Train the largest architecture alone (the paper's baseline).")
@@ -94,7 +89,7 @@ def train(
     steps: Annotated[
         int | None, typer.Option(help="Optimizer steps (default: the preset's; paper: 50 epochs).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.nas/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.nas/1")] = False,
 ) -> None:
     """Train the weight-sharing supernet with the sandwich rule (or, with --baseline, the largest model alone)."""
     from tstack.nas.data import load_corpus
@@ -209,7 +204,7 @@ def search(
     max_tokens: Annotated[int | None, typer.Option(help="Held-out tokens per perplexity (default 16384).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads per evaluation.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the search.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.nas/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.nas/1")] = False,
 ) -> None:
     """Search the space for the (perplexity, EDP) Pareto front; resumes the study if it exists.
 
@@ -263,11 +258,8 @@ def report(
     baseline_perplexity: Annotated[
         float | None, typer.Option(help="Override the baseline's perplexity (e.g. a stand-alone run's).")
     ] = None,
-    plot: Annotated[
-        Path | None,
-        typer.Option(parser=output_path("--plot"), metavar="<path>", help="Write Figs. 25-26 as PNGs to this folder."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.nas/1 JSON document.")] = False,
+    plot: Annotated[Path | None, path_option("--plot", "Write Figs. 25-26 as PNGs to this folder.")] = None,
+    as_json: Annotated[bool, json_option("tstack.nas/1")] = False,
 ) -> None:
     """Pareto fronts and the architectures selected at +0.1 and +1 perplexity, with gains (the paper's Table 9)."""
     from tstack.nas.search import load_results

@@ -1,50 +1,64 @@
 """`tstack models` and `tstack devices`: the model and roofline-device presets (documents in
-`tstack.report.presets_doc`)."""
+`tstack.report.presets_doc`), and the listing that they and `tstack hardware` share."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from tstack.commands.common import emit_json
+from tstack.commands.common import emit_json, json_option
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from tstack.report.presets_doc import ModelRow
 
 _out = Console()
+T = TypeVar("T")
 
 
-def models(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.models/1 JSON document.")] = False,
+def list_presets(
+    kind: str,
+    load: Callable[[str], T],
+    document: Callable[[Sequence[T]], Any],
+    table: Callable[[Sequence[T]], Table],
+    as_json: bool,
 ) -> None:
+    """Every preset of `kind` (`models`, `devices`, `hardware`), each read by `load`, printed as its JSON `document`
+    under --json, else as its `table`: the one listing behind `tstack models`, `devices` and `hardware`."""
+    from tstack.spec import preset_names
+
+    found = [load(name) for name in preset_names(kind)]
+    if as_json:
+        emit_json(document(found))
+        return
+    _out.print(table(found))
+
+
+def models(as_json: Annotated[bool, json_option("tstack.models/1")] = False) -> None:
     """List the model presets."""
     from tstack.report.presets_doc import ModelRow, models_document, models_table
-    from tstack.spec import load_model, preset_names, read_preset
+    from tstack.spec import load_model, read_preset
     from tstack.workload import ModelSpec, count_params
 
-    rows = []
-    for name in preset_names("models"):
+    def row(name: str) -> ModelRow:
         spec = load_model(name)
         raw = read_preset("models", name)
         kind = str(spec.family) if isinstance(spec, ModelSpec) else "cnn"
-        rows.append(ModelRow(name, kind, count_params(spec), raw.get("description", "")))
-    if as_json:
-        emit_json(models_document(rows))
-        return
-    _out.print(models_table(rows))
+        return ModelRow(name, kind, count_params(spec), raw.get("description", ""))
+
+    list_presets("models", row, models_document, models_table, as_json)
 
 
-def devices(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.devices/1 JSON document.")] = False,
-) -> None:
+def devices(as_json: Annotated[bool, json_option("tstack.devices/1")] = False) -> None:
     """List the roofline device presets."""
     from tstack.report.presets_doc import devices_document, devices_table
-    from tstack.spec import load_device, preset_names
+    from tstack.spec import load_device
 
-    found = [load_device(n) for n in preset_names("devices")]
-    if as_json:
-        emit_json(devices_document(found))
-        return
-    _out.print(devices_table(found))
+    list_presets("devices", load_device, devices_document, devices_table, as_json)
 
 
 def register(app: typer.Typer) -> None:

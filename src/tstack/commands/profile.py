@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from tstack.commands.common import output_path, parse_ints
+from tstack.commands.common import json_option, parse_ints, path_option
 from tstack.errors import TstackError
 from tstack.fileio import output_dir, output_file
 from tstack.report.profile_doc import SCHEMA, calibration_document, profile_document, profile_tables
@@ -88,13 +88,8 @@ def profile(
     extend_positions: Annotated[
         bool, typer.Option("--extend-positions", help="Enlarge the position table for longer sequences.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.profile/1 JSON document.")] = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"), metavar="<path>", help="Write PNG plots (Figs. 7-9 style) to this folder."
-        ),
-    ] = None,
+    as_json: Annotated[bool, json_option("tstack.profile/1")] = False,
+    plot: Annotated[Path | None, path_option("--plot", "Write PNG plots (Figs. 7-9 style) to this folder.")] = None,
 ) -> None:
     """Measure a model on this CPU/GPU and break its latency into op classes (the paper's Figs. 7-9)."""
     _require_torch()
@@ -178,15 +173,10 @@ def calibrate(
     threads: Annotated[int | None, typer.Option(help="Torch intra-op threads (default: torch's).")] = None,
     name: Annotated[str | None, typer.Option(help="Device name in the YAML [cpu-calibrated].")] = None,
     out: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--out", "file"),
-            metavar="<path>",
-            help="Write the device YAML here (for analyze --device).",
-        ),
+        Path | None, path_option("--out", "Write the device YAML here (for analyze --device).", "file")
     ] = None,
     repeats: Annotated[int, typer.Option(help="Timed repeats of each microbenchmark (the best is kept).")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.calibration/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.calibration/1")] = False,
 ) -> None:
     """Measure this machine's matmul throughput and memory bandwidth and store them as a roofline device."""
     _require_torch()

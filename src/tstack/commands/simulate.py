@@ -12,8 +12,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tstack.commands.budget import AllowSlowOption, WorkEstimate, predicted_progress, refuse_if_slow, simulate_estimate
-from tstack.commands.common import HwOption, PhaseOption, SeqOption, emit_json, output_path, split_names
+from tstack.commands.budget import (
+    AllowSlowOption,
+    WorkEstimate,
+    named_workload,
+    predicted_progress,
+    refuse_if_slow,
+    simulate_estimate,
+)
+from tstack.commands.common import (
+    HwOption,
+    ModelArgument,
+    PhaseOption,
+    SeqOption,
+    emit_json,
+    json_option,
+    path_option,
+    split_names,
+)
 from tstack.errors import TstackError
 from tstack.fileio import confined, output_dir, safe_name
 
@@ -32,21 +48,17 @@ def estimate_simulation(
 ) -> WorkEstimate | None:
     """The predicted time of `api.simulate` with these arguments; None when an argument is bad (the simulation
     itself then says what is wrong, in its own words)."""
-    from tstack.api import _hardware, _parse_phase, _spec
     from tstack.mapping.matmul.mappers import parse_mapper
-    from tstack.workload import build_workload
 
+    workload = named_workload(model, hw, seq, phase, batch=batch, fused=fused)
     try:
-        spec = _spec(model)
-        _hardware(hw)
-        workload = build_workload(spec, seq, phase=_parse_phase(phase, spec), batch=batch, fused=fused)
-        return simulate_estimate(workload, parse_mapper(mapper))
-    except TstackError:
+        return None if workload is None else simulate_estimate(workload, parse_mapper(mapper))
+    except TstackError:  # an unknown --mapper
         return None
 
 
 def simulate(
-    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    model: ModelArgument,
     hw: HwOption,
     seq: SeqOption = None,
     phase: PhaseOption = None,
@@ -54,13 +66,8 @@ def simulate(
     fused: Annotated[bool, typer.Option("--fused", help="CNNs: fold BatchNorm and fuse ReLU.")] = False,
     mapper: Annotated[str, typer.Option(help="Matmul tiles: gemmini (the heuristic) | exhaustive | cosa.")] = "gemmini",
     ops: Annotated[bool, typer.Option("--ops", help="List every op (table, or in --json).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.simulate/2 JSON document.")] = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"), metavar="<path>", help="Write the latency breakdown as a PNG to this folder."
-        ),
-    ] = None,
+    as_json: Annotated[bool, json_option("tstack.simulate/2")] = False,
+    plot: Annotated[Path | None, path_option("--plot", "Write the latency breakdown as a PNG to this folder.")] = None,
     allow_slow: AllowSlowOption = False,
 ) -> None:
     """Latency, utilization, energy and EDP of a model on a hardware design, by category (the paper's Fig. 14)."""
@@ -92,18 +99,13 @@ def simulate(
 
 
 def compare(
-    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    model: ModelArgument,
     hw: Annotated[str, typer.Option("--hw", help="Comma-separated designs; speedups are over the first.")],
     seq: SeqOption = None,
     phase: PhaseOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.compare/1 JSON document.")] = False,
+    as_json: Annotated[bool, json_option("tstack.compare/1")] = False,
     plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"),
-            metavar="<path>",
-            help="Write the breakdown per design as a PNG to this folder.",
-        ),
+        Path | None, path_option("--plot", "Write the breakdown per design as a PNG to this folder.")
     ] = None,
     allow_slow: AllowSlowOption = False,
 ) -> None:
@@ -141,20 +143,15 @@ def compare(
 
 
 def sweep(
-    model: Annotated[str, typer.Argument(help="Preset name, model YAML or HF config.json.")],
+    model: ModelArgument,
     hw: HwOption,
     set_: Annotated[
         list[str], typer.Option("--set", help="NAME=V1,V2,...: a memory level's capacity (64K, 2M) or pe=side.")
     ],
     seq: SeqOption = None,
     phase: PhaseOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a tstack.sweep/1 JSON document.")] = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            parser=output_path("--plot"), metavar="<path>", help="Two axes: write a heat map PNG to this folder."
-        ),
-    ] = None,
+    as_json: Annotated[bool, json_option("tstack.sweep/1")] = False,
+    plot: Annotated[Path | None, path_option("--plot", "Two axes: write a heat map PNG to this folder.")] = None,
     allow_slow: AllowSlowOption = False,
 ) -> None:
     """Simulate a grid of designs (e.g. the paper's Fig. 13: accumulator x scratchpad)."""

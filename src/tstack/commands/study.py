@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from tstack.commands.common import check_seed, json_safe, output_path, parse_names
+from tstack.commands.common import check_seed, json_safe, parse_names, path_option
 from tstack.errors import TstackError
 from tstack.fileio import output_dir
 from tstack.studies.runner import Callbacks
@@ -54,11 +54,7 @@ def study(
     seq: Annotated[int, typer.Option(help="sequence length of the hardware experiments")] = 512,
     out: Annotated[
         Path,
-        typer.Option(
-            parser=output_path("--out"),
-            metavar="<path>",
-            help="folder for report.html, study.json, figures/ and cache/",
-        ),
+        path_option("--out", "folder for report.html, study.json, figures/ and cache/"),
     ] = Path("tstack-study"),
     quick: Annotated[bool, typer.Option("--quick", help="about 2 minutes: small sweeps, a tiny NAS")] = False,
     full: Annotated[

@@ -183,43 +183,39 @@ class _FastPass:
         ctx = ctx.transpose(0, 2, 1, 3).reshape(batch, seq, d)
         return self.requant(f"{i}.ctx", ctx, s_p * act_scales[2], bw.activation, out_dtype=np.float32)
 
+    def add_norm(
+        self, i: int, k: int, acc: AnyArray, s_acc: FloatArray, b_int: IntArray, residual: AnyArray, s_residual: float
+    ) -> tuple[AnyArray, float]:
+        """Layer `i`'s `k`-th residual add and i-LayerNorm (k = 1 after attention, 2 after the FFN): the sublayer's
+        last accumulator (`o` or `ff2`) plus its 32-bit bias plus the int8 `residual`, requantized to the LayerNorm's
+        input width (site `i.resk`), normalized (`i.lnk`) and requantized to int8 (`i.lnk.out`)."""
+        bw = self.weights.bits
+        r, s_r = self.requant(
+            f"{i}.res{k}",
+            acc,
+            s_acc,
+            bw.layernorm_input,
+            bias=b_int,
+            residual=residual,
+            residual_scale=s_residual,
+            residual_absmax=2 ** (bw.activation - 1),
+            out_dtype=np.int32,
+        )
+        y, s_y = self.layernorm(f"{i}.ln{k}", r, s_r, bw.layernorm_input)
+        return self.requant(f"{i}.ln{k}.out", y, s_y, bw.activation, out_dtype=np.float32)
+
     def layer(
         self, i: int, h: AnyArray, s: float, keep: npt.NDArray[np.bool_] | None, dh: int
     ) -> tuple[AnyArray, float]:
         """One encoder layer with float32 int8 activations (see the module docstring)."""
-        bw = self.weights.bits
-        amax = 2 ** (bw.activation - 1)
+        amax = 2 ** (self.weights.bits.activation - 1)
         c8, s_c = self.attention(i, h, s, keep, dh)
         acc, s_acc, b_int = self.linear(f"{i}.o", c8, s_c, amax)
-        r, s_r = self.requant(
-            f"{i}.res1",
-            acc,
-            s_acc,
-            bw.layernorm_input,
-            bias=b_int,
-            residual=h,
-            residual_scale=s,
-            residual_absmax=amax,
-            out_dtype=np.int32,
-        )
-        y, s_y = self.layernorm(f"{i}.ln1", r, s_r, bw.layernorm_input)
-        h1, s1 = self.requant(f"{i}.ln1.out", y, s_y, bw.activation, out_dtype=np.float32)
+        h1, s1 = self.add_norm(i, 1, acc, s_acc, b_int, h, s)
         acc, s_acc, b_int = self.linear(f"{i}.ff1", h1, s1, amax)
         g8, s_g8 = self.gelu_stage(i, acc, s_acc, b_int)
         acc, s_acc, b_int = self.linear(f"{i}.ff2", g8, s_g8, amax)
-        r, s_r = self.requant(
-            f"{i}.res2",
-            acc,
-            s_acc,
-            bw.layernorm_input,
-            bias=b_int,
-            residual=h1,
-            residual_scale=s1,
-            residual_absmax=amax,
-            out_dtype=np.int32,
-        )
-        y, s_y = self.layernorm(f"{i}.ln2", r, s_r, bw.layernorm_input)
-        return self.requant(f"{i}.ln2.out", y, s_y, bw.activation, out_dtype=np.float32)
+        return self.add_norm(i, 2, acc, s_acc, b_int, h1, s1)
 
 
 def _gelu(q: AnyArray, s: float, bits: int) -> tuple[AnyArray, float, int | None]:

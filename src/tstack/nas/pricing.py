@@ -36,7 +36,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -270,6 +270,18 @@ def table_key(space: SearchSpace, hw: Hardware, seq_len: int, phase: Phase, lm_h
 
 # -- building ----------------------------------------------------------------------------------------------------
 Progress = Any  # Callable[[int, int], None]: (done, total); the CLI renders it
+
+
+class PriceTableOptions(TypedDict, total=False):
+    """The keyword options of `build_price_table` (meanings and defaults there), as one type so that a façade that
+    resolves the other arguments (`tstack.api.price_table`) passes them through with `**options` instead of
+    restating them."""
+
+    lm_head: bool
+    mapper: str
+    cache_dir: Path | None
+    use_cache: bool
+    progress: Progress | None
 
 
 @dataclass(frozen=True, slots=True)
