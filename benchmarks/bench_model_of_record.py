@@ -19,7 +19,7 @@ Measured (wall clock, `time.perf_counter`; one warm-up call, then the minimum of
    walk of the whole mapspace (stopped by SIGINT at --timeloop-limit seconds if unfinished); its wall time to the
    best mapping (from the time-stamped improvement lines it prints) and that best's EDP; beside tstack's time to the
    best of the same mapspace (enumerated, priced with Timeloop's own per-access energies read from the mapper's
-   statistics, `timeloop_run.nest_hardware`), that best's EDP under tstack and under `timeloop-model`, and Timeloop's
+   statistics, `timeloop.run.nest_hardware`), that best's EDP under tstack and under `timeloop-model`, and Timeloop's
    best priced by tstack.
 
 Run: python benchmarks/bench_model_of_record.py [--nests N] [--repeats N] [--timeloop-limit S] [--skip-zigzag]

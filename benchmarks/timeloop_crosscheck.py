@@ -1,13 +1,13 @@
 """tstack's nest model against the real Timeloop, as a table (benchmarks/RESULTS-timeloop.md).
 
-Draws random valid nests on each architecture of the cross-check (`timeloop_crosscheck.crosscheck_archs`:
+Draws random valid nests on each architecture of the cross-check (`timeloop.crosscheck.crosscheck_archs`:
 Gemmini's arch_default, DOSA's Gemmini, an 8 x 32 Gemmini-like design with on-chip bandwidth limits), runs the bundled
 `timeloop-model` on each and prints, per architecture: mappings, how many have every access count equal, cycles
 equal (as Timeloop computes them from the counts; and exactly the ceiling of tstack's latency), and the largest
 energy error (tstack given Timeloop's per-access energies, with register fills and Timeloop's vector rounding; of
 `nest.costs` alone, on all matmuls and on the BERT-Base ones; of `nest.costs` plus register fills on BERT-Base).
 The same plan as tests/golden/test_timeloop_crosscheck.py with the default arguments. With `--l2`, the same table
-for five-level nests on the design with an L2 (`timeloop_crosscheck.l2_crosscheck_archs`, `nest_l2`; the plan of
+for five-level nests on the design with an L2 (`timeloop.crosscheck.l2_crosscheck_archs`, `nest.l2`; the plan of
 tests/golden/test_timeloop_crosscheck_l2.py with `--per-arch 120`).
 
 Run: python benchmarks/timeloop_crosscheck.py [--per-arch N] [--seed S] [--workers W] [--l2]

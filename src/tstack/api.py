@@ -193,7 +193,7 @@ def evaluate_mapping_file(
 ) -> tuple[OpMapping, MapperResult | ConvMapperResult]:
     """A user's Timeloop-style mapping of one op, evaluated beside the exhaustive best and the heuristic. A
     convolution's mapping may name the conv's own dimensions (R, S, P, Q, C, K, N, as Gemmini's Timeloop
-    description does: `timeloop_io.conv_from_timeloop`) or its im2col matmul's (M, N, K)."""
+    description does: `timeloop.mapping_io.conv_from_timeloop`) or its im2col matmul's (M, N, K)."""
     rows = map_model(model, hardware, seq, op=op)
     hw = _hardware(hardware)
     row = rows[0]

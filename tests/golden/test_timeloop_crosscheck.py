@@ -5,7 +5,7 @@ limits, and an 8 x 32 Gemmini-like design with scratchpad, accumulator and DRAM 
 `nest.sample` from five mapspace cuts (free spatial factors, the whole array unrolled, Gemmini's and DOSA's constraint
 files) on BERT-Base matmuls and small odd ones, are exported with tstack's Timeloop writer and priced by
 `timeloop-model`. Per level and dataspace every count Timeloop reports (reads, updates, fills) must equal tstack's
-(`nest.accesses`), the cycles must equal (as Timeloop computes them from the counts: `timeloop_run.timeloop_cycles`),
+(`nest.accesses`), the cycles must equal (as Timeloop computes them from the counts: `timeloop.run.timeloop_cycles`),
 and the energy must be within 0.5% once tstack takes Timeloop's per-access energies from Timeloop's own output.
 
 Skips, saying why, when Timeloop cannot run here (not found, runtime libraries missing); with TSTACK_REQUIRE_TIMELOOP=1

@@ -1,14 +1,14 @@
-"""tstack's 7-loop conv nest model (`conv_nest`) against the real Timeloop (needs the bundled `timeloop-model`).
+"""tstack's 7-loop conv nest model (`nest.conv`) against the real Timeloop (needs the bundled `timeloop-model`).
 
 300 random valid conv nests (100 per architecture: Gemmini's arch_default, DOSA's Gemmini with its on-chip bandwidth
 limits, and the 8 x 32 Gemmini-like design with scratchpad, accumulator and DRAM limits), drawn uniformly by
-`conv_nest.sample` (any loop order at every level, C over the PE rows, K over the columns) on ResNet-50 layers and small
+`nest.conv.sample` (any loop order at every level, C over the PE rows, K over the columns) on ResNet-50 layers and small
 odd convs (1x1 and 3x3, strides 1 and 2), are exported as Timeloop mappings of Gemmini's cnn-layer problem and priced
 by `timeloop-model`. Per level and dataspace every count (reads, updates, fills) must equal tstack's, the cycles must
-equal (`timeloop_run.timeloop_cycles` on tstack's counts), and the energy must be within 0.5% once tstack takes
+equal (`timeloop.run.timeloop_cycles` on tstack's counts), and the energy must be within 0.5% once tstack takes
 Timeloop's per-access energies from its own output. The inputs' sliding window is the point: Timeloop fills only the
 halo delta while the tile keeps the same translation and extrapolates each loop from its first two iterations
-(`conv_nest`'s docstring); a share of the nests must take that path.
+(`nest.conv`'s docstring); a share of the nests must take that path.
 
 Skips, saying why, when Timeloop cannot run here; with TSTACK_REQUIRE_TIMELOOP=1 it fails instead.
 """

@@ -1,11 +1,11 @@
-"""tstack's five-level nest model (`nest_l2`: DRAM, L2, Scratchpad, Accumulator, Registers) against the real Timeloop.
+"""tstack's five-level nest model (`nest.l2`: DRAM, L2, Scratchpad, Accumulator, Registers) against the real Timeloop.
 
 120 random valid nests on `gemmini-l2-bw` (a 16 x 16 Gemmini-like design with a 512 KiB L2 keeping every tensor, and
-DRAM, L2, scratchpad and accumulator bandwidth limits: `timeloop_crosscheck.l2_crosscheck_archs`), drawn uniformly by
-`nest_l2.sample` (free spatial factors, and the whole array unrolled) on BERT-Base matmuls and small odd ones, are
-written as Timeloop mappings (`timeloop_crosscheck.l2_nest_to_timeloop`) and priced by `timeloop-model`. Per level and
-dataspace every count Timeloop reports (reads, updates, fills) must equal tstack's (`nest_l2.accesses`), the cycles
-must equal (through Timeloop's own cycle formula, `timeloop_run.timeloop_cycles`), and the energy must be within 0.5%
+DRAM, L2, scratchpad and accumulator bandwidth limits: `timeloop.crosscheck.l2_crosscheck_archs`), drawn uniformly by
+`nest.l2.sample` (free spatial factors, and the whole array unrolled) on BERT-Base matmuls and small odd ones, are
+written as Timeloop mappings (`timeloop.crosscheck.l2_nest_to_timeloop`) and priced by `timeloop-model`. Per level and
+dataspace every count Timeloop reports (reads, updates, fills) must equal tstack's (`nest.l2.accesses`), the cycles
+must equal (through Timeloop's own cycle formula, `timeloop.run.timeloop_cycles`), and the energy must be within 0.5%
 once tstack takes Timeloop's per-access energies from Timeloop's own output.
 
 Skips, saying why, when Timeloop cannot run here; with TSTACK_REQUIRE_TIMELOOP=1 (as .ci/run sets) it fails instead.
@@ -73,7 +73,7 @@ def test_cycles_equal_timeloop(results, arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_energy_within_half_a_percent(results, arch):
-    """tstack's energy (`nest_l2.costs` with Timeloop's per-access energies, plus Timeloop's rounding to whole vector
+    """tstack's energy (`nest.l2.costs` with Timeloop's per-access energies, plus Timeloop's rounding to whole vector
     accesses from tstack's counts) within 0.5% of Timeloop's; Timeloop's parts add up to its printed total."""
     for c in results[arch]:
         assert abs(c.energy_error) <= ENERGY_TOLERANCE, f"{c.label}: {c.energy_error:+.4%}\n{c.nest_text}"
@@ -81,7 +81,7 @@ def test_energy_within_half_a_percent(results, arch):
 
 
 def test_large_matmuls_need_no_rounding_correction(results):
-    """On BERT-Base matmuls `nest_l2.costs`'s own energy is within 0.5%: the vector rounding matters only on tiny
+    """On BERT-Base matmuls `nest.l2.costs`'s own energy is within 0.5%: the vector rounding matters only on tiny
     matmuls."""
     for cs in results.values():
         for c in cs:

@@ -23,7 +23,7 @@ paper's statistics depend on which space is sampled and how:
 * `--constraints` (`characterize(constraints=)`): any Timeloop mapspace-constraints file for Gemmini's hierarchy
   (`tstack.mapping.timeloop.constraints`), or the presets `gemmini`, `dosa-random`, `dosa-real-gemmini`.
 
-Convolutions under `tstack` semantics are mapped as 7-loop convolutions (`tstack.mapping.conv.loopnest`, `conv_mappers`)
+Convolutions under `tstack` semantics are mapped as 7-loop convolutions (`tstack.mapping.conv.loopnest`, `conv.mappers`)
 unless `im2col=True`; the other semantics map them as im2col matmuls.
 
 What each reading gives beside the paper's numbers, and why none is fitted to them, is in
@@ -297,7 +297,7 @@ def _characterize_ids(
     """Timeloop's random mapper on a nest mapspace (`tstack.mapping.timeloop.sampler.sample_ids`): valid mappings in
     proportion to the mapping IDs that construct them, priced by the nest model, EDP relative to the best sample (the
     reference a Timeloop run reports). With `energies` (Timeloop's measured table), the per-access energies are
-    Timeloop's own for Gemmini's `arch_default.yaml` (its `pat` model, measured: `timeloop_sampler.timeloop_energies`),
+    Timeloop's own for Gemmini's `arch_default.yaml` (its `pat` model, measured: `timeloop.sampler.timeloop_energies`),
     else the design's.
     `valid_mappings` is the number of valid mapping IDs, estimated from the share of drawn IDs that were valid."""
     tl = timeloop_hardware(hw)

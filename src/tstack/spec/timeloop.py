@@ -3,7 +3,7 @@ architectures and mapspace constraints (presets in `src/tstack/presets/timeloop/
 measured run of real Timeloop's random mapper on Gemmini's files.
 
 The core reads the parsed documents (`tstack.mapping.timeloop.mapping_io.from_timeloop`,
-`timeloop_arch.read_timeloop_arch`, `timeloop_constraints.read_nest_constraints`, `timeloop_sampler.read_id_space`);
+`timeloop.arch.read_timeloop_arch`, `timeloop.constraints.read_nest_constraints`, `timeloop.sampler.read_id_space`);
 finding and reading the files is boundary work and lives here. `gemmini_timeloop_files` bundles what the `timeloop` and
 `timeloop-ids` mapspace semantics take (`tstack.mapping.mapspace.characterize(timeloop=...)`).
 """

@@ -1,6 +1,6 @@
 """Ordered factorizations of a loop bound into per-level factors: counted, enumerated per prime, drawn uniformly.
 
-The mapspaces of every nest model (`nest`, `nest_l2`, `conv_nest`) and Timeloop's sampler are products of these:
+The mapspaces of every nest model (`nest`, `nest.l2`, `nest.conv`) and Timeloop's sampler are products of these:
 a bound's factorizations over k slots are the independent splits of each prime's exponent over the slots.
 """
 

@@ -1,7 +1,7 @@
 """Searching multi-level nests (`tstack.mapping.nest.matmul`) for the least EDP.
 
 The space is too large to enumerate (1.4e12 mappings for a BERT-Base projection), so the search seeds from the best
-nests among every one-tile mapping written as a nest (`nest_one_tile.one_tile_nests`: the one-tile optimum is among
+nests among every one-tile mapping written as a nest (`nest.one_tile.one_tile_nests`: the one-tile optimum is among
 them) and random valid nests, then descends: each step evaluates every neighbour of the current nest at once — one
 prime factor of one dimension moved to another level (or between a level and the array, with free spatial factors),
 or one level's loop order changed — and moves to the best valid one while it is better. The result is never worse

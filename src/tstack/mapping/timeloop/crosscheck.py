@@ -310,7 +310,7 @@ def conv_nest_to_timeloop(nests: ConvNests, i: int = 0) -> dict[str, Any]:
 
 
 def compare_conv(label: str, shape: ConvShape, nests: ConvNests, stats: ModelStats, arch: TimeloopArch) -> Comparison:
-    """Conv nest 0 of `nests` (as run in Timeloop to give `stats`) against `conv_nest`, as `compare` does a matmul's."""
+    """Conv nest 0 of `nests` (as run in Timeloop to give `stats`) against `nest.conv`, as `compare` does a matmul's."""
     one = nests.take(np.array([0]))
     acc = {k: int(v[0]) for k, v in conv_nest.accesses(shape, one).items()}
     cost = conv_nest.costs(shape, one, nest_hardware(arch, stats))
@@ -342,7 +342,7 @@ class ConvDraw:
 
 
 def conv_draw_plan(arch: TimeloopArch, per_arch: int, seed: int) -> list[ConvDraw]:
-    """`per_arch` random valid conv nests on `arch`, round robin over `CONV_CROSSCHECK_SHAPES` (`conv_nest.sample`)."""
+    """`per_arch` random valid conv nests on `arch`, round robin over `CONV_CROSSCHECK_SHAPES` (`nest.conv.sample`)."""
     rng = np.random.default_rng(seed)
     hw = nest_hardware(arch, None)
     names = list(CONV_CROSSCHECK_SHAPES)
@@ -485,7 +485,7 @@ def _problem_factors(values: Mapping[str, int]) -> str:
     return " ".join(f"{d}={values.get(d, 1)}" for d in GEMMINI_PROBLEM_DIMS)
 
 
-# Timeloop's stats (level, dataspace) and what each count is in `nest_l2.accesses`: reads, updates, fills ("macs" =
+# Timeloop's stats (level, dataspace) and what each count is in `nest.l2.accesses`: reads, updates, fills ("macs" =
 # m x n x k, "updates-mn" = accumulator updates - m x n, "0" = none).
 L2_COUNT_MAP: dict[tuple[str, str], tuple[str, str, str]] = {
     ("DRAM", "Weights"): ("dram_to_l2_weights", "0", "0"),
@@ -502,7 +502,7 @@ L2_COUNT_MAP: dict[tuple[str, str], tuple[str, str, str]] = {
 
 
 def compare_l2(label: str, shape: MatmulShape, nests: nest_l2.L2Nests, stats: ModelStats, arch: L2Arch) -> Comparison:
-    """Five-level nest 0 of `nests` (as run in Timeloop to give `stats`) against `nest_l2`, as `compare` does a
+    """Five-level nest 0 of `nests` (as run in Timeloop to give `stats`) against `nest.l2`, as `compare` does a
     four-level one: every count of `L2_COUNT_MAP` (a level or dataspace either side lacks is a mismatch), cycles
     through Timeloop's formula, energy with Timeloop's vector rounding of tstack's counts."""
     one = nests.take(np.array([0]))
@@ -567,7 +567,7 @@ class L2Draw:
 
 
 def l2_draw_plan(arch: L2Arch, per_arch: int, seed: int) -> list[L2Draw]:
-    """`per_arch` random valid five-level nests on `arch` (`nest_l2.sample`), round robin over every (matmul of
+    """`per_arch` random valid five-level nests on `arch` (`nest.l2.sample`), round robin over every (matmul of
     `CROSSCHECK_SHAPES`, cut of `L2_CROSSCHECK_CUTS`) pair."""
     rng = np.random.default_rng(seed)
     hw = arch.hardware(None)

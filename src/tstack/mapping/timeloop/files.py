@@ -1,5 +1,5 @@
 """Gemmini's published Timeloop files as values: what the `timeloop` and `timeloop-ids` mapspace semantics and
-`timeloop_sampler.timeloop_energies` take, so the mapping core reads no preset itself.
+`timeloop.sampler.timeloop_energies` take, so the mapping core reads no preset itself.
 
 The files are restated in `src/tstack/presets/timeloop/` (the Gemmini repo's `modeling/timeloop/mapspace/mapspace.yaml`
 and `arch/arch_default.yaml`, and a real Timeloop random-mapper run on them, `measured/gemmini-random.json`); the

@@ -1,4 +1,4 @@
-"""7-loop convolution mappings (`tstack.mapping.conv.loopnest`, `conv_cost`, `conv_mappers`): legality, the vectorized
+"""7-loop convolution mappings (`tstack.mapping.conv.loopnest`, `conv.cost`, `conv.mappers`): legality, the vectorized
 cost model against the matmul model and against a loop-nest simulation, and the mappers."""
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ PRESETS = Path(__file__).resolve().parents[4] / "src" / "tstack" / "presets" / "
 
 
 def _tool() -> Path:
-    """The bundled Timeloop's folder, found as the cross-check finds it (`timeloop_run.locate_timeloop`)."""
+    """The bundled Timeloop's folder, found as the cross-check finds it (`timeloop.run.locate_timeloop`)."""
     try:
         return locate_timeloop()
     except TimeloopUnavailableError:
