@@ -1,6 +1,7 @@
-"""`tstack codesign`: Ray equals in-process, a SIGKILLed search resumes without repeating or losing an evaluation,
-and bad input is one line with exit code 2. Area comes from a stated linear model (`linear_area_mm2`) so these run
-without the component area model."""
+"""`tstack codesign`: Ray equals in-process, a SIGKILLed search resumes without repeating or losing an evaluation
+(the joint and the alternating strategies), the alternating strategy's budget and determinism, and bad input is one
+line with exit code 2. Area comes from a stated linear model (`linear_area_mm2`) so these run without the component
+area model. The measured (supernet) perplexity is in test_codesign_supernet.py."""
 
 from __future__ import annotations
 
@@ -97,8 +98,9 @@ def test_a_search_on_local_ray_equals_the_in_process_search(tmp_path: Path, stra
     assert _found(a) == _found(b) and a["front"] == b["front"]
 
 
-def test_a_killed_search_resumes_without_repeating_or_losing_an_evaluation(tmp_path: Path) -> None:
-    args = _args(tmp_path, "--strategy", "joint", "--evaluations", "12", "--batch", "3")
+@pytest.mark.parametrize("strategy", ["joint", "alternating"])
+def test_a_killed_search_resumes_without_repeating_or_losing_an_evaluation(tmp_path: Path, strategy: str) -> None:
+    args = _args(tmp_path, "--strategy", strategy, "--evaluations", "12", "--batch", "3")
     whole = _run(tmp_path, *args, "--storage", str(tmp_path / "whole.journal"))
     assert whole.returncode == 0, whole.stderr
     journal = tmp_path / "killed.journal"
@@ -113,13 +115,14 @@ def test_a_killed_search_resumes_without_repeating_or_losing_an_evaluation(tmp_p
             break
         time.sleep(0.01)
     proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == -signal.SIGKILL  # killed halfway, not finished
     before = _complete_keys(journal)
     resumed = _run(tmp_path, *args, "--storage", str(journal))
     assert resumed.returncode == 0, resumed.stderr
     after = _complete_keys(journal)
-    assert set(before) <= set(after)  # no finished evaluation lost
-    evaluated = [k for k, cached in after if not cached]
-    assert len(evaluated) == len(set(evaluated))  # none repeated
+    assert set(before) < set(after)  # no finished evaluation lost, and the rerun finished the rest
+    evaluated = [k.partition(":")[2] for k, cached in after if not cached]
+    assert len(evaluated) == len(set(evaluated))  # no candidate evaluated twice, in any phase
     assert _found(json.loads(resumed.stdout)) == _found(json.loads(whole.stdout))  # and the same search
 
 
@@ -133,8 +136,84 @@ def _complete_keys(journal: Path) -> list[tuple[str, bool]]:
     out = []
     for name in optuna.get_all_study_names(store):
         for t in optuna.load_study(study_name=name, storage=store).get_trials(states=(TrialState.COMPLETE,)):
-            out.append((f"{t.user_attrs['slot']}:{t.user_attrs['key']}", "cached_from" in t.user_attrs))
+            if "carried" not in t.user_attrs:  # an earlier phase's point, translated: not a proposal
+                out.append((f"{name}:{t.user_attrs['slot']}:{t.user_attrs['key']}", "cached_from" in t.user_attrs))
     return out
+
+
+def _invoke(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """`tstack codesign ... --json` in this process, with the stated area model."""
+    from tstack.cli import _OneLineErrors
+    from tstack.commands import codesign
+
+    app = typer.Typer(cls=_OneLineErrors, add_completion=False)
+    codesign.register(app)
+    app.callback()(lambda: None)
+    original = codesign.AREA_MODEL
+    codesign.AREA_MODEL = linear_area_mm2
+    try:
+        result = CliRunner().invoke(app, [*_args(tmp_path), *args])
+    finally:
+        codesign.AREA_MODEL = original
+    assert result.exit_code == 0, (result.output, result.exception)
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def _studies(journal: Path) -> dict[str, tuple[int, int]]:
+    """(proposals, carried trials) of each study in the journal."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from tstack.nas.search import open_storage
+
+    store = open_storage(journal, create=False)
+    out = {}
+    for name in optuna.get_all_study_names(store):
+        trials = optuna.load_study(study_name=name, storage=store).get_trials(states=(TrialState.COMPLETE,))
+        carried = sum(1 for t in trials if "carried" in t.user_attrs)
+        out[name.rpartition(":")[2]] = (len(trials) - carried, carried)
+    return out
+
+
+def test_the_alternating_strategy_spends_the_budget_in_rounds_and_is_deterministic(tmp_path: Path) -> None:
+    args = ["--strategy", "alternating", "--evaluations", "19", "--batch", "2", "--rounds", "2"]
+    a = _invoke(tmp_path, *args, "--storage", str(tmp_path / "a.journal"))
+    b = _invoke(tmp_path, *args, "--storage", str(tmp_path / "b.journal"))
+    assert a["counts"]["proposals"] == 19 and a["counts"]["failed"] == 0
+    assert a["settings"]["rounds"] == 2
+    assert _found(a) == _found(b) and a["front"] == b["front"] and a["chosen_hardware"] == b["chosen_hardware"]
+    studies = _studies(tmp_path / "a.journal")
+    # hardware share 0.5 of 19 = 10 proposals (5 + 5), shapes 9 (5 + 4): one study per phase
+    assert {k: v[0] for k, v in studies.items()} == {"hardware.1": 5, "shape.1": 5, "hardware.2": 5, "shape.2": 4}
+    # round 2 starts from what round 1 learnt: round 1's points enter its studies as carried trials
+    assert studies["hardware.1"][1] == studies["shape.1"][1] == 0
+    assert studies["hardware.2"][1] >= 1 and studies["shape.2"][1] >= 1
+    assert studies == _studies(tmp_path / "b.journal")
+    other = _invoke(tmp_path, *args, "--seed", "1", "--storage", str(tmp_path / "c.journal"))
+    assert _found(other) != _found(a)  # the seed matters
+    # the sequential strategy on the same budget: the same number of proposals
+    seq = _invoke(tmp_path, "--strategy", "sequential", "--evaluations", "19", "--storage", "memory")
+    assert seq["counts"]["proposals"] == a["counts"]["proposals"]
+
+
+def test_a_resumed_alternating_search_needs_the_same_rounds(tmp_path: Path) -> None:
+    journal = str(tmp_path / "r.journal")
+    _invoke(tmp_path, "--strategy", "alternating", "--evaluations", "8", "--storage", journal)
+    from tstack.cli import _OneLineErrors
+    from tstack.commands import codesign
+
+    app = typer.Typer(cls=_OneLineErrors, add_completion=False)
+    codesign.register(app)
+    app.callback()(lambda: None)
+    original = codesign.AREA_MODEL
+    codesign.AREA_MODEL = linear_area_mm2
+    try:
+        args = [*_args(tmp_path), "--strategy", "alternating", "--evaluations", "8", "--rounds", "1"]
+        result = CliRunner().invoke(app, [*args, "--storage", journal])
+    finally:
+        codesign.AREA_MODEL = original
+    assert result.exit_code == 2 and "rounds=2" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(
@@ -143,6 +222,8 @@ def _complete_keys(journal: Path) -> list[tuple[str, bool]]:
         (["--area-budget", "0.01"], "no design meets the area budget"),
         (["--perplexity-limit", "1"], "no shape meets the perplexity limit"),
         (["--strategy", "both"], "--strategy 'both' is not one of"),
+        (["--perplexity", "supernet"], "--perplexity supernet needs --supernet PATH"),
+        (["--strategy", "alternating", "--rounds", "0"], "at least 1 round"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, extra: list[str], message: str) -> None:

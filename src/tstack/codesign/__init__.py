@@ -19,10 +19,16 @@ The entry points::
                           storage="codesign-run/study.journal")
     front = result.front()  # feasible and Pareto-optimal in (EDP, area, perplexity)
 
+The perplexity objective is the proxy surrogate above or a trained supernet's measured perplexity: pass
+``tstack.nas.search.SupernetObjective(checkpoint)`` instead of ``ProxyPerplexity(shapes)`` (picklable; each shape
+measured once per process).
+
 `space` (the hardware parameters and the design each choice is), `pricing` (every op of a workload on a design,
 each distinct op context once), `evaluate` (one candidate: area, latency, energy, perplexity), `executors`
-(in-process or Ray), `search` (the sequential and joint strategies on Optuna storage), `front` (Pareto fronts and
-hypervolumes in three objectives), `compare` (the base design's point and one hypervolume reference per problem).
+(in-process or Ray), `phases` (one Optuna study: ask in batches, evaluate, tell, resume), `search` (the sequential,
+joint and alternating strategies on Optuna storage), `alternating` (the rounds of the alternating strategy and their
+warm starts), `front` (Pareto fronts and hypervolumes in three objectives), `compare` (the base design's point and
+one hypervolume reference per problem).
 """
 
 from tstack.codesign.evaluate import (

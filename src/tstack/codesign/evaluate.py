@@ -9,7 +9,10 @@ the shape's perplexity. Every design is priced, also one over the area budget, s
 over it is; the constraints are applied by the search, not here.
 
 `CodesignProblem` is what every worker needs, picklable: the area model and the perplexity objective must be
-module-level callables (or picklable objects such as `ProxyPerplexity`) so Ray can ship them.
+module-level callables (or picklable objects such as `ProxyPerplexity`) so Ray can ship them. A trained supernet is
+`tstack.nas.search.SupernetObjective`: it pickles as its paths and loads the checkpoint once per process, and its
+evaluator measures each shape once per process (a cache by architecture key), so a shape proposed again, with the
+same or another design, is not measured again.
 """
 
 from __future__ import annotations
@@ -97,6 +100,24 @@ class Evaluation:
             "area_mm2": self.area_mm2,
             "perplexity": self.perplexity,
         }
+
+
+def perplexity_source(fn: Any) -> str:
+    """The perplexity model's identity, stored with a study so that a resumed search measures as the first run did:
+    its name and, for a supernet (anything with a ``checkpoint``), the checkpoint, corpus and token cap."""
+    name = str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
+    checkpoint = getattr(fn, "checkpoint", None)
+    if checkpoint is None:
+        return name
+    corpus = getattr(fn, "corpus", None)
+    held_out = "the default corpus" if corpus is None else str(Path(corpus).resolve())
+    tokens = getattr(fn, "max_tokens", None)
+    return f"{name}({Path(checkpoint).resolve()}; held-out text of {held_out}; max_tokens {tokens})"
+
+
+def perplexity_is_measured(fn: Any) -> bool:
+    """Whether the perplexity model measures (a trained supernet on held-out text) rather than estimates."""
+    return getattr(fn, "checkpoint", None) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,16 @@
 """Co-design search: hardware x model shape under an area budget and a perplexity limit, on Optuna storage.
 
-Two strategies at an equal budget of proposals (one proposal is one candidate priced and scored):
+Three strategies at an equal budget of proposals (one proposal is one candidate priced and scored):
 
 - ``sequential`` (the paper's order): the first `hardware_share` of the budget searches the hardware alone for the
   base model (the shape space's largest architecture), minimizing the metric under the area budget; the rest
   searches model shapes on the best design found, minimizing (metric, perplexity) under the perplexity limit.
 - ``joint``: one multi-objective search over hardware and shape together, minimizing (metric, area, perplexity)
   under both constraints.
+- ``alternating``: `rounds` rounds of the sequential strategy's two phases, each round's hardware phase searching
+  for the best shape found so far, warm-started from the previous round (`tstack.codesign.alternating`).
 
-Both use the same sampler (Optuna's TPE, multi-objective where there are several objectives, with the constraints
+All use the same sampler (Optuna's TPE, multi-objective where there are several objectives, with the constraints
 as Optuna constraints; or random search), so a comparison measures the strategy, not the optimizer.
 
 Determinism, crash safety and Ray. A phase asks its proposals in batches of `batch`; proposal s (its "slot") is
@@ -17,30 +19,42 @@ its own batch is. So a proposal depends only on the seed and the finished histor
 or on a crash: evaluations run in-process or on Ray actors, and a killed search, rerun, fails the trials its dead
 run left running and re-enqueues their parameters in the same slots (an interrupted evaluation is redone once; a
 finished one is never repeated or lost). A proposal equal to an earlier finished one reuses its values (``cached``,
-no evaluation). One driver runs a study at a time (the workers are Ray's actors).
+no evaluation). What a later phase fixes (the sequential shape phase's design; the alternating rounds' shapes,
+designs and warm starts) is derived from the earlier phases' stored results, so a resumed search derives the same.
+One driver runs a study at a time (the workers are Ray's actors).
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tstack.codesign.evaluate import Candidate, CodesignProblem, Evaluation, Evaluator
-from tstack.codesign.executors import Executor, LocalExecutor, Outcome, RayExecutor
+from tstack.codesign.alternating import phase_names, round_budgets, run_alternating
+from tstack.codesign.evaluate import CodesignProblem, Evaluation, Evaluator, perplexity_source
+from tstack.codesign.executors import Executor, LocalExecutor, RayExecutor
 from tstack.codesign.front import pareto_mask_nd
+from tstack.codesign.phases import (
+    CodesignSearchError,
+    Phase,
+    PhaseSpec,
+    Sampler,
+    best_hardware,
+    make_sampler,
+    phase_spec,
+    run_phase,
+    stored_evaluations,
+)
 from tstack.codesign.space import PARAMETERS, HardwareParams, NonlinearUnits, build_design
-from tstack.errors import SpecError, TstackError
+from tstack.errors import SpecError
 from tstack.nas.search import connect_ray, open_storage
-from tstack.nas.space import Architecture
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial
 
 DEFAULT_STUDY = "tstack-codesign"
 STUDY_FORMAT = 1
@@ -49,24 +63,13 @@ STUDY_FORMAT = 1
 class Strategy(StrEnum):
     SEQUENTIAL = "sequential"
     JOINT = "joint"
-
-
-class Sampler(StrEnum):
-    TPE = "tpe"
-    RANDOM = "random"
-
-
-class Phase(StrEnum):
-    """A study of a strategy: what it searches."""
-
-    HARDWARE = "hardware"  # sequential, first: hardware for the base model
-    SHAPE = "shape"  # sequential, second: model shapes on the chosen design
-    JOINT = "joint"
+    ALTERNATING = "alternating"
 
 
 @dataclass(frozen=True, slots=True)
 class CodesignConfig:
-    """How to search: strategy, budget of proposals, batch width, sampler, seed."""
+    """How to search: strategy, budget of proposals, batch width, sampler, seed; `rounds` for the alternating
+    strategy only."""
 
     strategy: Strategy = Strategy.JOINT
     evaluations: int = 60
@@ -74,6 +77,7 @@ class CodesignConfig:
     hardware_share: float = 0.5
     sampler: Sampler = Sampler.TPE
     seed: int = 0
+    rounds: int = 2
 
     def __post_init__(self) -> None:
         if self.evaluations < 2:
@@ -83,11 +87,21 @@ class CodesignConfig:
         if not 0.0 < self.hardware_share < 1.0:
             raise SpecError(f"hardware_share must be in (0, 1), got {self.hardware_share}")
 
-    def phase_budgets(self) -> dict[Phase, int]:
+        if self.strategy is Strategy.ALTERNATING:
+            round_budgets(self.evaluations, self.hardware_share, self.rounds)  # refuses too few evaluations
+
+    def phase_plan(self) -> list[tuple[str, Phase, int]]:
+        """(study suffix, kind, proposals) of each phase of the strategy, in order; `evaluations` in all."""
         if self.strategy is Strategy.JOINT:
-            return {Phase.JOINT: self.evaluations}
+            return [(Phase.JOINT.value, Phase.JOINT, self.evaluations)]
+        if self.strategy is Strategy.ALTERNATING:
+            budgets = [b for pair in round_budgets(self.evaluations, self.hardware_share, self.rounds) for b in pair]
+            return [(name, kind, b) for (name, kind), b in zip(phase_names(self.rounds), budgets, strict=True)]
         first = min(self.evaluations - 1, max(1, round(self.evaluations * self.hardware_share)))
-        return {Phase.HARDWARE: first, Phase.SHAPE: self.evaluations - first}
+        return [
+            (Phase.HARDWARE.value, Phase.HARDWARE, first),
+            (Phase.SHAPE.value, Phase.SHAPE, self.evaluations - first),
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +114,7 @@ class CodesignResult:
     n_proposals: int
     n_evaluations: int  # evaluations that ran (proposals minus cached repeats)
     n_failed: int
-    chosen_hardware: HardwareParams | None  # sequential: the design its shape phase searched on
+    chosen_hardware: HardwareParams | None  # sequential, alternating: the design its (last) shape phase searched on
 
     def front(self) -> list[Evaluation]:
         """Feasible candidates that are Pareto-optimal in (EDP, area, perplexity), by EDP."""
@@ -131,171 +145,15 @@ def _quiet() -> Iterator[None]:
         optuna.logging.set_verbosity(before)
 
 
-def _sampler(config: CodesignConfig, slot: int) -> optuna.samplers.BaseSampler:
-    import numpy as np
-    import optuna
-
-    seed = int(np.random.SeedSequence([config.seed, slot]).generate_state(1)[0])
-    if config.sampler is Sampler.RANDOM:
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)  # constraints: each trial's set_constraint (optuna >= 5)
-
-
-# -- one phase: asks in batches, evaluates, tells -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Phase:
-    phase: Phase
-    budget: int
-    distributions: Mapping[str, Any]
-    decode: Callable[[Mapping[str, Any]], Candidate]
-    values: Callable[[Evaluation], list[float]]
-
-
-def _hardware_distributions(problem: CodesignProblem) -> dict[str, Any]:
-    import optuna
-
-    return {
-        f"hw.{name}": optuna.distributions.CategoricalDistribution(list(values))
-        for name, values in problem.hardware.choices
-        if len(values) > 1
-    }
-
-
-def _shape_distributions(problem: CodesignProblem) -> dict[str, Any]:
-    import optuna
-
-    return {
-        f"shape.{name}": optuna.distributions.CategoricalDistribution(list(values))
-        for name, values in problem.shapes.gene_choices().items()
-        if len(values) > 1
-    }
-
-
-def _decode_hardware(problem: CodesignProblem, params: Mapping[str, Any]) -> HardwareParams:
-    genes = {k[3:]: v for k, v in params.items() if k.startswith("hw.")}
-    return problem.hardware.params(genes)
-
-
-def _decode_shape(problem: CodesignProblem, params: Mapping[str, Any]) -> Architecture:
-    genes = {name: int(values[0]) for name, values in problem.shapes.gene_choices().items()}
-    genes.update({k[6:]: int(v) for k, v in params.items() if k.startswith("shape.")})
-    return problem.shapes.from_genes(genes)
-
-
-def _run_phase(
-    study: optuna.Study, spec: _Phase, problem: CodesignProblem, config: CodesignConfig, executor: Executor
-) -> None:
-    from optuna.trial import TrialState
-
-    _recover(study, spec)
-    while True:
-        trials = study.get_trials(deepcopy=False)
-        done = {int(t.user_attrs["slot"]) for t in trials if t.state is TrialState.COMPLETE and "slot" in t.user_attrs}
-        todo = [s for s in range(spec.budget) if s not in done]
-        if not todo:
-            return
-        first = todo[0] - todo[0] % config.batch
-        batch = [s for s in todo if s < first + config.batch]
-        claimed = _claim(study, spec, config, batch, trials)
-        _evaluate_and_tell(study, spec, problem, executor, claimed)
-
-
-def _recover(study: optuna.Study, spec: _Phase) -> None:
-    """Fail the trials a dead run left running and hand their parameters back to their slots (module docstring)."""
-    from optuna.trial import TrialState
-
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-        if "slot" in t.user_attrs and set(t.params) == set(spec.distributions):
-            study.enqueue_trial(dict(t.params), user_attrs={"slot": t.user_attrs["slot"], "retry_of": t.number})
-
-
-def _claim(
-    study: optuna.Study,
-    spec: _Phase,
-    config: CodesignConfig,
-    batch: list[int],
-    trials: Sequence[FrozenTrial],
-) -> list[tuple[optuna.Trial, int, Candidate]]:
-    """(trial number, slot, candidate) of every slot of the batch: re-enqueued trials first, then fresh asks."""
-    from optuna.trial import TrialState
-
-    waiting = [t for t in trials if t.state is TrialState.WAITING and int(t.user_attrs.get("slot", -1)) in batch]
-    free = [s for s in batch if s not in {int(t.user_attrs["slot"]) for t in waiting}]
-    claimed: list[tuple[optuna.Trial, int, Candidate]] = []
-    for _ in waiting:
-        trial = study.ask(dict(spec.distributions))  # pops the queue: a re-enqueued trial keeps its slot attr
-        slot = int(trial.user_attrs["slot"])
-        claimed.append((trial, slot, spec.decode(trial.params)))
-    for slot in free:
-        study.sampler = _sampler(config, slot)
-        trial = study.ask(dict(spec.distributions))
-        trial.set_user_attr("slot", slot)
-        claimed.append((trial, slot, spec.decode(trial.params)))
-    return sorted(claimed, key=lambda c: c[1])
-
-
-def _evaluate_and_tell(
-    study: optuna.Study,
-    spec: _Phase,
-    problem: CodesignProblem,
-    executor: Executor,
-    claimed: list[tuple[optuna.Trial, int, Candidate]],
-) -> None:
-    from optuna.trial import TrialState
-
-    finished = {
-        str(t.user_attrs["key"]): t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if "key" in t.user_attrs and "cached_from" not in t.user_attrs
-    }
-    fresh = list({c.key: c for _, _, c in claimed if c.key not in finished}.values())  # each candidate once
-    outcomes: dict[str, Outcome] = dict(zip([c.key for c in fresh], executor.map(fresh), strict=True))
-    for trial, _slot, candidate in claimed:
-        trial.set_user_attr("key", candidate.key)
-        trial.set_user_attr("hardware", candidate.hardware.to_dict())
-        source = finished.get(candidate.key)
-        if source is not None:  # a repeat proposal: the finished trial's values, no evaluation
-            for name in ("latency_cycles", "energy_pj", "area_mm2", "perplexity", "violations"):
-                trial.set_user_attr(name, source.user_attrs[name])
-            trial.set_user_attr("cached_from", source.number)
-            _constrain(trial, source.user_attrs["violations"])
-            assert source.values is not None
-            study.tell(trial, list(source.values))
-            continue
-        outcome = outcomes[candidate.key]
-        if isinstance(outcome, BaseException):
-            trial.set_user_attr("error", f"{type(outcome).__name__}: {outcome}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            reason = f"{type(outcome).__name__}: {outcome}"[:300]
-            raise CodesignSearchError(f"evaluating {candidate.key} failed ({reason}); fix it and rerun to resume")
-        for name in ("latency_cycles", "energy_pj", "area_mm2", "perplexity"):
-            trial.set_user_attr(name, float(getattr(outcome, name)))
-        violations = list(problem.violations(outcome))
-        trial.set_user_attr("violations", violations)
-        _constrain(trial, violations)
-        study.tell(trial, spec.values(outcome))
-
-
-def _constrain(trial: optuna.Trial, violations: Sequence[float]) -> None:
-    """The area and perplexity constraints as Optuna's (feasible at <= 0), read by the samplers."""
-    trial.set_constraint("area_over_budget_mm2", float(violations[0]))
-    trial.set_constraint("perplexity_over_limit", float(violations[1]))
-
-
-class CodesignSearchError(TstackError):
-    """An evaluation raised: the search stops, and the same command resumes it."""
-
-
 # -- strategies ----------------------------------------------------------------------------------------------------
 def _meta(problem: CodesignProblem, config: CodesignConfig, phase: Phase) -> dict[str, Any]:
-    return {
+    meta = {
         "format": STUDY_FORMAT,
         "phase": phase.value,
         "shapes": problem.shapes.to_dict(),
         "hardware": problem.hardware.to_dict(),
         "area_model": _name(problem.area_mm2),
-        "perplexity_model": _name(problem.perplexity),
+        "perplexity_model": perplexity_source(problem.perplexity),
         "area_budget_mm2": problem.area_budget_mm2,
         "perplexity_limit": problem.perplexity_limit,
         "metric": problem.metric.value,
@@ -307,6 +165,9 @@ def _meta(problem: CodesignProblem, config: CodesignConfig, phase: Phase) -> dic
         "sampler": config.sampler.value,
         "seed": config.seed,
     }
+    if config.strategy is Strategy.ALTERNATING:  # only there: studies of the other strategies resume as they were
+        meta["rounds"] = config.rounds
+    return meta
 
 
 def _name(fn: Any) -> str:
@@ -360,6 +221,40 @@ def check_problem(problem: CodesignProblem) -> None:
         )
 
 
+@dataclass
+class _Runner:
+    """Runs one strategy's phases on one storage, each phase as its own study (`RunPhase` of the alternating
+    strategy)."""
+
+    problem: CodesignProblem
+    config: CodesignConfig
+    store: Any
+    study_name: str
+    ray_address: str | None
+    ray_workers: int | None
+    progress: Callable[[str, int, int], None] | None
+
+    def __call__(self, name: str, spec: PhaseSpec, extra: Mapping[str, Any]) -> list[Evaluation]:
+        meta = {**_meta(self.problem, self.config, spec.phase), **extra}
+        objectives = 1 if spec.phase is Phase.HARDWARE else 2 if spec.phase is Phase.SHAPE else 3
+        study = _open(self.store, f"{self.study_name}:{self.config.strategy.value}:{name}", objectives, meta)
+        evaluator = Evaluator(self.problem, direct=spec.phase is not Phase.SHAPE)
+        executor: Executor
+        if self.ray_address is not None:
+            executor = RayExecutor(evaluator, self.ray_workers or _ray_cpus())
+        else:
+            executor = LocalExecutor(evaluator)
+        config = self.config
+        try:
+            if self.progress is not None:
+                self.progress(name, 0, spec.budget)
+            run_phase(study, spec, self.problem, lambda slot: make_sampler(config.sampler, config.seed, slot),
+                      config.batch, executor)  # fmt: skip
+        finally:
+            executor.close()
+        return stored_evaluations(self.problem, study)
+
+
 def run_codesign(
     problem: CodesignProblem,
     config: CodesignConfig,
@@ -378,30 +273,20 @@ def run_codesign(
         started = connect_ray(ray_address, ray_workers if ray_address == "local" else None)
     try:
         with _quiet():
-            budgets = config.phase_budgets()
+            run = _Runner(problem, config, store, study_name, ray_address, ray_workers, progress)
+            plan = config.phase_plan()
             chosen: HardwareParams | None = None
-            for phase, budget in budgets.items():
-                meta = _meta(problem, config, phase)
-                if phase is Phase.SHAPE:
-                    assert chosen is not None
-                    meta["chosen_hardware"] = chosen.key
-                spec = _phase_spec(problem, phase, budget, chosen)
-                objectives = 1 if phase is Phase.HARDWARE else 2 if phase is Phase.SHAPE else 3
-                study = _open(store, f"{study_name}:{config.strategy.value}:{phase.value}", objectives, meta)
-                evaluator = Evaluator(problem, direct=phase is not Phase.SHAPE)
-                executor: Executor
-                if ray_address is not None:
-                    executor = RayExecutor(evaluator, ray_workers or _ray_cpus())
-                else:
-                    executor = LocalExecutor(evaluator)
-                try:
-                    if progress is not None:
-                        progress(phase.value, 0, budget)
-                    _run_phase(study, spec, problem, config, executor)
-                finally:
-                    executor.close()
-                if phase is Phase.HARDWARE:
-                    chosen = _best_hardware(problem, _evaluations(problem, study))
+            if config.strategy is Strategy.JOINT:
+                run(Phase.JOINT.value, phase_spec(problem, Phase.JOINT, config.evaluations), {})
+            elif config.strategy is Strategy.SEQUENTIAL:
+                (hw_name, _, hw_budget), (shape_name, _, shape_budget) = plan
+                spec = phase_spec(problem, Phase.HARDWARE, hw_budget, shape=problem.shapes.largest())
+                chosen = best_hardware(problem, run(hw_name, spec, {}))
+                spec = phase_spec(problem, Phase.SHAPE, shape_budget, hardware=chosen)
+                run(shape_name, spec, {"chosen_hardware": chosen.key})
+            else:
+                budgets = list(zip([b for _, _, b in plan[::2]], [b for _, _, b in plan[1::2]], strict=True))
+                chosen = run_alternating(problem, budgets, run)
             return _result(problem, config, store, study_name, chosen)
     finally:
         if started:
@@ -417,55 +302,6 @@ def _ray_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def _phase_spec(problem: CodesignProblem, phase: Phase, budget: int, chosen: HardwareParams | None) -> _Phase:
-    metric = problem.metric
-    if phase is Phase.HARDWARE:
-        base = problem.shapes.largest()
-        return _Phase(
-            phase,
-            budget,
-            _hardware_distributions(problem),
-            lambda p: Candidate(_decode_hardware(problem, p), base),
-            lambda e: [e.metric(metric)],
-        )
-    if phase is Phase.SHAPE:
-        assert chosen is not None
-        fixed = chosen
-        return _Phase(phase, budget, _shape_distributions(problem),
-                      lambda p: Candidate(fixed, _decode_shape(problem, p)),
-                      lambda e: [e.metric(metric), e.perplexity])  # fmt: skip
-    return _Phase(phase, budget, {**_hardware_distributions(problem), **_shape_distributions(problem)},
-                  lambda p: Candidate(_decode_hardware(problem, p), _decode_shape(problem, p)),
-                  lambda e: [e.metric(metric), e.area_mm2, e.perplexity])  # fmt: skip
-
-
-def _evaluations(problem: CodesignProblem, study: optuna.Study) -> list[Evaluation]:
-    """Each distinct candidate's stored results, in trial order."""
-    from optuna.trial import TrialState
-
-    out: dict[str, Evaluation] = {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        key = str(t.user_attrs.get("key"))
-        if key in out:
-            continue
-        a = t.user_attrs
-        cand = Candidate(problem.hardware.params(a["hardware"]), Architecture.from_key(key.partition("|")[2]))
-        out[key] = Evaluation(cand, float(a["latency_cycles"]), float(a["energy_pj"]), float(a["area_mm2"]),
-                              float(a["perplexity"]))  # fmt: skip
-    return list(out.values())
-
-
-def _best_hardware(problem: CodesignProblem, evals: Sequence[Evaluation]) -> HardwareParams:
-    within = [e for e in evals if e.area_mm2 <= problem.area_budget_mm2]
-    if not within:
-        smallest = min(evals, key=lambda e: e.area_mm2)
-        raise CodesignSearchError(
-            f"no design the hardware phase tried meets the area budget of {problem.area_budget_mm2:g} mm^2 (the "
-            f"smallest took {smallest.area_mm2:.3g} mm^2); raise --area-budget or --evaluations"
-        )
-    return min(within, key=lambda e: (e.metric(problem.metric), e.candidate.key)).candidate.hardware
-
-
 def _result(
     problem: CodesignProblem, config: CodesignConfig, store: Any, study_name: str, chosen: HardwareParams | None
 ) -> CodesignResult:
@@ -474,15 +310,15 @@ def _result(
 
     evals: list[Evaluation] = []
     n_prop = n_eval = n_fail = 0
-    for phase in config.phase_budgets():
-        study = optuna.load_study(study_name=f"{study_name}:{config.strategy.value}:{phase.value}", storage=store)
+    for name, _, _ in config.phase_plan():
+        study = optuna.load_study(study_name=f"{study_name}:{config.strategy.value}:{name}", storage=store)
         trials = study.get_trials(deepcopy=False)
-        complete = [t for t in trials if t.state is TrialState.COMPLETE]
+        complete = [t for t in trials if t.state is TrialState.COMPLETE and "carried" not in t.user_attrs]
         n_prop += len(complete)
         n_eval += sum(1 for t in complete if "cached_from" not in t.user_attrs)
         n_fail += sum(1 for t in trials if t.state is TrialState.FAIL)
         seen = {e.candidate.key for e in evals}
-        evals += [e for e in _evaluations(problem, study) if e.candidate.key not in seen]
+        evals += [e for e in stored_evaluations(problem, study) if e.candidate.key not in seen]
     return CodesignResult(
         config.strategy,
         tuple(evals),
@@ -494,4 +330,13 @@ def _result(
     )
 
 
-__all__ = ["PARAMETERS", "CodesignConfig", "CodesignResult", "Phase", "Sampler", "Strategy", "run_codesign"]
+__all__ = [
+    "PARAMETERS",
+    "CodesignConfig",
+    "CodesignResult",
+    "CodesignSearchError",
+    "Phase",
+    "Sampler",
+    "Strategy",
+    "run_codesign",
+]

@@ -2,7 +2,8 @@
 
 The data (`FrontSeries`, `Marker`) is taken apart from the drawing: from live search results (`front_series`, for
 `tstack codesign --plot`) or from the study's JSON data (`study_front_data`, for the report), and `front_figure`
-draws either. Every number drawn is predicted (EDP, area) or the proxy surrogate (perplexity), as the axes say.
+draws either. Every number drawn is predicted (EDP, area), and perplexity is measured (a trained supernet) or the
+proxy surrogate, as the colour bar says.
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def study_front_data(d: Mapping[str, Any]) -> tuple[list[FrontSeries], list[Mark
     return series, markers
 
 
-def front_figure(series: Sequence[FrontSeries], area_budget_mm2: float, markers: Sequence[Marker] = ()) -> Figure:
+def front_figure(
+    series: Sequence[FrontSeries],
+    area_budget_mm2: float,
+    markers: Sequence[Marker] = (),
+    perplexity_label: str = "perplexity (proxy surrogate)",
+) -> Figure:
     """EDP (log) against area, one scatter per series coloured by perplexity, the budget as a line; the caller
     saves or closes the figure."""
     fig = Figure(figsize=(6.4, 4.4))
@@ -82,7 +88,7 @@ def front_figure(series: Sequence[FrontSeries], area_budget_mm2: float, markers:
     ax.set_yscale("log")
     ax.set_title("co-design Pareto front (EDP, area, perplexity)")
     if scatter is not None:
-        fig.colorbar(scatter, ax=ax, label="perplexity (proxy surrogate)")
+        fig.colorbar(scatter, ax=ax, label=perplexity_label)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig
@@ -94,6 +100,11 @@ def study_front_figure(d: dict[str, Any]) -> Figure:
     return front_figure(series, float(d["area_budget_mm2"]), markers)
 
 
-def plot_front(results: Sequence[CodesignResult], path: Path, area_budget_mm2: float) -> Path:
+def plot_front(
+    results: Sequence[CodesignResult],
+    path: Path,
+    area_budget_mm2: float,
+    perplexity_label: str = "perplexity (proxy surrogate)",
+) -> Path:
     """Write the fronts of `results` to `path` (PNG), atomically."""
-    return save_figure(front_figure(front_series(results), area_budget_mm2), path)
+    return save_figure(front_figure(front_series(results), area_budget_mm2, perplexity_label=perplexity_label), path)
