@@ -85,7 +85,7 @@ def _found(doc: dict[str, Any]) -> Any:
     return sorted((c["hardware_key"], c["arch"], c["edp"], c["area_mm2"], c["perplexity"]) for c in doc["candidates"])
 
 
-@pytest.mark.parametrize("strategy", ["joint", "sequential"])
+@pytest.mark.parametrize("strategy", ["joint", "sequential", "alternating"])
 def test_a_search_on_local_ray_equals_the_in_process_search(tmp_path: Path, strategy: str) -> None:
     pytest.importorskip("ray")
     base = _args(tmp_path, "--strategy", strategy, "--evaluations", "8", "--batch", "4")

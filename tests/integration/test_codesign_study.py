@@ -1,6 +1,6 @@
-"""The study's co-design experiment at --quick: the target design, both optima and both fronts, consistent with one
-another and with the problem's constraints, rendered by the report's section; a rerun in the same work folder
-resumes the searches and writes the same data."""
+"""The study's co-design experiment at --quick: the target design, the three strategies' optima and fronts,
+consistent with one another and with the problem's constraints, rendered by the report's section; a rerun in the
+same work folder resumes the searches and writes the same data. Run alone (no NAS experiment), it uses the proxy."""
 
 from __future__ import annotations
 
@@ -34,15 +34,17 @@ def test_the_points_meet_the_problem_and_each_optimum_leads_its_front(quick: tup
     base, *optima = d["points"]
     assert base["label"] == "gemmini-ibert" and base["area_mm2"] == pytest.approx(budget)
     assert base["gains"] == {"latency": 1.0, "energy": 1.0, "edp": 1.0}
-    assert [p["label"] for p in optima] == ["sequential optimum", "joint optimum"]
+    assert [p["label"] for p in optima] == ["sequential optimum", "joint optimum", "alternating optimum"]
+    assert d["perplexity_source"] == "proxy" and d["perplexity_limit"] == codesign.PROXY_LIMIT
     for p in optima:
         strategy = d["strategies"][p["label"].split()[0]]
         assert p["area_mm2"] <= budget and p["perplexity"] <= limit
         assert p["edp"] == min(f["edp"] for f in strategy["front"])  # the lowest-EDP candidate is on the front
         assert p["gains"]["edp"] == pytest.approx(base["edp"] / p["edp"])
         assert 0.0 <= strategy["hypervolume_fraction"] <= 1.0
-        assert strategy["proposals"] == d["evaluations"] == codesign.EVALUATIONS[Scale.QUICK]
+        assert strategy["proposals"] == d["evaluations"] == StudyConfig.make(Scale.QUICK).settings.codesign_evaluations
     assert d["strategies"]["sequential"]["chosen_hardware"] is not None
+    assert d["strategies"]["alternating"]["chosen_hardware"] is not None
     html = codesign_section(d)
     assert all(p["hardware_key"] in html for p in d["points"])
 

@@ -23,6 +23,7 @@ TINY = ScaleSettings(
     nas_population=6,
     nas_iterations=2,
     nas_eval_tokens=1024,
+    codesign_evaluations=16,  # the quick scale's: fewer, and a hardware phase of seed 0 meets no area budget
 )
 
 
@@ -32,8 +33,8 @@ def tiny_config(**overrides: Any) -> StudyConfig:
 
 @pytest.fixture(scope="session")
 def fast_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """Every experiment at a tiny size (profile and NAS only when torch is installed), run for real, with the
-    report rendered."""
+    """Every experiment at a tiny size (profile and NAS only when torch is installed; co-design then measures
+    perplexity on the NAS experiment's supernet, else uses the proxy), run for real, with the report rendered."""
     from tstack.report.study_html import render_report
     from tstack.studies.runner import run_study
 
@@ -41,9 +42,9 @@ def fast_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     try:
         import torch  # noqa: F401
 
-        only = ["workload", "profile", "gemmini", "mapping", "nas"]
+        only = ["workload", "profile", "gemmini", "mapping", "nas", "codesign"]
     except ImportError:
-        only = ["workload", "gemmini", "mapping"]
+        only = ["workload", "gemmini", "mapping", "codesign"]
     doc = run_study(tiny_config(), out, only=only)
     render_report(doc, out)
     return doc, out

@@ -72,6 +72,10 @@ def test_report_renders_in_headless_chromium(fast_study: tuple[dict[str, Any], P
             )
             sensitivity_rows = page.eval_on_selector_all("#sensitivity + p + table tbody tr", "rows => rows.length")
             sensitivity_text = page.inner_text("#gemmini")
+            codesign_text = page.inner_text("#codesign")
+            codesign_figure = page.eval_on_selector(
+                "#fig-codesign_front img", "i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width]"
+            )
             shot = artifacts / "study-report.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
@@ -87,4 +91,7 @@ def test_report_renders_in_headless_chromium(fast_study: tuple[dict[str, Any], P
     assert alt.startswith("Sensitivity of the speedup")
     assert sensitivity_rows == 9
     assert "Sensitivity of the speedup" in sensitivity_text and "host and DMA predicted" in sensitivity_text
+    # the co-design section (issue 18): all three strategies in its tables, its front figure decoded and laid out
+    assert all(s in codesign_text for s in ("sequential", "joint", "alternating"))
+    assert codesign_figure[0] and codesign_figure[1] > 300 and codesign_figure[2] > 300
     assert shot.stat().st_size > 10_000

@@ -120,6 +120,17 @@ def perplexity_is_measured(fn: Any) -> bool:
     return getattr(fn, "checkpoint", None) is not None
 
 
+SUPERNET_FACTOR = 1.03
+"""The default perplexity limit with a measured perplexity, as a multiple of the largest shape's: the proxy's limit
+of 23 is 1.027 x its largest shape's 22.4, and on the `cpu` supernet about as many random shapes meet either."""
+
+
+def relative_perplexity_limit(model: PerplexityModel, shapes: SearchSpace, factor: float = SUPERNET_FACTOR) -> float:
+    """The perplexity limit `factor` x the perplexity of `shapes`' largest shape under `model` (the best any shape
+    has): `tstack codesign`'s default with a supernet, and the study's."""
+    return factor * float(model(shapes.largest()))
+
+
 @dataclass(frozen=True, slots=True)
 class CodesignProblem:
     """What a co-design search optimizes, under which constraints, and how each candidate is priced."""

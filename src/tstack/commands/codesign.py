@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STORAGE = "codesign-run/study.journal"
 PROXY_LIMIT = 23.0  # the proxy's default limit: the largest `cpu` shape is at 22.4, the smallest at 24.9
-SUPERNET_FACTOR = 1.03  # the default limit with a supernet: 1.03 x the largest shape's measured perplexity (the
-# proxy's 23 is 1.027 x its largest shape's; on the `cpu` supernet about as many random shapes meet either)
 _out = Console()
 
 
@@ -207,8 +205,10 @@ class PerplexitySource:
             return model, shapes, self.limit
         if default_limit is not None:
             return model, shapes, default_limit
+        from tstack.codesign.evaluate import SUPERNET_FACTOR, relative_perplexity_limit
+
         factor = SUPERNET_FACTOR if self.factor is None else self.factor
-        return model, shapes, factor * float(model(shapes.largest()))
+        return model, shapes, relative_perplexity_limit(model, shapes, factor)
 
 
 def _choice(enum: Any, value: str, option: str) -> Any:

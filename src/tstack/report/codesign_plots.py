@@ -94,10 +94,17 @@ def front_figure(
     return fig
 
 
+def study_perplexity_label(d: Mapping[str, Any]) -> str:
+    """The colour bar's label: measured (the study's NAS supernet) or the proxy surrogate, as the data says."""
+    if d.get("perplexity_source") == "measured":
+        return "perplexity (measured, NAS supernet)"
+    return "perplexity (proxy surrogate)"
+
+
 def study_front_figure(d: dict[str, Any]) -> Figure:
     """The study's co-design figure from its data (a `report.study_plots` figure function)."""
     series, markers = study_front_data(d)
-    return front_figure(series, float(d["area_budget_mm2"]), markers)
+    return front_figure(series, float(d["area_budget_mm2"]), markers, perplexity_label=study_perplexity_label(d))
 
 
 def plot_front(

@@ -1,8 +1,9 @@
 """The study report's co-design section (HTML), from the data of `tstack.studies.codesign`.
 
-One table: the study's target design running the largest shape, the sequential optimum and the joint optimum, each
-with its design, shape, area, latency, energy, EDP, perplexity and EDP gain over the target; then each strategy's
-hypervolume and counts, and a line on what every number is (predicted, or the proxy surrogate).
+One table: the study's target design running the largest shape and each strategy's optimum (sequential, joint,
+alternating), each with its design, shape, area, latency, energy, EDP, perplexity and EDP gain over the target; then
+each strategy's hypervolume and counts, and a line on what every number is: predicted, and perplexity measured (the
+study's NAS supernet) or the proxy surrogate, with the reason when it is the proxy.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def codesign_section(d: dict[str, Any]) -> str:
         ]
         for p in d["points"]
     ]
+    measured = d.get("perplexity_source") == "measured"  # a study written before it was recorded used the proxy
     header = ["design", "hardware", "shape", "area (mm²)", "latency (cycles)", "energy (µJ)", "EDP (pJ·cycles)",
-              "perplexity", f"EDP gain over {d['base']}"]  # fmt: skip
+              f"perplexity ({'measured' if measured else 'proxy'})", f"EDP gain over {d['base']}"]  # fmt: skip
     srows = [
         [
             escape(name),
@@ -52,20 +54,29 @@ def codesign_section(d: dict[str, Any]) -> str:
     ]
     sheader = ["strategy", "hypervolume (fraction of the box)", "evaluated", "feasible", "front", "hardware chosen"]
     ref = d["hypervolume_reference"]
+    source = d["sources"]["perplexity"]
+    limit_rule = f" ({escape(d['perplexity_limit_rule'])})" if d.get("perplexity_limit_rule") else ""
+    rounds = f", alternating in {d['rounds']} rounds" if "rounds" in d else ""
     return "".join(
         [
             f"<p>Shape space <code>{escape(d['shape_space'])}</code> × hardware space "
             f"<code>{escape(d['hardware_space'])}</code> around {escape(d['base'])}; area budget "
             f"{_fmt(d['area_budget_mm2'], 3)} mm² ({escape(d['base'])}'s own area), perplexity limit "
-            f"{_fmt(d['perplexity_limit'])}; {d['evaluations']} evaluations per strategy ({escape(d['sampler'])}, "
-            f"seed {d['seed']}).</p>",
+            f"{_fmt(d['perplexity_limit'])}{limit_rule}; {d['evaluations']} evaluations per strategy "
+            f"({escape(d['sampler'])}, seed {d['seed']}{rounds}).</p>",
+            f"<p class='source'><b>Perplexity</b>: {escape(source)}.</p>",
             _table(header, rows),
             _table(sheader, srows),
             "<p class='why'>Latency, energy and EDP are predicted by the cost model of record with every design's "
             "per-access energies from the area model's component table (so the base design's EDP differs from the "
             "other sections', which use its hand energies); area is predicted by the component area model; "
-            "perplexity is the proxy surrogate (decoder parameter count), not a measurement. Hypervolumes are "
-            f"against one reference (EDP {_fmt(ref[0])}, area {_fmt(ref[1], 3)} mm², perplexity {_fmt(ref[2])}), "
-            "as the fraction of the box from (0, 0, the largest shape's perplexity) that the front dominates.</p>",
+            + (
+                "perplexity is measured on held-out text (each shape's sub-network of the NAS section's supernet). "
+                if measured
+                else "perplexity is the proxy surrogate (decoder parameter count), not a measurement. "
+            )
+            + f"Hypervolumes are against one reference (EDP {_fmt(ref[0])}, area {_fmt(ref[1], 3)} mm², perplexity "
+            f"{_fmt(ref[2])}), as the fraction of the box from (0, 0, the largest shape's perplexity) that the front "
+            "dominates.</p>",
         ]
     )

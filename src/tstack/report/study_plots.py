@@ -409,7 +409,7 @@ _FIGURES: tuple[tuple[str, str, str, str, Callable[[dict[str, Any]], Figure]], .
     (
         "codesign_front",
         "codesign",
-        "Co-design: joint and sequential fronts in EDP, area and perplexity (proxy)",
+        "Co-design: sequential, joint and alternating fronts in EDP, area and perplexity",
         "88.7x (found one layer at a time)",
         study_front_figure,
     ),

@@ -6,11 +6,16 @@ plain JSON data (numbers, lists, strings), never printed output, never figures â
 `work_dir` is the experiment's own folder for state that lets an interrupted run resume (NAS checkpoints and
 search storage); it is emptied when the study is not resumed. Data
 that depends on another experiment (the cumulative gain table) is derived from the other experiments' data.
+
+An experiment that reads another's outputs (the co-design experiment reads the NAS experiment's trained supernet)
+names it in `USES`, takes `upstream` (an `Upstream`) as a keyword of `run`, and has `upstream_key(config, upstream)`:
+the identity of what it reads (a digest of the checkpoint, say), which the runner adds to its cache key, so that a
+changed input re-runs it and a resumed study never reuses a result computed from another one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -48,6 +53,7 @@ class ScaleSettings:
     nas_population: int = 40
     nas_iterations: int = 40
     nas_eval_tokens: int = 16_384  # held-out tokens per perplexity (the evaluator's default)
+    codesign_evaluations: int = 100  # proposals per co-design strategy
 
     @staticmethod
     def of(scale: Scale) -> ScaleSettings:
@@ -66,6 +72,7 @@ class ScaleSettings:
                 nas_population=12,
                 nas_iterations=5,
                 nas_eval_tokens=4096,
+                codesign_evaluations=16,
             )
         if scale is Scale.FULL:
             return ScaleSettings(
@@ -87,6 +94,7 @@ class ScaleSettings:
                     "resnet50-conv5-1x1-2048",
                 ),
                 nas_space="paper",
+                codesign_evaluations=300,
             )
         return ScaleSettings()
 
@@ -119,6 +127,10 @@ class StudyConfig:
 
 
 Progress = Callable[[str], None]  # called with a short description of the step now running
+
+Upstream = Mapping[str, Path | None]
+"""What the study's earlier experiments left for a later one that `USES` them, by name: the experiment's work folder
+when it finished (ran, or came from the cache), None when it failed; absent when it was not in this study (--only)."""
 
 
 class Experiment(Protocol):

@@ -23,6 +23,7 @@ NAME = "nas"
 TITLE = "Hardware-aware NAS: perplexity vs EDP"
 
 TOLERANCES = (0.1, 1.0)
+SUPERNET_DIR = "supernet"  # the trained supernet's folder in the work folder (the co-design experiment reads it)
 
 
 def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def run(config: StudyConfig, progress: Progress, work_dir: Path) -> dict[str, An
         return report
 
     supernet = train_supernet(
-        space, corpus, work_dir / "supernet", train_cfg, progress=on_step("training the supernet"),
+        space, corpus, work_dir / SUPERNET_DIR, train_cfg, progress=on_step("training the supernet"),
         threads=config.threads,
     )  # fmt: skip
     baseline_ckpt = None

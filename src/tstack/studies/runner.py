@@ -21,7 +21,7 @@ from tstack import __version__
 from tstack.errors import SpecError, TstackError
 from tstack.fileio import clean_stale_temp, write_atomic
 from tstack.studies import cumulative
-from tstack.studies.base import Progress, StudyConfig
+from tstack.studies.base import Progress, StudyConfig, Upstream
 from tstack.studies.cache import StudyCache, cache_key
 
 SCHEMA = "tstack.study/1"
@@ -109,24 +109,33 @@ def run_study(
     cache = StudyCache(out_dir / "cache")
     data: dict[str, dict[str, Any]] = {}
     meta: dict[str, dict[str, Any]] = {}
+    finished: dict[str, Path | None] = {}  # each experiment's work folder, None when it failed (base.Upstream)
     for i, name in enumerate(names):
         module = experiment_module(name)
         cb.start(name, module.TITLE, i, len(names))
-        key = cache_key(name, _settings_for(name, config))
+        uses: tuple[str, ...] = getattr(module, "USES", ())
+        upstream: Upstream = {n: finished[n] for n in uses if n in finished}
+        settings = _settings_for(name, config)
+        if uses:
+            settings["upstream"] = module.upstream_key(config, upstream)
+        key = cache_key(name, settings)
+        work_dir = out_dir / "work" / name / key
         cached = cache.load(name, key) if resume else None
         if cached is not None:
             data[name] = cached
             meta[name] = {"title": module.TITLE, "cached": True, "seconds": 0.0, "error": None}
+            finished[name] = work_dir
             cb.done(name, 0.0, True, None)
             continue
-        work_dir = out_dir / "work" / name / key
         if not resume:
             shutil.rmtree(out_dir / "work" / name, ignore_errors=True)
         t0 = time.perf_counter()
         step = _stepper(cb, name)
         error = None
         try:
-            result = module.run(config, step, work_dir)
+            result = (
+                module.run(config, step, work_dir, upstream=upstream) if uses else module.run(config, step, work_dir)
+            )
         except TstackError as exc:
             error = str(exc)
             result = {"error": error}
@@ -135,6 +144,7 @@ def run_study(
             cache.store(name, key, result, seconds)
         data[name] = result
         meta[name] = {"title": module.TITLE, "cached": False, "seconds": seconds, "error": error}
+        finished[name] = work_dir if error is None else None
         cb.done(name, seconds, False, error)
     doc = {
         "schema": SCHEMA,
