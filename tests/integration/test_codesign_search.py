@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tstack.hardware.design import design_of
 from tstack.hardware.types import Hardware
@@ -141,8 +141,9 @@ def _complete_keys(journal: Path) -> list[tuple[str, bool]]:
     return out
 
 
-def _invoke(tmp_path: Path, *args: str) -> dict[str, Any]:
-    """`tstack codesign ... --json` in this process, with the stated area model."""
+def run_codesign_cli(args: list[str]) -> Result:
+    """`tstack codesign` with `args` (starting with "codesign") in this process, with the linear area model, the
+    entry's one-line error handling included."""
     from tstack.cli import _OneLineErrors
     from tstack.commands import codesign
 
@@ -152,9 +153,14 @@ def _invoke(tmp_path: Path, *args: str) -> dict[str, Any]:
     original = codesign.AREA_MODEL
     codesign.AREA_MODEL = linear_area_mm2
     try:
-        result = CliRunner().invoke(app, [*_args(tmp_path), *args])
+        return CliRunner().invoke(app, args)
     finally:
         codesign.AREA_MODEL = original
+
+
+def _invoke(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """`tstack codesign ... --json` in this process, with the stated area model."""
+    result = run_codesign_cli([*_args(tmp_path), *args])
     assert result.exit_code == 0, (result.output, result.exception)
     doc: dict[str, Any] = json.loads(result.stdout)
     return doc
@@ -200,19 +206,8 @@ def test_the_alternating_strategy_spends_the_budget_in_rounds_and_is_determinist
 def test_a_resumed_alternating_search_needs_the_same_rounds(tmp_path: Path) -> None:
     journal = str(tmp_path / "r.journal")
     _invoke(tmp_path, "--strategy", "alternating", "--evaluations", "8", "--storage", journal)
-    from tstack.cli import _OneLineErrors
-    from tstack.commands import codesign
-
-    app = typer.Typer(cls=_OneLineErrors, add_completion=False)
-    codesign.register(app)
-    app.callback()(lambda: None)
-    original = codesign.AREA_MODEL
-    codesign.AREA_MODEL = linear_area_mm2
-    try:
-        args = [*_args(tmp_path), "--strategy", "alternating", "--evaluations", "8", "--rounds", "1"]
-        result = CliRunner().invoke(app, [*args, "--storage", journal])
-    finally:
-        codesign.AREA_MODEL = original
+    args = [*_args(tmp_path), "--strategy", "alternating", "--evaluations", "8", "--rounds", "1"]
+    result = run_codesign_cli([*args, "--storage", journal])
     assert result.exit_code == 2 and "rounds=2" in result.stderr, result.stderr
 
 
@@ -227,18 +222,7 @@ def test_a_resumed_alternating_search_needs_the_same_rounds(tmp_path: Path) -> N
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, extra: list[str], message: str) -> None:
-    from tstack.cli import _OneLineErrors
-    from tstack.commands import codesign
-
-    app = typer.Typer(cls=_OneLineErrors, add_completion=False)
-    codesign.register(app)
-    app.callback()(lambda: None)
-    original = codesign.AREA_MODEL
-    codesign.AREA_MODEL = linear_area_mm2
-    try:
-        result = CliRunner().invoke(app, [*_args(tmp_path), "--storage", "memory", *extra])
-    finally:
-        codesign.AREA_MODEL = original
+    result = run_codesign_cli([*_args(tmp_path), "--storage", "memory", *extra])
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
 
-from tests.integration.test_codesign_search import HW_SPACE, TINY, linear_area_mm2
+from tests.integration.test_codesign_search import HW_SPACE, TINY, linear_area_mm2, run_codesign_cli
 
 pytest.importorskip("optuna")
 torch = pytest.importorskip("torch")
@@ -45,18 +43,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
 
 
 def _codesign(*args: str) -> tuple[int, str, str]:
-    from tstack.cli import _OneLineErrors
-    from tstack.commands import codesign
-
-    app = typer.Typer(cls=_OneLineErrors, add_completion=False)
-    codesign.register(app)
-    app.callback()(lambda: None)
-    original = codesign.AREA_MODEL
-    codesign.AREA_MODEL = linear_area_mm2
-    try:
-        result = CliRunner().invoke(app, ["codesign", *args])
-    finally:
-        codesign.AREA_MODEL = original
+    result = run_codesign_cli(["codesign", *args])
     return result.exit_code, result.stdout, result.stderr
 
 
