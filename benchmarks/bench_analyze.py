@@ -10,21 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 import tstack
+from _timing import best_of
 from tstack.workload import ModelSpec, Phase, analyze_workload, build_workload
-
-
-def best_of(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: imports, preset parsing, caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def unrolled_generate_s(spec: ModelSpec, steps: int) -> float:

@@ -9,29 +9,16 @@ Run: python benchmarks/bench_mapping.py
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
 import tstack
+from _timing import best_of
 from tstack.mapping.mapspace import timeloop_hardware
 from tstack.mapping.matmul.cost import OperandBits
 from tstack.mapping.matmul.loopnest import MatmulShape
 from tstack.mapping.matmul.mappers import evaluate_space, exhaustive, full_mapspace, random_search
 from tstack.mapping.nest import matmul as nest
 from tstack.simulate.engine import _searched_mapping
-
-
-def best_of(fn: Callable[[], Any], repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ itself in the last digits). Inputs are drawn with fixed seeds over many scales; 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +30,18 @@ def _short(s: float) -> float:
 
 def _t(a: np.ndarray) -> object:
     return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def _calibrated(mod: Any, q: np.ndarray, s: float) -> Any:
+    """`mod`'s output (values, scale) on q·s in eval mode, after one training-mode pass on the same input: the
+    reference modules calibrate on a training pass (softmax's activation range, layernorm's shift)."""
+    x, sf = _t(q) * s, _t(np.array([s]))
+    mod.train()
+    with torch.no_grad():
+        mod(x, sf)
+    mod.eval()
+    with torch.no_grad():
+        return mod(x, sf)
 
 
 def _ref_gelu(q: np.ndarray, s: float) -> tuple[np.ndarray, float]:
@@ -69,13 +82,7 @@ def test_gelu_bit_exact_random(seed: int) -> None:
 
 def _ref_softmax(q: np.ndarray, s: float, output_bit: int = 8) -> np.ndarray:
     mod = qm.IntSoftmax(output_bit, quant_mode=True).double()
-    x, sf = _t(q) * s, _t(np.array([s]))
-    mod.train()
-    with torch.no_grad():
-        mod(x, sf)
-    mod.eval()
-    with torch.no_grad():
-        p, p_s = mod(x, sf)
+    p, p_s = _calibrated(mod, q, s)
     return np.rint(p.numpy() / p_s).astype(np.int64)
 
 
@@ -107,13 +114,7 @@ def _ref_layernorm(q: np.ndarray, s: float, w: np.ndarray, b: np.ndarray) -> tup
     with torch.no_grad():
         mod.weight.copy_(_t(w))
         mod.bias.copy_(_t(b))
-    x, sf = _t(q) * s, _t(np.array([s]))
-    mod.train()
-    with torch.no_grad():
-        mod(x, sf)
-    mod.eval()
-    with torch.no_grad():
-        y, y_s = mod(x, sf)
+    y, y_s = _calibrated(mod, q, s)
     ys = y_s.numpy()
     return np.rint(y.numpy() / ys).astype(np.int64), ys, int(mod.shift.item())
 

@@ -14,10 +14,9 @@ Skips, saying why, when Timeloop cannot run here (not found, runtime libraries m
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
+from tests.golden.timeloop_checks import assert_counts_equal, assert_cycles_equal, assert_energy_within
 from tstack.mapping.timeloop import crosscheck as tc
 from tstack.mapping.timeloop import run as tr
 from tstack.spec.timeloop import crosscheck_files
@@ -57,19 +56,14 @@ def test_the_plan_is_diverse():
 def test_access_counts_equal_timeloop(results, arch):
     """Every count of every level and dataspace: DRAM, Scratchpad, Accumulator (reads = updates - m x n, fills =
     every residency of a tile) and Registers; and the MACs."""
-    for c in results[arch]:
-        assert not c.count_mismatches, f"{c.label}: (Timeloop, tstack) {c.count_mismatches}\n{c.nest_text}"
-        assert len(c.counts) >= 7 * 3  # every (level, dataspace) of Gemmini's hierarchy was compared
+    assert_counts_equal(results[arch], 7 * 3)  # every (level, dataspace) of Gemmini's hierarchy was compared
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_cycles_equal_timeloop(results, arch):
     """Timeloop's cycles equal tstack's counts through Timeloop's own cycle formula, and tstack's latency (the exact
     quotient) differs from them only by Timeloop's floating-point ceiling."""
-    for c in results[arch]:
-        assert c.timeloop_cycles == c.tstack_cycles, f"{c.label}: {c.timeloop_cycles} != {c.tstack_cycles}"
-        low, high = math.ceil(c.tstack_latency * (1 - 1e-12)), math.ceil(c.tstack_latency * (1 + 1e-12))
-        assert low <= c.timeloop_cycles <= high, f"{c.label}: Timeloop {c.timeloop_cycles}, tstack {c.tstack_latency}"
+    assert_cycles_equal(results[arch])
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -77,9 +71,7 @@ def test_energy_within_half_a_percent(results, arch):
     """tstack's energy (`nest.costs` with Timeloop's per-access energies, plus register fills and Timeloop's rounding
     to whole vector accesses, both from tstack's counts) within 0.5% of Timeloop's; the parts read from Timeloop add
     up to its printed total (to the 0.01 pJ/compute it prints)."""
-    for c in results[arch]:
-        assert abs(c.energy_error) <= ENERGY_TOLERANCE, f"{c.label}: {c.energy_error:+.4%}\n{c.nest_text}"
-        assert abs(c.timeloop_energy_pj - c.timeloop_total_pj) <= 0.0051 * c.computes, c.label
+    assert_energy_within(results[arch], ENERGY_TOLERANCE)
 
 
 def test_large_matmuls_need_no_rounding_correction(results):

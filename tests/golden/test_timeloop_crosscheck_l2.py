@@ -13,11 +13,10 @@ Skips, saying why, when Timeloop cannot run here; with TSTACK_REQUIRE_TIMELOOP=1
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
+from tests.golden.timeloop_checks import assert_counts_equal, assert_cycles_equal, assert_energy_within
 from tstack.mapping.nest import l2 as nest_l2
 from tstack.mapping.timeloop import crosscheck as tc
 
@@ -56,28 +55,21 @@ def test_the_plan_is_diverse():
 def test_access_counts_equal_timeloop(results, arch):
     """Every count of every level and dataspace: DRAM, L2 (all three dataspaces), Scratchpad, Accumulator and
     Registers; and the MACs."""
-    for c in results[arch]:
-        assert not c.count_mismatches, f"{c.label}: (Timeloop, tstack) {c.count_mismatches}\n{c.nest_text}"
-        assert len(c.counts) >= 10 * 3  # every (level, dataspace) of the hierarchy was compared
+    assert_counts_equal(results[arch], 10 * 3)  # every (level, dataspace) of the hierarchy was compared
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_cycles_equal_timeloop(results, arch):
     """Timeloop's cycles equal tstack's counts through Timeloop's cycle formula, and tstack's latency (the exact
     quotient) differs from them only by Timeloop's floating-point ceiling."""
-    for c in results[arch]:
-        assert c.timeloop_cycles == c.tstack_cycles, f"{c.label}: {c.timeloop_cycles} != {c.tstack_cycles}"
-        low, high = math.ceil(c.tstack_latency * (1 - 1e-12)), math.ceil(c.tstack_latency * (1 + 1e-12))
-        assert low <= c.timeloop_cycles <= high, f"{c.label}: Timeloop {c.timeloop_cycles}, tstack {c.tstack_latency}"
+    assert_cycles_equal(results[arch])
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_energy_within_half_a_percent(results, arch):
     """tstack's energy (`nest.l2.costs` with Timeloop's per-access energies, plus Timeloop's rounding to whole vector
     accesses from tstack's counts) within 0.5% of Timeloop's; Timeloop's parts add up to its printed total."""
-    for c in results[arch]:
-        assert abs(c.energy_error) <= ENERGY_TOLERANCE, f"{c.label}: {c.energy_error:+.4%}\n{c.nest_text}"
-        assert abs(c.timeloop_energy_pj - c.timeloop_total_pj) <= 0.0051 * c.computes, c.label
+    assert_energy_within(results[arch], ENERGY_TOLERANCE)
 
 
 def test_large_matmuls_need_no_rounding_correction(results):

@@ -9,6 +9,18 @@ import pytest
 
 from tests.integration.test_cli import run
 
+# the paper's Fig. 13 grid, reduced to two accumulator and two scratchpad sizes
+FIG13_SWEEP = (
+    "sweep",
+    "bert-base",
+    "--hw",
+    "gemmini-baseline",
+    "--set",
+    "accumulator=64K,256K",
+    "--set",
+    "scratchpad=64K,256K",
+)
+
 
 def test_simulate_json() -> None:
     proc = run("simulate", "bert-base", "--hw", "gemmini-ibert", "--seq", "128", "--ops", "--json")
@@ -33,18 +45,7 @@ def test_compare_reports_speedups_over_the_first_design() -> None:
 
 
 def test_sweep_fig13_grid() -> None:
-    grid = (
-        "sweep",
-        "bert-base",
-        "--hw",
-        "gemmini-baseline",
-        "--set",
-        "accumulator=64K,256K",
-        "--set",
-        "scratchpad=64K,256K",
-        "--seq",
-        "128",
-    )
+    grid = (*FIG13_SWEEP, "--seq", "128")
     proc = run(*grid, "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -82,18 +83,7 @@ def test_plots(tmp_path: Path) -> None:
         run("compare", "bert-base", "--hw", "gemmini-baseline,gemmini-ibert", "--plot", str(tmp_path)).returncode == 0
     )
     assert run("simulate", "gpt2", "--hw", "paper-analytic", "--seq", "32", "--plot", str(tmp_path)).returncode == 0
-    proc = run(
-        "sweep",
-        "bert-base",
-        "--hw",
-        "gemmini-baseline",
-        "--set",
-        "accumulator=64K,256K",
-        "--set",
-        "scratchpad=64K,256K",
-        "--plot",
-        str(tmp_path),
-    )
+    proc = run(*FIG13_SWEEP, "--plot", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     for name in ("compare_bert-base.png", "breakdown_gpt2_paper-analytic.png", "sweep_gemmini-baseline.png"):
         data = (tmp_path / name).read_bytes()

@@ -24,20 +24,11 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.integration.test_cli_nas import TINY  # the same tiny search space the NAS CLI tests use
 from tests.study.comparable import without_timings
 
 pytest.importorskip("optuna")
 
-TINY = {
-    "name": "tiny",
-    "layers": [1, 2],
-    "heads": [2, 4],
-    "d_model": [16, 32],
-    "d_ff": [32, 64],
-    "head_dim": 8,
-    "seq_len": 16,
-    "vocab_size": 300,
-}
 TIMEOUT_S = 300  # a resumed run takes seconds; this only turns a hang into a failure
 RNG = np.random.default_rng(19)
 

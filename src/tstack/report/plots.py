@@ -1,4 +1,5 @@
-"""Matplotlib figures of workload analyses: the paper's Figs. 4-6 and a per-class breakdown."""
+"""Matplotlib figures of workload analyses (the paper's Figs. 4-6 and a per-class breakdown), and helpers the other plot
+modules share."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from tstack.fileio import safe_name, write_atomic
@@ -39,6 +41,18 @@ def save_figure(fig: Figure, path: Path) -> Path:
     finally:
         plt.close(fig)
     return write_atomic(path, buf.getvalue())
+
+
+def dress_mapspace_axes(hist: Axes, cdf: Axes) -> None:
+    """The axes of the mapspace figure, the same whether drawn from live statistics or a study's document: Fig. 18's
+    histogram and Fig. 19's CDF of EDP relative to the best mapping, on a log scale, with a dotted mark at 3x."""
+    for ax in (hist, cdf):
+        ax.set_xscale("log")
+        ax.set_xlabel("EDP relative to the best mapping")
+    hist.set_ylabel("mappings")
+    cdf.set_ylabel("fraction of mappings")
+    cdf.axvline(3.0, color="grey", linestyle=":")
+    cdf.legend(fontsize=7)
 
 
 def _series_plot(analyses: Sequence[Analysis], metric: str, ylabel: str, title: str, path: Path) -> Path:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tstack.mapping.mapspace import MapspaceStats
-from tstack.report.plots import save_figure
+from tstack.report.plots import dress_mapspace_axes, save_figure
 from tstack.simulate import CATEGORIES, ModelResult
 from tstack.simulate.sweep import Axis
 
@@ -72,12 +72,6 @@ def mapspace_plot(stats: Sequence[MapspaceStats], path: Path, semantics: str = "
         hist.hist(s.relative_edp, bins=bins, histtype="step", label=s.name)
         ordered = np.sort(s.relative_edp)
         cdf.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=f"{s.name} (p10 {s.p10:.1f})")
-    for ax in (hist, cdf):
-        ax.set_xscale("log")
-        ax.set_xlabel("EDP relative to the best mapping")
-    hist.set_ylabel("mappings")
-    cdf.set_ylabel("fraction of mappings")
-    cdf.axvline(3.0, color="grey", linestyle=":")
-    cdf.legend(fontsize=7)
+    dress_mapspace_axes(hist, cdf)
     fig.suptitle(f"{stats[0].samples:,} random valid mappings per op ({semantics} semantics)")
     return save_figure(fig, path)

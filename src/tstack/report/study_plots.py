@@ -21,7 +21,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from tstack.fileio import write_atomic
 from tstack.report.codesign_plots import study_front_figure
-from tstack.report.plots import save_figure
+from tstack.report.plots import dress_mapspace_axes, save_figure
 
 _GROUP_LABELS = {"mha_proj": "MHA projections", "mha_act": "MHA act-to-act", "ffn_proj": "FFN", "other": "Other"}
 _PAPER_STYLE: dict[str, Any] = {"linestyle": "none", "marker": "x", "markersize": 7, "color": "black"}
@@ -246,13 +246,7 @@ def _mapspace(d: dict[str, Any]) -> Figure:
         edges = np.array(s["histogram"]["edges"])
         hist.stairs(s["histogram"]["counts"], edges, label=s["op"])
         cdf.plot(s["cdf"]["relative_edp"], s["cdf"]["fraction"], label=f"{s['op']} (p10 {s['p10']:.1f})")
-    for ax in (hist, cdf):
-        ax.set_xscale("log")
-        ax.set_xlabel("EDP relative to the best mapping")
-    hist.set_ylabel("mappings")
-    cdf.set_ylabel("fraction of mappings")
-    cdf.axvline(3.0, color="grey", linestyle=":")
-    cdf.legend(fontsize=7)
+    dress_mapspace_axes(hist, cdf)
     hist.legend(fontsize=7)
     return fig
 

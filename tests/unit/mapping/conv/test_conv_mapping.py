@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 import tstack
 from tests.conftest import make_hardware
 from tests.integration.test_cli import run
+from tests.strategies import cost_options
 from tstack.errors import InfeasibleError
-from tstack.hardware.types import CostOptions, FillDrain, Hardware, L2Tiling, PartialSums
+from tstack.hardware.types import CostOptions, FillDrain, Hardware
 from tstack.mapping.conv.cost import conv_costs, conv_reuse, evaluate_conv
 from tstack.mapping.conv.loopnest import (
     CONV_DIMS,
@@ -41,15 +42,7 @@ from tstack.mapping.matmul.loopnest import ORDERS
 from tstack.mapping.matmul.mappers import divisors, exhaustive
 
 ALL_ORDERS = np.arange(len(CONV_ORDERS))
-options = st.builds(
-    CostOptions,
-    preload_hidden=st.booleans(),
-    fill_drain=st.sampled_from(list(FillDrain)),
-    partial_sums=st.sampled_from(list(PartialSums)),
-    overlap_transfers=st.booleans(),
-    shared_bandwidth=st.booleans(),
-    l2_tiling=st.sampled_from(list(L2Tiling)),
-)
+options = cost_options(vary_l2_tiling=True)
 
 
 # --- legality and printing

@@ -7,21 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_hardware
+from tests.strategies import cost_options
 from tstack.hardware.design import design_of
 from tstack.hardware.types import L2Tiling
-from tstack.mapping.matmul.cost import CostOptions, FillDrain, OperandBits, PartialSums, evaluate, matmul_costs
+from tstack.mapping.matmul.cost import CostOptions, OperandBits, evaluate, matmul_costs
 from tstack.mapping.matmul.gemmini_tiler import GemminiMemory, tiled_matmul_auto
 from tstack.mapping.matmul.loopnest import ORDERS, Mapping, MatmulShape
 
 dims = st.integers(1, 600)
-options = st.builds(
-    CostOptions,
-    preload_hidden=st.booleans(),
-    fill_drain=st.sampled_from(list(FillDrain)),
-    partial_sums=st.sampled_from(list(PartialSums)),
-    overlap_transfers=st.booleans(),
-    shared_bandwidth=st.booleans(),
-)
+options = cost_options()
 
 
 @st.composite
