@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    for name in ("designs", "workers", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")  # 0 workers would price nothing
     space = load_hardware_space("gemmini")
     workload = build_workload(load_model("bert-base"), 512)
     mapper = parse_mapper("exhaustive")
